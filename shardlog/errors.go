@@ -1,0 +1,108 @@
+package shardlog
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, named after the Kinesis exceptions they stand for. Every
+// error returned by this package wraps exactly one of them, so callers branch
+// with errors.Is; the wire layer maps them one to one onto exception names.
+var (
+	// ErrResourceNotFound: the stream, shard or consumer does not exist
+	// (ResourceNotFoundException).
+	ErrResourceNotFound = errors.New("shardlog: resource not found")
+	// ErrResourceInUse: the resource exists already, is not ACTIVE for this
+	// operation, or a subscription conflicts (ResourceInUseException).
+	ErrResourceInUse = errors.New("shardlog: resource in use")
+	// ErrInvalidArgument: a parameter breaks a rule (InvalidArgumentException).
+	// The wrapping *ArgumentError names the field and the limit.
+	ErrInvalidArgument = errors.New("shardlog: invalid argument")
+	// ErrValidation: an operation that only provisioned streams support was
+	// called on an on-demand stream, or a value is out of its modelled range
+	// (ValidationException).
+	ErrValidation = errors.New("shardlog: validation failed")
+	// ErrLimitExceeded: a quota was reached: tags, consumers, scaling
+	// operations per 24 hours (LimitExceededException).
+	ErrLimitExceeded = errors.New("shardlog: limit exceeded")
+	// ErrProvisionedThroughputExceeded: the shard's provisioned read or write
+	// budget is spent (ProvisionedThroughputExceededException). Only streams
+	// with provisioned limits turned on return it.
+	ErrProvisionedThroughputExceeded = errors.New("shardlog: provisioned throughput exceeded")
+	// ErrExpiredIterator: a shard iterator was used more than five minutes
+	// after it was issued (ExpiredIteratorException).
+	ErrExpiredIterator = errors.New("shardlog: iterator expired")
+	// ErrExpiredNextToken: a pagination token is older than five minutes
+	// (ExpiredNextTokenException).
+	ErrExpiredNextToken = errors.New("shardlog: next token expired")
+	// ErrKeyConflict: a conditional append found a different latest sequence
+	// number for the key than the one expected. The wrapping *ConflictError
+	// carries the actual one. Kinesis has no such operation; it is Shoal's.
+	ErrKeyConflict = errors.New("shardlog: partition key conflict")
+	// ErrClosed: the Log was closed.
+	ErrClosed = errors.New("shardlog: log closed")
+	// ErrShardSealed is returned by an Engine when an append reaches a shard
+	// that was sealed by a reshard. The Log re-routes the append; callers of
+	// the Log never see it.
+	ErrShardSealed = errors.New("shardlog: shard sealed")
+)
+
+// ArgumentError reports a bad input: which field, what was wrong, and the
+// limit it broke. It wraps ErrInvalidArgument (or another sentinel, such as
+// ErrValidation or ErrLimitExceeded, given in Err).
+type ArgumentError struct {
+	Field  string // the input field, named as in the Kinesis API (e.g. "PartitionKey")
+	Reason string // what is wrong with it, including the limit
+	Err    error  // the sentinel it wraps; ErrInvalidArgument when nil
+}
+
+func (e *ArgumentError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", e.Unwrap(), e.Field, e.Reason)
+}
+
+// Unwrap returns the sentinel the error stands for.
+func (e *ArgumentError) Unwrap() error {
+	if e.Err == nil {
+		return ErrInvalidArgument
+	}
+	return e.Err
+}
+
+func invalid(field, format string, args ...any) error {
+	return &ArgumentError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func invalidAs(sentinel error, field, format string, args ...any) error {
+	return &ArgumentError{Field: field, Reason: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+// ConflictError is returned by AppendKey when the partition key's latest
+// sequence number is not the expected one. It wraps ErrKeyConflict.
+type ConflictError struct {
+	PartitionKey string
+	Expected     SequenceNumber // the zero value means "no records"
+	Actual       SequenceNumber // the zero value means "no records"
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%v: key %q: expected latest sequence number %s, actual %s",
+		ErrKeyConflict, e.PartitionKey, describeSeq(e.Expected), describeSeq(e.Actual))
+}
+
+// Unwrap returns ErrKeyConflict.
+func (e *ConflictError) Unwrap() error { return ErrKeyConflict }
+
+func describeSeq(s SequenceNumber) string {
+	if s.IsZero() {
+		return "none (no records)"
+	}
+	return s.String()
+}
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrResourceNotFound}, args...)...)
+}
+
+func inUse(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrResourceInUse}, args...)...)
+}

@@ -1,0 +1,243 @@
+package shardlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// AppendKeyInput is the input of AppendKey.
+type AppendKeyInput struct {
+	StreamName   string
+	PartitionKey string
+	// Data holds 1-500 records, each within the stream's max record size,
+	// together within the PutRecords request size.
+	Data [][]byte
+	// ExpectedSequenceNumber is the key's latest sequence number the caller
+	// last saw; the zero value means "the key has no records".
+	ExpectedSequenceNumber SequenceNumber
+	// Unconditional skips the check: the batch is still appended
+	// atomically and contiguously.
+	Unconditional bool
+}
+
+// AppendKeyOutput is the result of AppendKey. The records have consecutive
+// positions: record i has sequence number SequenceNumber(i).
+type AppendKeyOutput struct {
+	ShardID          string
+	First, Last      SequenceNumber
+	ArrivalTimestamp time.Time
+}
+
+// SequenceNumber returns the sequence number of the i-th appended record.
+func (o AppendKeyOutput) SequenceNumber(i int) SequenceNumber { return nth(o.First, i) }
+
+// AppendKey appends a batch of records for one partition key atomically
+// (all or none, contiguous, in one shard) if the key's latest sequence
+// number is ExpectedSequenceNumber. It is Shoal's conditional put, the basis
+// of optimistic concurrency: the check and the append happen under the
+// shard's single sequencer, and a key whose history sits in parent shards
+// after a reshard is checked against that history. A record past retention
+// does not count: the key's latest sequence number is that of its latest
+// record still readable by ReadKey. A failed check returns a *ConflictError
+// (errors.Is(err, ErrKeyConflict)) carrying the actual latest number.
+//
+// Records are routed by the MD5 of the partition key; ReadKey finds them.
+func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput, error) {
+	s, err := l.stream(in.StreamName)
+	if err != nil {
+		return AppendKeyOutput{}, err
+	}
+	if n := len(in.Data); n < 1 || n > MaxPutRecordsEntries {
+		return AppendKeyOutput{}, invalid("Data", "%d records is outside 1-%d", n, MaxPutRecordsEntries)
+	}
+	hk, total := HashKey{}, 0
+	entries := make([]Entry, len(in.Data))
+	for i, d := range in.Data {
+		if hk, err = s.entryHashKey(fmt.Sprintf("Data.%d.", i), in.PartitionKey, "", len(d)); err != nil {
+			return AppendKeyOutput{}, err
+		}
+		total += len(d) + len(in.PartitionKey)
+		entries[i] = Entry{PartitionKey: in.PartitionKey, Data: d}
+	}
+	if total > MaxPutRecordsRequestSize {
+		return AppendKeyOutput{}, invalid("Data", "batch size %d bytes (data plus partition keys) exceeds the limit of %d bytes", total, MaxPutRecordsRequestSize)
+	}
+	for range maxRerouteAttempts {
+		s.mu.RLock()
+		if s.deleted {
+			s.mu.RUnlock()
+			return AppendKeyOutput{}, notFound("stream %s was deleted", s.name)
+		}
+		sm := s.route(hk)
+		ref := sm.Ref(s.name)
+		ancestors := s.ancestors(sm, hk)
+		horizon := l.horizon(s.meta.RetentionHours)
+		th := s.throttle(sm.ID)
+		s.writers.Add(1)
+		s.mu.RUnlock()
+		first, arrival, err := l.appendKeyTo(ctx, ref, ancestors, horizon, th, total, entries, in)
+		s.writers.Done()
+		if errors.Is(err, ErrShardSealed) {
+			continue
+		}
+		if err != nil {
+			var ce *ConflictError
+			if errors.As(err, &ce) || errors.Is(err, ErrProvisionedThroughputExceeded) {
+				return AppendKeyOutput{}, err
+			}
+			return AppendKeyOutput{}, fmt.Errorf("shardlog: append key to %s/%s: %w", s.name, ref.ID, err)
+		}
+		return AppendKeyOutput{ShardID: ref.ID, First: first, Last: nth(first, len(entries)-1), ArrivalTimestamp: arrival}, nil
+	}
+	return AppendKeyOutput{}, errReroute(s.name)
+}
+
+// appendKeyTo runs one attempt of AppendKey against the routed shard.
+func (l *Log) appendKeyTo(ctx context.Context, ref ShardRef, ancestors []ShardRef, horizon time.Time, th *shardThrottle, total int, entries []Entry, in AppendKeyInput) (SequenceNumber, time.Time, error) {
+	if th != nil && !th.takeWrite(l.now(), total) {
+		return SequenceNumber{}, time.Time{}, throughputExceeded(ref.Stream, ref.ID)
+	}
+	var cond *Condition
+	if !in.Unconditional {
+		inherited, err := l.inherited(ctx, ancestors, in.PartitionKey, horizon)
+		if err != nil {
+			return SequenceNumber{}, time.Time{}, err
+		}
+		cond = &Condition{PartitionKey: in.PartitionKey, Expected: in.ExpectedSequenceNumber, Inherited: inherited, Horizon: horizon}
+	}
+	return l.engine.Append(ctx, ref, l.now(), entries, cond)
+}
+
+// inherited returns the key's latest retained sequence number in the
+// ancestor shards (nearest first), which are closed and so immutable.
+func (l *Log) inherited(ctx context.Context, ancestors []ShardRef, key string, horizon time.Time) (SequenceNumber, error) {
+	for _, a := range ancestors {
+		r, ok, err := l.engine.LastKey(ctx, a, key)
+		if err != nil {
+			return SequenceNumber{}, fmt.Errorf("shardlog: key lookup in %s/%s: %w", a.Stream, a.ID, err)
+		}
+		if ok {
+			if r.ApproximateArrivalTimestamp.Before(horizon) {
+				return SequenceNumber{}, nil
+			}
+			return r.SequenceNumber, nil
+		}
+	}
+	return SequenceNumber{}, nil
+}
+
+// ancestors returns the chain of shards that owned hash key h before sm,
+// nearest first. Caller holds s.mu.
+func (s *stream) ancestors(sm *ShardMeta, h HashKey) []ShardRef {
+	var out []ShardRef
+	for cur := sm; ; {
+		var next *ShardMeta
+		for _, id := range []string{cur.ParentShardID, cur.AdjacentParentShardID} {
+			if id == "" {
+				continue
+			}
+			if p, err := s.shard(id); err == nil && p.HashKeyRange.Contains(h) {
+				next = p
+				break
+			}
+		}
+		if next == nil {
+			return out
+		}
+		out = append(out, next.Ref(s.name))
+		cur = next
+	}
+}
+
+// LastKeySequence returns the sequence number of the key's latest retained
+// record across reshards, and the zero value if it has none: the value
+// AppendKey compares ExpectedSequenceNumber with.
+func (l *Log) LastKeySequence(ctx context.Context, streamName, partitionKey string) (SequenceNumber, error) {
+	s, err := l.stream(streamName)
+	if err != nil {
+		return SequenceNumber{}, err
+	}
+	if err := validatePartitionKey("PartitionKey", partitionKey); err != nil {
+		return SequenceNumber{}, err
+	}
+	hk := HashPartitionKey(partitionKey)
+	s.mu.RLock()
+	sm := s.route(hk)
+	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
+	horizon := l.horizon(s.meta.RetentionHours)
+	s.mu.RUnlock()
+	return l.inherited(ctx, chain, partitionKey, horizon)
+}
+
+// keyPage is how many records ReadKey asks an engine for at a time.
+const keyPage = 1000
+
+// ReadKey returns the records of one partition key with sequence numbers
+// greater than after (zero: all), in order, across reshards: the oldest
+// ancestor shard's first, the open shard's last. Records past retention are
+// skipped. Its cost is proportional to the key's records. Records written
+// with an ExplicitHashKey other than the key's own MD5 are not found.
+func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, after SequenceNumber) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		s, err := l.stream(streamName)
+		if err == nil {
+			err = validatePartitionKey("PartitionKey", partitionKey)
+		}
+		if err != nil {
+			yield(Record{}, err)
+			return
+		}
+		hk := HashPartitionKey(partitionKey)
+		s.mu.RLock()
+		sm := s.route(hk)
+		chain := s.ancestors(sm, hk)
+		chain = append(chain, sm.Ref(s.name))
+		// oldest first
+		for i, j := 0, len(chain)-2; i < j; i, j = i+1, j-1 {
+			chain[i], chain[j] = chain[j], chain[i]
+		}
+		horizon := l.horizon(s.meta.RetentionHours)
+		s.mu.RUnlock()
+
+		for i := 0; i < len(chain); i++ {
+			ref := chain[i]
+			for {
+				recs, err := l.engine.ReadKey(ctx, ref, partitionKey, after, keyPage)
+				if err != nil {
+					yield(Record{}, fmt.Errorf("shardlog: read key in %s/%s: %w", s.name, ref.ID, err))
+					return
+				}
+				for _, r := range recs {
+					after = r.SequenceNumber
+					if r.ApproximateArrivalTimestamp.Before(horizon) {
+						continue
+					}
+					if !yield(r, nil) {
+						return
+					}
+				}
+				if len(recs) < keyPage {
+					break
+				}
+			}
+			if i == len(chain)-1 {
+				// The open shard may have been split since: follow the key.
+				s.mu.RLock()
+				if cur, err := s.shard(ref.ID); err == nil && cur.Closed {
+					for _, c := range s.children(ref.ID) {
+						if c.HashKeyRange.Contains(hk) {
+							if cm, err := s.shard(c.ShardID); err == nil {
+								chain = append(chain, cm.Ref(s.name))
+							}
+							break
+						}
+					}
+				}
+				s.mu.RUnlock()
+			}
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package shardlog
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Log is a set of streams with Kinesis Data Streams semantics over an
+// Engine. It is safe for concurrent use. Open it with Open and Close it when
+// done.
+type Log struct {
+	engine  Engine
+	now     func() time.Time
+	logger  *slog.Logger
+	tokens  tokenSigner
+	region  string
+	account string
+
+	mu      sync.RWMutex // guards streams and closed
+	streams map[string]*stream
+	closed  bool
+
+	cancel context.CancelFunc // stops the retention janitor
+	wg     sync.WaitGroup
+}
+
+// Option configures a Log.
+type Option func(*options)
+
+type options struct {
+	clock             func() time.Time
+	logger            *slog.Logger
+	secret            []byte
+	retentionInterval time.Duration
+	region, account   string
+}
+
+// WithClock sets the clock the Log reads for arrival times, iterator and
+// token expiry, retention and throughput budgets. Tests inject a fake one.
+// Default: time.Now.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// WithLogger sets the structured logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithTokenSecret sets the key that signs shard iterators and pagination
+// tokens, so that tokens stay valid across a restart. Default: a random key
+// per Open (tokens issued before a restart are then refused).
+func WithTokenSecret(secret []byte) Option {
+	return func(o *options) { o.secret = slices.Clone(secret) }
+}
+
+// WithRetentionInterval sets how often the Log trims records past retention
+// and drops expired shards in the background. Zero disables the janitor
+// (call EnforceRetention yourself). Default: one minute.
+func WithRetentionInterval(d time.Duration) Option {
+	return func(o *options) { o.retentionInterval = d }
+}
+
+// WithARNScope sets the region and account ID used in stream and consumer
+// ARNs. Default: "us-east-1" and "000000000000".
+func WithARNScope(region, account string) Option {
+	return func(o *options) { o.region, o.account = region, account }
+}
+
+// Open opens a Log over engine, loading every stream's metadata.
+func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
+	o := options{
+		clock:             time.Now,
+		logger:            slog.New(slog.DiscardHandler),
+		retentionInterval: time.Minute,
+		region:            "us-east-1",
+		account:           "000000000000",
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.secret) == 0 {
+		o.secret = make([]byte, 32)
+		if _, err := rand.Read(o.secret); err != nil {
+			return nil, fmt.Errorf("shardlog: token secret: %w", err)
+		}
+	}
+	metas, err := engine.LoadStreams(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("shardlog: load streams: %w", err)
+	}
+	l := &Log{
+		engine:  engine,
+		now:     o.clock,
+		logger:  o.logger,
+		tokens:  tokenSigner{key: o.secret},
+		region:  o.region,
+		account: o.account,
+		streams: make(map[string]*stream, len(metas)),
+	}
+	for _, m := range metas {
+		// A seal need not outlive the engine: seal again what the metadata
+		// says is closed, so no append can reach a closed shard.
+		for i := range m.Shards {
+			if m.Shards[i].Closed {
+				if _, err := engine.Seal(ctx, m.Shards[i].Ref(m.Name)); err != nil {
+					return nil, fmt.Errorf("shardlog: seal %s/%s: %w", m.Name, m.Shards[i].ID, err)
+				}
+			}
+		}
+		l.streams[m.Name] = newStream(m)
+	}
+	jctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	if o.retentionInterval > 0 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.janitor(jctx, o.retentionInterval)
+		}()
+	}
+	return l, nil
+}
+
+// Close stops background work and closes the engine. Calls after Close
+// return ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	streams := l.streams
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
+	for _, s := range streams {
+		s.endSubscriptions(ErrClosed)
+	}
+	return l.engine.Close()
+}
+
+// Engine returns the engine under the Log.
+func (l *Log) Engine() Engine { return l.engine }
+
+// stream returns the named stream or ErrResourceNotFound.
+func (l *Log) stream(name string) (*stream, error) {
+	if err := validateStreamName("StreamName", name); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	s, ok := l.streams[name]
+	if !ok {
+		return nil, notFound("stream %s under account %s not found", name, l.account)
+	}
+	return s, nil
+}
+
+// horizon returns the oldest arrival time still within the stream's
+// retention.
+func (l *Log) horizon(retentionHours int) time.Time {
+	return l.now().Add(-time.Duration(retentionHours) * time.Hour)
+}
+
+// StreamARN returns the ARN of a stream as AWS formats it.
+func (l *Log) StreamARN(name string) string {
+	return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", l.region, l.account, name)
+}
+
+// stream is the in-memory state of one stream.
+type stream struct {
+	name string
+
+	mu      sync.RWMutex // guards meta, open, deleted, subs
+	writers sync.WaitGroup // appends in flight; Add only under mu with !deleted
+	meta    StreamMeta
+	open    []int // indexes into meta.Shards of open shards, by starting hash key
+	deleted bool
+	subs    map[subscriptionKey]*subscriptionState
+
+	throttleMu sync.Mutex // guards throttles
+	throttles  map[string]*shardThrottle
+}
+
+func newStream(m StreamMeta) *stream {
+	s := &stream{name: m.Name, throttles: map[string]*shardThrottle{}, subs: map[subscriptionKey]*subscriptionState{}}
+	s.setMeta(m)
+	return s
+}
+
+// setMeta installs new metadata and rebuilds the routing table. Caller holds
+// mu for writing (or owns s exclusively).
+func (s *stream) setMeta(m StreamMeta) {
+	s.meta = m
+	s.open = s.open[:0]
+	for i := range m.Shards {
+		if !m.Shards[i].Closed {
+			s.open = append(s.open, i)
+		}
+	}
+	slices.SortFunc(s.open, func(a, b int) int {
+		return m.Shards[a].HashKeyRange.StartingHashKey.Compare(m.Shards[b].HashKeyRange.StartingHashKey)
+	})
+}
+
+// route returns the open shard owning hash key h. Caller holds mu.
+func (s *stream) route(h HashKey) *ShardMeta {
+	i, _ := slices.BinarySearchFunc(s.open, h, func(idx int, k HashKey) int {
+		r := s.meta.Shards[idx].HashKeyRange
+		switch {
+		case r.EndingHashKey.Compare(k) < 0:
+			return -1
+		case r.StartingHashKey.Compare(k) > 0:
+			return 1
+		}
+		return 0
+	})
+	return &s.meta.Shards[s.open[i]]
+}
+
+// shard returns the shard with the given ID. Caller holds mu.
+func (s *stream) shard(id string) (*ShardMeta, error) {
+	for i := range s.meta.Shards {
+		if s.meta.Shards[i].ID == id {
+			return &s.meta.Shards[i], nil
+		}
+	}
+	return nil, notFound("shard %s in stream %s not found", id, s.name)
+}
+
+// children returns the shards whose parent or adjacent parent is id.
+// Caller holds mu.
+func (s *stream) children(id string) []ChildShard {
+	var out []ChildShard
+	for _, c := range s.meta.Shards {
+		if c.ParentShardID == id || c.AdjacentParentShardID == id {
+			parents := []string{c.ParentShardID}
+			if c.AdjacentParentShardID != "" {
+				parents = append(parents, c.AdjacentParentShardID)
+			}
+			out = append(out, ChildShard{ShardID: c.ID, ParentShards: parents, HashKeyRange: c.HashKeyRange})
+		}
+	}
+	return out
+}
+
+// cloneMeta deep-copies stream metadata so a control operation can edit a
+// copy and install it only once the engine has saved it.
+func cloneMeta(m StreamMeta) StreamMeta {
+	c := m
+	if m.Tags != nil {
+		c.Tags = make(map[string]string, len(m.Tags))
+		for k, v := range m.Tags {
+			c.Tags[k] = v
+		}
+	}
+	c.Shards = slices.Clone(m.Shards)
+	c.Consumers = slices.Clone(m.Consumers)
+	c.ScalingEvents = slices.Clone(m.ScalingEvents)
+	c.ModeChanges = slices.Clone(m.ModeChanges)
+	c.EnhancedMonitoring = slices.Clone(m.EnhancedMonitoring)
+	return c
+}
+
+// update runs fn on a copy of the stream's metadata under the stream's write
+// lock, saves the result and installs it.
+func (l *Log) update(ctx context.Context, s *stream, fn func(m *StreamMeta) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return l.updateLocked(ctx, s, fn)
+}
+
+func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta) error) error {
+	if s.deleted {
+		return notFound("stream %s was deleted", s.name)
+	}
+	m := cloneMeta(s.meta)
+	if err := fn(&m); err != nil {
+		return err
+	}
+	if err := l.engine.SaveStream(ctx, m); err != nil {
+		return fmt.Errorf("shardlog: save stream %s: %w", s.name, err)
+	}
+	s.setMeta(m)
+	return nil
+}
+
+// within24h keeps the events of the last 24 hours.
+func within24h(events []time.Time, now time.Time) []time.Time {
+	cut := now.Add(-24 * time.Hour)
+	return slices.DeleteFunc(events, func(t time.Time) bool { return t.Before(cut) })
+}
+
+func shardID(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
+
+func sortShards(shards []Shard) {
+	slices.SortFunc(shards, func(a, b Shard) int { return cmp.Compare(a.ShardID, b.ShardID) })
+}

@@ -1,0 +1,249 @@
+package shardlog
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// SplitShard splits an open shard in two at newStartingHashKey (decimal),
+// which must lie inside the shard's range, above its start: the children
+// own [start, newStartingHashKey-1] and [newStartingHashKey, end]. The parent
+// is CLOSED with an ending sequence number; its records stay readable until
+// they expire. Provisioned streams only (ErrValidation otherwise).
+func (l *Log) SplitShard(ctx context.Context, streamName, shardToSplit, newStartingHashKey string) error {
+	s, err := l.stream(streamName)
+	if err != nil {
+		return err
+	}
+	n, ok := parseUint128(newStartingHashKey)
+	if !ok {
+		return invalid("NewStartingHashKey", "%q is not a decimal integer in [0, 2^128-1]", truncate(newStartingHashKey, 64))
+	}
+	now := l.now()
+	return l.update(ctx, s, func(m *StreamMeta) error {
+		if err := requireProvisioned(m, "SplitShard"); err != nil {
+			return err
+		}
+		p, err := openShard(m, "ShardToSplit", shardToSplit, "splitting")
+		if err != nil {
+			return err
+		}
+		r := m.Shards[p].HashKeyRange
+		if n.cmp(r.StartingHashKey.v) <= 0 || n.cmp(r.EndingHashKey.v) > 0 {
+			return invalid("NewStartingHashKey", "%s is not inside the range of %s: it must be greater than %s and at most %s",
+				newStartingHashKey, shardToSplit, r.StartingHashKey, r.EndingHashKey)
+		}
+		if openCount(m)+1 > MaxShardsPerStream {
+			return invalidAs(ErrLimitExceeded, "ShardToSplit", "stream would have %d open shards; the limit is %d", openCount(m)+1, MaxShardsPerStream)
+		}
+		_, _, err = l.splitAt(ctx, m, p, HashKey{n}, now)
+		return err
+	})
+}
+
+// MergeShards merges two adjacent open shards into one whose range is their
+// union; the child names shardToMerge as parent and adjacentShardToMerge as
+// adjacent parent. Provisioned streams only.
+func (l *Log) MergeShards(ctx context.Context, streamName, shardToMerge, adjacentShardToMerge string) error {
+	s, err := l.stream(streamName)
+	if err != nil {
+		return err
+	}
+	now := l.now()
+	return l.update(ctx, s, func(m *StreamMeta) error {
+		if err := requireProvisioned(m, "MergeShards"); err != nil {
+			return err
+		}
+		a, err := openShard(m, "ShardToMerge", shardToMerge, "merging")
+		if err != nil {
+			return err
+		}
+		b, err := openShard(m, "AdjacentShardToMerge", adjacentShardToMerge, "merging")
+		if err != nil {
+			return err
+		}
+		if !adjacent(m.Shards[a].HashKeyRange, m.Shards[b].HashKeyRange) {
+			return invalid("AdjacentShardToMerge", "shards %s and %s are not an adjacent pair of shards eligible for merging", shardToMerge, adjacentShardToMerge)
+		}
+		_, err = l.mergePair(ctx, m, a, b, now)
+		return err
+	})
+}
+
+// UpdateShardCountOutput is the result of UpdateShardCount.
+type UpdateShardCountOutput struct {
+	CurrentShardCount int
+	TargetShardCount  int
+}
+
+// UpdateShardCount scales a provisioned stream to target open shards of
+// equal width (UNIFORM_SCALING), through pairwise splits and merges as
+// Kinesis does; the intermediate shards are closed at once and hold no
+// records. target must be within [ceil(current/2), 2*current] and at most
+// MaxShardsPerStream, and a stream scales at most MaxScalingOpsPer24h times
+// per rolling 24 hours (ErrLimitExceeded).
+func (l *Log) UpdateShardCount(ctx context.Context, streamName string, target int) (UpdateShardCountOutput, error) {
+	s, err := l.stream(streamName)
+	if err != nil {
+		return UpdateShardCountOutput{}, err
+	}
+	now := l.now()
+	var out UpdateShardCountOutput
+	err = l.update(ctx, s, func(m *StreamMeta) error {
+		if err := requireProvisioned(m, "UpdateShardCount"); err != nil {
+			return err
+		}
+		cur := openCount(m)
+		out = UpdateShardCountOutput{CurrentShardCount: cur, TargetShardCount: target}
+		if target < 1 || target > MaxShardsPerStream {
+			return invalid("TargetShardCount", "%d is outside 1-%d", target, MaxShardsPerStream)
+		}
+		if target > 2*cur {
+			return invalid("TargetShardCount", "%d is more than double the current %d open shards", target, cur)
+		}
+		if 2*target < cur {
+			return invalid("TargetShardCount", "%d is less than half the current %d open shards", target, cur)
+		}
+		m.ScalingEvents = within24h(m.ScalingEvents, now)
+		if len(m.ScalingEvents) >= MaxScalingOpsPer24h {
+			return invalidAs(ErrLimitExceeded, "TargetShardCount", "stream scaled %d times in the last 24 hours; the limit is %d", len(m.ScalingEvents), MaxScalingOpsPer24h)
+		}
+		m.ScalingEvents = append(m.ScalingEvents, now)
+		return l.scaleUniform(ctx, m, target, now)
+	})
+	return out, err
+}
+
+// scaleUniform reshapes the open shards into target equal ranges: first it
+// splits every open shard at each target boundary inside it, then merges the
+// pieces of each target range left to right.
+func (l *Log) scaleUniform(ctx context.Context, m *StreamMeta, target int, now time.Time) error {
+	ranges := evenRanges(target)
+	for _, tr := range ranges[1:] {
+		b := tr.StartingHashKey
+		i := openShardAt(m, b)
+		if m.Shards[i].HashKeyRange.StartingHashKey.Compare(b) == 0 {
+			continue // already a boundary
+		}
+		if _, _, err := l.splitAt(ctx, m, i, b, now); err != nil {
+			return err
+		}
+	}
+	for _, tr := range ranges {
+		for {
+			a := openShardAt(m, tr.StartingHashKey)
+			if m.Shards[a].HashKeyRange.EndingHashKey.Compare(tr.EndingHashKey) >= 0 {
+				break
+			}
+			b := openShardAt(m, m.Shards[a].HashKeyRange.EndingHashKey.next())
+			if _, err := l.mergePair(ctx, m, a, b, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// seal closes shard i in the engine and in m, and returns the position
+// floor its children start above.
+func (l *Log) seal(ctx context.Context, m *StreamMeta, i int, now time.Time) (uint64, error) {
+	sm := &m.Shards[i]
+	last, err := l.engine.Seal(ctx, sm.Ref(m.Name))
+	if err != nil {
+		return 0, fmt.Errorf("shardlog: seal %s/%s: %w", m.Name, sm.ID, err)
+	}
+	ending := last
+	if ending.IsZero() {
+		ending = MakeSequenceNumber(sm.Floor+1, sm.Index)
+	}
+	sm.Closed, sm.ClosedAt, sm.EndingSequenceNumber = true, now, ending
+	return ending.pos, nil
+}
+
+func (l *Log) addShard(m *StreamMeta, parent, adjacent string, r HashKeyRange, floor uint64, now time.Time) int {
+	idx := m.NextShardIndex
+	m.NextShardIndex++
+	m.Shards = append(m.Shards, ShardMeta{
+		ID: shardID(idx), Index: idx, ParentShardID: parent, AdjacentParentShardID: adjacent,
+		HashKeyRange: r, Floor: floor, CreatedAt: now,
+	})
+	return len(m.Shards) - 1
+}
+
+// splitAt splits open shard i at hash key b and returns the children.
+func (l *Log) splitAt(ctx context.Context, m *StreamMeta, i int, b HashKey, now time.Time) (int, int, error) {
+	floor, err := l.seal(ctx, m, i, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	p := m.Shards[i]
+	lo := l.addShard(m, p.ID, "", HashKeyRange{p.HashKeyRange.StartingHashKey, HashKey{b.v.sub64(1)}}, floor, now)
+	hi := l.addShard(m, p.ID, "", HashKeyRange{b, p.HashKeyRange.EndingHashKey}, floor, now)
+	return lo, hi, nil
+}
+
+// mergePair merges adjacent open shards a and b (a names the parent).
+func (l *Log) mergePair(ctx context.Context, m *StreamMeta, a, b int, now time.Time) (int, error) {
+	fa, err := l.seal(ctx, m, a, now)
+	if err != nil {
+		return 0, err
+	}
+	fb, err := l.seal(ctx, m, b, now)
+	if err != nil {
+		return 0, err
+	}
+	ra, rb := m.Shards[a].HashKeyRange, m.Shards[b].HashKeyRange
+	r := HashKeyRange{ra.StartingHashKey, rb.EndingHashKey}
+	if rb.StartingHashKey.Compare(ra.StartingHashKey) < 0 {
+		r = HashKeyRange{rb.StartingHashKey, ra.EndingHashKey}
+	}
+	return l.addShard(m, m.Shards[a].ID, m.Shards[b].ID, r, max(fa, fb), now), nil
+}
+
+func requireProvisioned(m *StreamMeta, op string) error {
+	if m.Mode != Provisioned {
+		return invalidAs(ErrValidation, "StreamModeDetails", "%s is not supported on %s streams", op, m.Mode)
+	}
+	return nil
+}
+
+// openShard finds an open shard by ID for a reshard.
+func openShard(m *StreamMeta, field, id string, verb string) (int, error) {
+	for i := range m.Shards {
+		if m.Shards[i].ID == id {
+			if m.Shards[i].Closed {
+				return 0, invalid(field, "shard %s in stream %s has already been merged or split, and thus is not eligible for %s", id, m.Name, verb)
+			}
+			return i, nil
+		}
+	}
+	return 0, notFound("shard %s in stream %s not found", id, m.Name)
+}
+
+// openShardAt returns the open shard owning hash key h.
+func openShardAt(m *StreamMeta, h HashKey) int {
+	for i := range m.Shards {
+		if !m.Shards[i].Closed && m.Shards[i].HashKeyRange.Contains(h) {
+			return i
+		}
+	}
+	panic("shardlog: open shards do not tile the hash-key space") // invariant, not input
+}
+
+func openCount(m *StreamMeta) int {
+	n := 0
+	for i := range m.Shards {
+		if !m.Shards[i].Closed {
+			n++
+		}
+	}
+	return n
+}
+
+func adjacent(a, b HashKeyRange) bool {
+	return a.EndingHashKey.Compare(MaxHashKey) < 0 && a.EndingHashKey.next().Compare(b.StartingHashKey) == 0 ||
+		b.EndingHashKey.Compare(MaxHashKey) < 0 && b.EndingHashKey.next().Compare(a.StartingHashKey) == 0
+}
+
+func (h HashKey) next() HashKey { return HashKey{h.v.add64(1)} }

@@ -1,0 +1,326 @@
+package shardlog
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// CreateStreamInput is the input of CreateStream.
+type CreateStreamInput struct {
+	StreamName string
+	// ShardCount is required (1-MaxShardsPerStream) for provisioned streams;
+	// on-demand streams take DefaultOnDemandShards when it is zero.
+	ShardCount int
+	StreamMode StreamMode // default Provisioned
+	Tags       map[string]string
+	// MaxRecordSizeKiB is the largest record (data plus partition key), in
+	// KiB, 1024-10240. Zero means DefaultMaxRecordSizeKiB.
+	MaxRecordSizeKiB int
+	// ProvisionedLimits turns on Kinesis's per-shard read and write budgets.
+	ProvisionedLimits bool
+}
+
+// CreateStream creates a stream whose shards split the hash-key space
+// evenly. The stream is ACTIVE when it returns.
+func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
+	if err := validateStreamName("StreamName", in.StreamName); err != nil {
+		return err
+	}
+	mode := in.StreamMode
+	switch mode {
+	case "":
+		mode = Provisioned
+	case Provisioned, OnDemand:
+	default:
+		return invalid("StreamModeDetails.StreamMode", "%q is not PROVISIONED or ON_DEMAND", string(mode))
+	}
+	n := in.ShardCount
+	if mode == OnDemand && n == 0 {
+		n = DefaultOnDemandShards
+	}
+	if n < 1 || n > MaxShardsPerStream {
+		return invalid("ShardCount", "%d is outside 1-%d", in.ShardCount, MaxShardsPerStream)
+	}
+	size := in.MaxRecordSizeKiB
+	if size == 0 {
+		size = DefaultMaxRecordSizeKiB
+	}
+	if size < DefaultMaxRecordSizeKiB || size > MaxMaxRecordSizeKiB {
+		return invalidAs(ErrValidation, "MaxRecordSizeInKiB", "%d is outside %d-%d", in.MaxRecordSizeKiB, DefaultMaxRecordSizeKiB, MaxMaxRecordSizeKiB)
+	}
+	if err := validateTags(in.Tags, MaxTagsPerStream); err != nil {
+		return err
+	}
+	now := l.now()
+	m := StreamMeta{
+		Name:              in.StreamName,
+		Mode:              mode,
+		CreatedAt:         now,
+		RetentionHours:    DefaultRetentionHours,
+		MaxRecordSizeKiB:  size,
+		ProvisionedLimits: in.ProvisionedLimits,
+		Tags:              maps.Clone(in.Tags),
+	}
+	for i, r := range evenRanges(n) {
+		m.Shards = append(m.Shards, ShardMeta{ID: shardID(uint32(i)), Index: uint32(i), HashKeyRange: r, CreatedAt: now})
+	}
+	m.NextShardIndex = uint32(n)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if _, ok := l.streams[in.StreamName]; ok {
+		return inUse("stream %s under account %s already exists", in.StreamName, l.account)
+	}
+	if err := l.engine.SaveStream(ctx, m); err != nil {
+		return err
+	}
+	l.streams[in.StreamName] = newStream(m)
+	return nil
+}
+
+// DeleteStream deletes a stream and all its records. A stream with
+// registered consumers is refused with ErrResourceInUse unless
+// enforceConsumerDeletion is set. Subscriptions to it end.
+func (l *Log) DeleteStream(ctx context.Context, name string, enforceConsumerDeletion bool) error {
+	s, err := l.stream(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if len(s.meta.Consumers) > 0 && !enforceConsumerDeletion {
+		s.mu.Unlock()
+		return inUse("stream %s has %d registered consumers; set EnforceConsumerDeletion", name, len(s.meta.Consumers))
+	}
+	s.deleted = true
+	s.mu.Unlock()
+	s.endSubscriptions(notFound("stream %s was deleted", name))
+	s.writers.Wait() // no append may land after the drop
+
+	err = l.engine.DropStream(ctx, name)
+	// Until here the name is taken (DELETING): a CreateStream of the same
+	// name is refused rather than dropped with the old one.
+	l.mu.Lock()
+	if l.streams[name] == s {
+		delete(l.streams, name)
+	}
+	l.mu.Unlock()
+	return err
+}
+
+// DescribeStream describes a stream and its shards (expired shards are
+// omitted).
+func (l *Log) DescribeStream(ctx context.Context, name string) (*StreamDescription, error) {
+	s, err := l.stream(name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := &s.meta
+	d := &StreamDescription{
+		StreamName:              m.Name,
+		StreamARN:               l.StreamARN(m.Name),
+		StreamStatus:            StatusActive,
+		StreamMode:              m.Mode,
+		OpenShardCount:          len(s.open),
+		RetentionPeriodHours:    m.RetentionHours,
+		StreamCreationTimestamp: m.CreatedAt,
+		MaxRecordSizeKiB:        m.MaxRecordSizeKiB,
+		ProvisionedLimits:       m.ProvisionedLimits,
+		ConsumerCount:           len(m.Consumers),
+		Tags:                    maps.Clone(m.Tags),
+		EnhancedMonitoring:      slices.Clone(m.EnhancedMonitoring),
+	}
+	for i := range m.Shards {
+		d.Shards = append(d.Shards, describeShard(&m.Shards[i]))
+	}
+	if d.Tags == nil {
+		d.Tags = map[string]string{}
+	}
+	return d, nil
+}
+
+func describeShard(sm *ShardMeta) Shard {
+	return Shard{
+		ShardID:                sm.ID,
+		ParentShardID:          sm.ParentShardID,
+		AdjacentParentShardID:  sm.AdjacentParentShardID,
+		HashKeyRange:           sm.HashKeyRange,
+		StartingSequenceNumber: MakeSequenceNumber(sm.Floor+1, sm.Index),
+		EndingSequenceNumber:   sm.EndingSequenceNumber,
+		Closed:                 sm.Closed,
+	}
+}
+
+// ListStreamsInput is the input of ListStreams.
+type ListStreamsInput struct {
+	Limit                    int    // 1-MaxListStreamsLimit; zero means DefaultListStreamsLimit
+	ExclusiveStartStreamName string // list names after this one
+	NextToken                string // from a previous page; excludes ExclusiveStartStreamName
+}
+
+// StreamSummary is one stream in a ListStreams page.
+type StreamSummary struct {
+	StreamName              string
+	StreamARN               string
+	StreamStatus            StreamStatus
+	StreamMode              StreamMode
+	StreamCreationTimestamp time.Time
+}
+
+// ListStreamsOutput is one page of stream names, in name order.
+type ListStreamsOutput struct {
+	StreamNames      []string
+	StreamSummaries  []StreamSummary
+	HasMoreStreams   bool
+	NextToken        string // empty on the last page
+}
+
+// ListStreams lists streams by name, a page at a time.
+func (l *Log) ListStreams(ctx context.Context, in ListStreamsInput) (*ListStreamsOutput, error) {
+	limit := in.Limit
+	if limit == 0 {
+		limit = DefaultListStreamsLimit
+	}
+	if limit < 1 || limit > MaxListStreamsLimit {
+		return nil, invalid("Limit", "%d is outside 1-%d", in.Limit, MaxListStreamsLimit)
+	}
+	after := in.ExclusiveStartStreamName
+	if in.NextToken != "" {
+		if after != "" {
+			return nil, invalid("NextToken", "cannot be combined with ExclusiveStartStreamName")
+		}
+		t, err := l.tokens.openPage(in.NextToken, "streams", l.now())
+		if err != nil {
+			return nil, err
+		}
+		after = t.After
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	names := make([]string, 0, len(l.streams))
+	for n := range l.streams {
+		if strings.Compare(n, after) > 0 {
+			names = append(names, n)
+		}
+	}
+	streams := make(map[string]*stream, len(names))
+	for _, n := range names {
+		streams[n] = l.streams[n]
+	}
+	l.mu.RUnlock()
+	slices.Sort(names)
+	out := &ListStreamsOutput{}
+	if len(names) > limit {
+		names = names[:limit]
+		out.HasMoreStreams = true
+		out.NextToken = l.tokens.sealPage(pageToken{Kind: "streams", After: names[len(names)-1]}, l.now())
+	}
+	out.StreamNames = names
+	for _, n := range names {
+		s := streams[n]
+		s.mu.RLock()
+		out.StreamSummaries = append(out.StreamSummaries, StreamSummary{
+			StreamName: n, StreamARN: l.StreamARN(n), StreamStatus: StatusActive,
+			StreamMode: s.meta.Mode, StreamCreationTimestamp: s.meta.CreatedAt,
+		})
+		s.mu.RUnlock()
+	}
+	return out, nil
+}
+
+// IncreaseStreamRetentionPeriod raises the retention period. hours must be
+// greater than the current period and at most MaxRetentionHours. Records
+// already expired stay expired.
+func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, name string, hours int) error {
+	s, err := l.stream(name)
+	if err != nil {
+		return err
+	}
+	return l.update(ctx, s, func(m *StreamMeta) error {
+		if hours > MaxRetentionHours {
+			return invalid("RetentionPeriodHours", "%d exceeds the maximum of %d", hours, MaxRetentionHours)
+		}
+		if hours <= m.RetentionHours {
+			return invalid("RetentionPeriodHours", "%d is not greater than the current %d; use DecreaseStreamRetentionPeriod", hours, m.RetentionHours)
+		}
+		m.RetentionHours = hours
+		return nil
+	})
+}
+
+// DecreaseStreamRetentionPeriod lowers the retention period. hours must be
+// less than the current period and at least MinRetentionHours. Records older
+// than the new period become unreadable at once.
+func (l *Log) DecreaseStreamRetentionPeriod(ctx context.Context, name string, hours int) error {
+	s, err := l.stream(name)
+	if err != nil {
+		return err
+	}
+	return l.update(ctx, s, func(m *StreamMeta) error {
+		if hours < MinRetentionHours {
+			return invalid("RetentionPeriodHours", "%d is below the minimum of %d", hours, MinRetentionHours)
+		}
+		if hours >= m.RetentionHours {
+			return invalid("RetentionPeriodHours", "%d is not less than the current %d; use IncreaseStreamRetentionPeriod", hours, m.RetentionHours)
+		}
+		m.RetentionHours = hours
+		return nil
+	})
+}
+
+// UpdateStreamMode switches the capacity mode, keeping the shards. It is
+// allowed MaxModeChangesPer24h times per rolling 24 hours.
+func (l *Log) UpdateStreamMode(ctx context.Context, name string, mode StreamMode) error {
+	s, err := l.stream(name)
+	if err != nil {
+		return err
+	}
+	if mode != Provisioned && mode != OnDemand {
+		return invalid("StreamModeDetails.StreamMode", "%q is not PROVISIONED or ON_DEMAND", string(mode))
+	}
+	now := l.now()
+	return l.update(ctx, s, func(m *StreamMeta) error {
+		if m.Mode == mode {
+			return invalid("StreamModeDetails.StreamMode", "stream %s is already %s", name, mode)
+		}
+		m.ModeChanges = within24h(m.ModeChanges, now)
+		if len(m.ModeChanges) >= MaxModeChangesPer24h {
+			return invalidAs(ErrLimitExceeded, "StreamModeDetails", "mode changed %d times in 24 hours; the limit is %d", len(m.ModeChanges), MaxModeChangesPer24h)
+		}
+		m.ModeChanges = append(m.ModeChanges, now)
+		m.Mode = mode
+		return nil
+	})
+}
+
+// UpdateMaxRecordSize sets the largest record (data plus partition key) the
+// stream accepts, in KiB, DefaultMaxRecordSizeKiB-MaxMaxRecordSizeKiB.
+func (l *Log) UpdateMaxRecordSize(ctx context.Context, name string, kib int) error {
+	s, err := l.stream(name)
+	if err != nil {
+		return err
+	}
+	if kib < DefaultMaxRecordSizeKiB || kib > MaxMaxRecordSizeKiB {
+		return invalidAs(ErrValidation, "MaxRecordSizeInKiB", "%d is outside %d-%d", kib, DefaultMaxRecordSizeKiB, MaxMaxRecordSizeKiB)
+	}
+	return l.update(ctx, s, func(m *StreamMeta) error { m.MaxRecordSizeKiB = kib; return nil })
+}
+
+// SetProvisionedLimits turns the per-shard read and write budgets on or off.
+func (l *Log) SetProvisionedLimits(ctx context.Context, name string, on bool) error {
+	s, err := l.stream(name)
+	if err != nil {
+		return err
+	}
+	return l.update(ctx, s, func(m *StreamMeta) error { m.ProvisionedLimits = on; return nil })
+}
