@@ -79,7 +79,9 @@ func (c *Cursor) Records(ctx context.Context) iter.Seq2[Record, error] {
 		for {
 			b, err := c.Next(ctx, 0)
 			if err != nil {
-				yield(Record{}, err)
+				if ctx.Err() == nil {
+					yield(Record{}, err)
+				}
 				return
 			}
 			for _, r := range b.Records {

@@ -121,10 +121,16 @@ func (r *Record) Size() int { return len(r.Data) + len(r.PartitionKey) }
 // engines store it as an opaque, atomically replaced document (JSON is fine:
 // every field marshals).
 type StreamMeta struct {
-	Name               string            `json:"name"`
-	Mode               StreamMode        `json:"mode"`
-	CreatedAt          time.Time         `json:"createdAt"`
-	RetentionHours     int               `json:"retentionHours"`
+	// ID is random per CreateStream: it tells a stream from an earlier
+	// one of the same name (iterators and tokens carry it).
+	ID             uint64     `json:"id"`
+	Name           string     `json:"name"`
+	Mode           StreamMode `json:"mode"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	RetentionHours int        `json:"retentionHours"`
+	// ExpiredBefore keeps records that had expired when retention was
+	// raised expired: nothing that arrived before it is readable.
+	ExpiredBefore      time.Time         `json:"expiredBefore,omitzero"`
 	MaxRecordSizeKiB   int               `json:"maxRecordSizeKiB"`
 	ProvisionedLimits  bool              `json:"provisionedLimits,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`

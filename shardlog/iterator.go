@@ -28,9 +28,9 @@ func (l *Log) GetShardIterator(ctx context.Context, in GetShardIteratorInput) (s
 		return "", err
 	}
 	s.mu.RLock()
-	created := s.meta.CreatedAt
+	id := s.meta.ID
 	s.mu.RUnlock()
-	return l.tokens.sealIterator(iteratorToken{Issued: l.now(), StreamCreated: created, From: from, Stream: s.name}), nil
+	return l.tokens.sealIterator(iteratorToken{Issued: l.now(), StreamID: id, From: from, Stream: s.name}), nil
 }
 
 // GetRecordsInput is the input of GetRecords.
@@ -71,9 +71,9 @@ func (l *Log) GetRecords(ctx context.Context, in GetRecordsInput) (*GetRecordsOu
 		return nil, err
 	}
 	s.mu.RLock()
-	created := s.meta.CreatedAt
+	id := s.meta.ID
 	s.mu.RUnlock()
-	if !created.Equal(it.StreamCreated) {
+	if id != it.StreamID {
 		return nil, notFound("stream %s was deleted since the iterator was issued", it.Stream)
 	}
 	r, err := l.readShard(ctx, s, shardID(it.From.shard), it.From, limit, MaxGetRecordsBytes, true)
@@ -91,6 +91,6 @@ func (l *Log) GetRecords(ctx context.Context, in GetRecordsInput) (*GetRecordsOu
 		}
 		return out, nil
 	}
-	out.NextShardIterator = l.tokens.sealIterator(iteratorToken{Issued: l.now(), StreamCreated: created, From: r.next, Stream: s.name})
+	out.NextShardIterator = l.tokens.sealIterator(iteratorToken{Issued: l.now(), StreamID: id, From: r.next, Stream: s.name})
 	return out, nil
 }

@@ -74,7 +74,7 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 		sm := s.route(hk)
 		ref := sm.Ref(s.name)
 		ancestors := s.ancestors(sm, hk)
-		horizon := l.horizon(s.meta.RetentionHours)
+		horizon := l.horizon(&s.meta)
 		th := s.throttle(sm.ID)
 		s.writers.Add(1)
 		s.mu.RUnlock()
@@ -97,7 +97,7 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 
 // appendKeyTo runs one attempt of AppendKey against the routed shard.
 func (l *Log) appendKeyTo(ctx context.Context, ref ShardRef, ancestors []ShardRef, horizon time.Time, th *shardThrottle, total int, entries []Entry, in AppendKeyInput) (SequenceNumber, time.Time, error) {
-	if th != nil && !th.takeWrite(l.now(), total) {
+	if th != nil && !th.takeWrite(l.now(), len(entries), total) {
 		return SequenceNumber{}, time.Time{}, throughputExceeded(ref.Stream, ref.ID)
 	}
 	var cond *Condition
@@ -167,7 +167,7 @@ func (l *Log) LastKeySequence(ctx context.Context, streamName, partitionKey stri
 	s.mu.RLock()
 	sm := s.route(hk)
 	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
-	horizon := l.horizon(s.meta.RetentionHours)
+	horizon := l.horizon(&s.meta)
 	s.mu.RUnlock()
 	return l.inherited(ctx, chain, partitionKey, horizon)
 }
@@ -178,8 +178,9 @@ const keyPage = 1000
 // ReadKey returns the records of one partition key with sequence numbers
 // greater than after (zero: all), in order, across reshards: the oldest
 // ancestor shard's first, the open shard's last. Records past retention are
-// skipped. Its cost is proportional to the key's records. Records written
-// with an ExplicitHashKey other than the key's own MD5 are not found.
+// skipped. Its cost is proportional to the key's records. It searches the
+// shards that owned the key's own MD5 hash key: a record put with an
+// ExplicitHashKey is found only if it landed on that lineage.
 func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, after SequenceNumber) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		s, err := l.stream(streamName)
@@ -199,7 +200,7 @@ func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, afte
 		for i, j := 0, len(chain)-2; i < j; i, j = i+1, j-1 {
 			chain[i], chain[j] = chain[j], chain[i]
 		}
-		horizon := l.horizon(s.meta.RetentionHours)
+		horizon := l.horizon(&s.meta)
 		s.mu.RUnlock()
 
 		for i := 0; i < len(chain); i++ {

@@ -61,10 +61,10 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 	}
 	page := min(maxResults, DefaultListShardsResults)
 	var (
-		name    = in.StreamName
-		after   = in.ExclusiveStartShardID
-		filter  ShardFilter
-		created time.Time
+		name     = in.StreamName
+		after    = in.ExclusiveStartShardID
+		filter   ShardFilter
+		streamID uint64
 	)
 	if in.ShardFilter != nil {
 		filter = *in.ShardFilter
@@ -77,7 +77,7 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 		if err != nil {
 			return nil, err
 		}
-		name, after, created = t.Stream, t.After, t.StreamCreated
+		name, after, streamID = t.Stream, t.After, t.StreamID
 		filter = ShardFilter{Type: ShardFilterType(t.Filter), ShardID: t.FilterShard, Timestamp: t.FilterTime}
 	} else if name == "" {
 		return nil, invalid("StreamName", "is required unless NextToken is given")
@@ -91,11 +91,11 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if !created.IsZero() && !created.Equal(s.meta.CreatedAt) {
+	if streamID != 0 && streamID != s.meta.ID {
 		return nil, notFound("stream %s was re-created since the token was issued", name)
 	}
 	// The trim horizon of a stream younger than its retention is its birth.
-	horizon := l.horizon(s.meta.RetentionHours)
+	horizon := l.horizon(&s.meta)
 	if horizon.Before(s.meta.CreatedAt) {
 		horizon = s.meta.CreatedAt
 	}
@@ -131,7 +131,7 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 	if len(all) > page {
 		out.Shards = all[:page]
 		out.NextToken = l.tokens.sealPage(pageToken{
-			Kind: "shards", Stream: name, StreamCreated: s.meta.CreatedAt, After: out.Shards[page-1].ShardID,
+			Kind: "shards", Stream: name, StreamID: s.meta.ID, After: out.Shards[page-1].ShardID,
 			Filter: string(filter.Type), FilterShard: filter.ShardID, FilterTime: filter.Timestamp,
 		}, l.now())
 	}

@@ -163,10 +163,14 @@ func (l *Log) stream(name string) (*stream, error) {
 	return s, nil
 }
 
-// horizon returns the oldest arrival time still within the stream's
-// retention.
-func (l *Log) horizon(retentionHours int) time.Time {
-	return l.now().Add(-time.Duration(retentionHours) * time.Hour)
+// horizon returns the oldest arrival time still readable in the stream:
+// within its retention period, and not expired before a retention increase.
+func (l *Log) horizon(m *StreamMeta) time.Time {
+	h := l.now().Add(-time.Duration(m.RetentionHours) * time.Hour)
+	if h.Before(m.ExpiredBefore) {
+		return m.ExpiredBefore
+	}
+	return h
 }
 
 // StreamARN returns the ARN of a stream as AWS formats it.
@@ -178,7 +182,7 @@ func (l *Log) StreamARN(name string) string {
 type stream struct {
 	name string
 
-	mu      sync.RWMutex // guards meta, open, deleted, subs
+	mu      sync.RWMutex   // guards meta, open, deleted, subs
 	writers sync.WaitGroup // appends in flight; Add only under mu with !deleted
 	meta    StreamMeta
 	open    []int // indexes into meta.Shards of open shards, by starting hash key

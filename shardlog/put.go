@@ -50,7 +50,7 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput
 		th := s.throttle(sm.ID)
 		s.writers.Add(1)
 		s.mu.RUnlock()
-		if th != nil && !th.takeWrite(l.now(), len(in.Data)+len(in.PartitionKey)) {
+		if th != nil && !th.takeWrite(l.now(), 1, len(in.Data)+len(in.PartitionKey)) {
 			s.writers.Done()
 			return PutRecordOutput{}, throughputExceeded(s.name, ref.ID)
 		}
@@ -235,7 +235,7 @@ func (l *Log) groupByShard(s *stream, entries []PutRecordsEntry, hashes []HashKe
 	var groups []*shardGroup
 	for _, i := range pending {
 		sm := s.route(hashes[i])
-		if th := s.throttle(sm.ID); th != nil && !th.takeWrite(now, len(entries[i].Data)+len(entries[i].PartitionKey)) {
+		if th := s.throttle(sm.ID); th != nil && !th.takeWrite(now, 1, len(entries[i].Data)+len(entries[i].PartitionKey)) {
 			out.fail(i, ErrorCodeThroughputExceeded, throughputExceeded(s.name, sm.ID))
 			continue
 		}

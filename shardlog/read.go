@@ -39,7 +39,7 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 		th = s.throttle(shardID)
 	}
 	now := l.now()
-	horizon := l.horizon(s.meta.RetentionHours)
+	horizon := l.horizon(&s.meta)
 	s.mu.RUnlock()
 
 	if th != nil && !th.takeRead(now) {
@@ -143,6 +143,9 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 		if !seqGiven {
 			return SequenceNumber{}, invalid("StartingSequenceNumber", "is required for %s", p.Type)
 		}
+		if tsGiven {
+			return SequenceNumber{}, invalid("Timestamp", "must not be set for %s", p.Type)
+		}
 		if p.SequenceNumber.shard != ref.Index {
 			return SequenceNumber{}, invalid("StartingSequenceNumber", "invalid: it encodes %s, while it was used in a call to a shard with %s",
 				shardID(p.SequenceNumber.shard), ref.ID)
@@ -150,6 +153,9 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 	case AtTimestamp:
 		if !tsGiven {
 			return SequenceNumber{}, invalid("Timestamp", "is required for %s", p.Type)
+		}
+		if seqGiven {
+			return SequenceNumber{}, invalid("StartingSequenceNumber", "must not be set for %s", p.Type)
 		}
 		if p.Timestamp.After(l.now()) {
 			return SequenceNumber{}, invalid("Timestamp", "%s is in the future", p.Timestamp.UTC().Format(time.RFC3339Nano))

@@ -52,7 +52,7 @@ func (l *Log) enforceStream(ctx context.Context, s *stream) error {
 	if s.deleted {
 		return nil
 	}
-	horizon := l.horizon(s.meta.RetentionHours)
+	horizon := l.horizon(&s.meta)
 	var expired []ShardRef
 	for i := range s.meta.Shards {
 		sm := &s.meta.Shards[i]

@@ -3,6 +3,7 @@ package shardlog
 import (
 	"context"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
 	now := l.now()
 	m := StreamMeta{
 		Name:              in.StreamName,
+		ID:                rand.Uint64() | 1, // never zero
 		Mode:              mode,
 		CreatedAt:         now,
 		RetentionHours:    DefaultRetentionHours,
@@ -176,10 +178,10 @@ type StreamSummary struct {
 
 // ListStreamsOutput is one page of stream names, in name order.
 type ListStreamsOutput struct {
-	StreamNames      []string
-	StreamSummaries  []StreamSummary
-	HasMoreStreams   bool
-	NextToken        string // empty on the last page
+	StreamNames     []string
+	StreamSummaries []StreamSummary
+	HasMoreStreams  bool
+	NextToken       string // empty on the last page
 }
 
 // ListStreams lists streams by name, a page at a time.
@@ -252,6 +254,11 @@ func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, name string, ho
 		}
 		if hours <= m.RetentionHours {
 			return invalid("RetentionPeriodHours", "%d is not greater than the current %d; use DecreaseStreamRetentionPeriod", hours, m.RetentionHours)
+		}
+		// Raising retention revives nothing: what had expired stays so,
+		// whether or not the engine has trimmed it yet.
+		if h := l.horizon(m); h.After(m.ExpiredBefore) {
+			m.ExpiredBefore = h
 		}
 		m.RetentionHours = hours
 		return nil

@@ -6,8 +6,11 @@ import (
 )
 
 // bucket is a token bucket: rate tokens per second, holding at most burst.
-// Tokens may go negative (a large read borrows from the future), which is
-// how a 10 MiB GetRecords shuts reads off for the following seconds.
+// The read-bytes bucket may go negative: a read is admitted while it is
+// positive and then charged what it returned, so reads average 2 MiB/s with
+// a one-second burst, and a read larger than the burst is paid entirely
+// from future budget: after a 10 MiB GetRecords reads are refused for 5 s,
+// as Kinesis documents.
 type bucket struct {
 	rate, burst float64
 	tokens      float64
@@ -43,17 +46,17 @@ func newShardThrottle() *shardThrottle {
 	}
 }
 
-// takeWrite spends the budget of one record of size bytes, or reports
-// false and spends nothing.
-func (t *shardThrottle) takeWrite(now time.Time, size int) bool {
+// takeWrite spends the budget of records records of size bytes in all, or
+// reports false and spends nothing.
+func (t *shardThrottle) takeWrite(now time.Time, records, size int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.writeBytes.refill(now)
 	t.writeRecs.refill(now)
-	if t.writeRecs.tokens < 1 || t.writeBytes.tokens < float64(size) {
+	if t.writeRecs.tokens < float64(records) || t.writeBytes.tokens < float64(size) {
 		return false
 	}
-	t.writeRecs.tokens--
+	t.writeRecs.tokens -= float64(records)
 	t.writeBytes.tokens -= float64(size)
 	return true
 }
@@ -74,6 +77,9 @@ func (t *shardThrottle) takeRead(now time.Time) bool {
 // spendRead charges bytes returned by an admitted read.
 func (t *shardThrottle) spendRead(size int) {
 	t.mu.Lock()
+	if float64(size) > t.readBytes.burst {
+		t.readBytes.tokens = min(t.readBytes.tokens, 0)
+	}
 	t.readBytes.tokens -= float64(size)
 	t.mu.Unlock()
 }

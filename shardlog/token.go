@@ -37,13 +37,13 @@ func (t tokenSigner) open(field, token string) ([]byte, error) {
 }
 
 // iteratorToken is the content of a shard iterator: read the shard from
-// From (inclusive). StreamCreated tells a re-created stream of the same name
+// From (inclusive). StreamID tells a re-created stream of the same name
 // from the one the iterator was issued for.
 type iteratorToken struct {
-	Issued        time.Time
-	StreamCreated time.Time
-	From          SequenceNumber
-	Stream        string
+	Issued   time.Time
+	StreamID uint64
+	From     SequenceNumber
+	Stream   string
 }
 
 const iteratorVersion = 1
@@ -52,7 +52,7 @@ func (t tokenSigner) sealIterator(it iteratorToken) string {
 	b := make([]byte, 0, 1+8+8+8+4+len(it.Stream))
 	b = append(b, iteratorVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(it.Issued.UnixNano()))
-	b = binary.BigEndian.AppendUint64(b, uint64(it.StreamCreated.UnixNano()))
+	b = binary.BigEndian.AppendUint64(b, it.StreamID)
 	b = binary.BigEndian.AppendUint64(b, it.From.pos)
 	b = binary.BigEndian.AppendUint32(b, it.From.shard)
 	b = append(b, it.Stream...)
@@ -72,10 +72,10 @@ func (t tokenSigner) openIterator(token string, now time.Time) (iteratorToken, e
 		return iteratorToken{}, invalid("ShardIterator", "unknown iterator version")
 	}
 	it := iteratorToken{
-		Issued:        time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))),
-		StreamCreated: time.Unix(0, int64(binary.BigEndian.Uint64(b[9:]))),
-		From:          SequenceNumber{pos: binary.BigEndian.Uint64(b[17:]), shard: binary.BigEndian.Uint32(b[25:])},
-		Stream:        string(b[29:]),
+		Issued:   time.Unix(0, int64(binary.BigEndian.Uint64(b[1:]))),
+		StreamID: binary.BigEndian.Uint64(b[9:]),
+		From:     SequenceNumber{pos: binary.BigEndian.Uint64(b[17:]), shard: binary.BigEndian.Uint32(b[25:])},
+		Stream:   string(b[29:]),
 	}
 	if age := now.Sub(it.Issued); age > IteratorLifetime {
 		return iteratorToken{}, fmt.Errorf("%w: iterator issued %d ms ago, further in the past than the tolerated delay of %d milliseconds",
@@ -86,15 +86,15 @@ func (t tokenSigner) openIterator(token string, now time.Time) (iteratorToken, e
 
 // pageToken is the content of a NextToken.
 type pageToken struct {
-	Kind          string    `json:"k"`           // "streams", "shards", "consumers"
-	Stream        string    `json:"s,omitempty"` // the stream paged
-	StreamCreated time.Time `json:"c,omitzero"`
-	After         string    `json:"a"` // exclusive start
-	Filter        string    `json:"f,omitempty"`
-	FilterShard   string    `json:"fs,omitempty"`
-	FilterTime    time.Time `json:"ft,omitzero"`
-	Max           int       `json:"m,omitempty"`
-	Issued        time.Time `json:"i"`
+	Kind        string    `json:"k"`           // "streams", "shards", "consumers"
+	Stream      string    `json:"s,omitempty"` // the stream paged
+	StreamID    uint64    `json:"c,omitempty"`
+	After       string    `json:"a"` // exclusive start
+	Filter      string    `json:"f,omitempty"`
+	FilterShard string    `json:"fs,omitempty"`
+	FilterTime  time.Time `json:"ft,omitzero"`
+	Max         int       `json:"m,omitempty"`
+	Issued      time.Time `json:"i"`
 }
 
 func (t tokenSigner) sealPage(p pageToken, now time.Time) string {

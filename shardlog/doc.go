@@ -1,0 +1,44 @@
+// Package shardlog is an ordered, sharded stream log with the semantics of
+// Amazon Kinesis Data Streams, over a small storage Engine.
+//
+// A Log holds named streams. A stream is a set of shards; each open shard
+// owns a contiguous range of the 128-bit hash-key space, and a record goes
+// to the shard owning the MD5 of its partition key (or its explicit hash
+// key). Each shard is an append-only log: the Log gives every record a
+// SequenceNumber that strictly increases within the shard, is unique across
+// the stream, and is greater in a child shard than in its parents.
+//
+// The API follows Kinesis operation by operation, with the same inputs,
+// limits and errors: CreateStream, PutRecord, PutRecords, GetShardIterator,
+// GetRecords, ListShards, SplitShard, MergeShards, UpdateShardCount,
+// SubscribeToShard and the rest. Every error wraps one sentinel (ErrInvalidArgument,
+// ErrResourceNotFound, ...) named after the Kinesis exception it stands for.
+// Beside the token-based iterators, a Cursor reads a shard the Go way: it
+// never expires and can wait for records instead of polling.
+//
+// Shoal adds two operations an event store needs: AppendKey appends a batch
+// for one partition key only if the key's latest sequence number is the one
+// expected (optimistic concurrency, checked by the shard's single
+// sequencer), and ReadKey reads one key's records in order, across reshards,
+// at a cost proportional to that key's records.
+//
+// Storage is an Engine: shardlog/memory keeps everything in memory, and
+// shardlog/shardlogtest is the conformance suite every engine passes. The
+// Log adds no durability of its own: what is on disk when a call returns is
+// the engine's contract; the memory engine keeps nothing across a restart.
+//
+// Usage:
+//
+//	log, err := shardlog.Open(ctx, memory.New())
+//	if err != nil { ... }
+//	defer log.Close()
+//	err = log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "orders", ShardCount: 2})
+//	out, err := log.PutRecord(ctx, shardlog.PutRecordInput{
+//		StreamName: "orders", PartitionKey: "order-1", Data: []byte(`{"event":"created"}`),
+//	})
+//	for r, err := range log.ReadKey(ctx, "orders", "order-1", shardlog.SequenceNumber{}) {
+//		...
+//	}
+//
+// docs/shardlog.md in the repository is the manual.
+package shardlog
