@@ -53,6 +53,9 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 	if n := len(in.Data); n < 1 || n > MaxPutRecordsEntries {
 		return AppendKeyOutput{}, invalid("Data", "%d records is outside 1-%d", n, MaxPutRecordsEntries)
 	}
+	if err := validatePartitionKey("PartitionKey", in.PartitionKey); err != nil {
+		return AppendKeyOutput{}, err // the input's one key, not a record's
+	}
 	hk, total := HashKey{}, 0
 	entries := make([]Entry, len(in.Data))
 	for i, d := range in.Data {
@@ -203,6 +206,7 @@ func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, afte
 		horizon := l.horizon(&s.meta)
 		s.mu.RUnlock()
 
+		drained := "" // the last shard re-read after it was seen closed
 		for i := 0; i < len(chain); i++ {
 			ref := chain[i]
 			for {
@@ -228,6 +232,15 @@ func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, afte
 				// The open shard may have been split since: follow the key.
 				s.mu.RLock()
 				if cur, err := s.shard(ref.ID); err == nil && cur.Closed {
+					if drained != ref.ID {
+						// Records may have landed after the read above and
+						// before the seal: read the shard, now immutable,
+						// once more before following the key to a child.
+						drained = ref.ID
+						s.mu.RUnlock()
+						i--
+						continue
+					}
 					for _, c := range s.children(ref.ID) {
 						if c.HashKeyRange.Contains(hk) {
 							if cm, err := s.shard(c.ShardID); err == nil {

@@ -82,7 +82,9 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 	} else if name == "" {
 		return nil, invalid("StreamName", "is required unless NextToken is given")
 	}
-	if err := validateShardFilter(filter, in.ShardFilter != nil || in.NextToken != ""); err != nil {
+	// A token carries the first page's filter, whose type is empty if that
+	// page had none.
+	if err := validateShardFilter(filter, in.ShardFilter != nil); err != nil {
 		return nil, err
 	}
 	s, err := l.stream(name)

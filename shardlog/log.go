@@ -299,7 +299,7 @@ func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta
 // within24h keeps the events of the last 24 hours.
 func within24h(events []time.Time, now time.Time) []time.Time {
 	cut := now.Add(-24 * time.Hour)
-	return slices.DeleteFunc(events, func(t time.Time) bool { return t.Before(cut) })
+	return slices.DeleteFunc(events, func(t time.Time) bool { return !t.After(cut) })
 }
 
 func shardID(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }

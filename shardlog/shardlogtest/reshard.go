@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -721,18 +722,22 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 			shard, key, data string
 			seq              shardlog.SequenceNumber
 		}
-		const writers, minEach, maxEach = 4, 100, 3000
+		const writers, minEach, maxEach = 4, 50, 5000
 		var (
 			wg      sync.WaitGroup
 			opsDone atomic.Bool
+			acked   atomic.Int64
+			running atomic.Int64
 			start   = make(chan struct{})
 			acks    = make([][]ack, writers)
 			errs    = make([]error, writers)
 		)
 		for w := range writers {
 			wg.Add(1)
+			running.Add(1)
 			go func() {
 				defer wg.Done()
+				defer running.Add(-1)
 				<-start
 				for i := 0; i < maxEach && (i < minEach || !opsDone.Load()); i++ {
 					key, data := fmt.Sprintf("w%d-%d", w, i%17), fmt.Sprintf("w%d-%d", w, i)
@@ -742,11 +747,21 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 						return
 					}
 					acks[w] = append(acks[w], ack{out.ShardID, key, data, out.SequenceNumber})
+					acked.Add(1)
 				}
 			}()
 		}
 		close(start)
+		// Each reshard waits until the writers have made progress since the
+		// previous one, so puts land before, during and after every reshard.
+		progress := func() {
+			target := acked.Load() + 20
+			for acked.Load() < target && running.Load() > 0 {
+				runtime.Gosched()
+			}
+		}
 		for i := range 8 {
+			progress()
 			open := rsOpenSorted(h, "s")
 			if i%2 == 0 {
 				require.NoError(t, h.Log.SplitShard(h.Ctx, "s", open[0].ShardID, rsMid(open[0].HashKeyRange)))
@@ -755,8 +770,10 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 			}
 			rsRequireTiling(h, "s")
 		}
+		progress()
 		_, err := h.Log.UpdateShardCount(h.Ctx, "s", 2*len(h.OpenShards("s")))
 		require.NoError(t, err)
+		progress()
 		opsDone.Store(true)
 		wg.Wait()
 		for _, err := range errs {
@@ -849,10 +866,16 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 				break
 			}
 			require.Less(t, len(sizes), 10, "paging does not end")
-			out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken})
+			out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken, MaxResults: 2})
 		}
 		require.Equal(t, all9, got)
 		require.Equal(t, []int{2, 2, 2, 2, 1}, sizes)
+
+		// MaxResults belongs to each call: a token alone pages at the default.
+		out = list(h, shardlog.ListShardsInput{StreamName: "s", MaxResults: 2})
+		out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken})
+		require.Equal(t, all9[2:], rsIDs(out.Shards))
+		require.Empty(t, out.NextToken)
 	})
 
 	t.Run("PagingExactMultiple", func(t *testing.T) {
@@ -862,10 +885,10 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 		out := list(h, shardlog.ListShardsInput{StreamName: "s", MaxResults: 2})
 		require.Len(t, out.Shards, 2)
 		require.NotEmpty(t, out.NextToken)
-		out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken})
+		out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken, MaxResults: 2})
 		require.Equal(t, []string{rsShardID(2), rsShardID(3)}, rsIDs(out.Shards))
 		if out.NextToken != "" {
-			out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken})
+			out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken, MaxResults: 2})
 			require.Empty(t, out.Shards)
 			require.Empty(t, out.NextToken)
 		}
@@ -944,9 +967,9 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 		tok := list(h, shardlog.ListShardsInput{StreamName: "s", MaxResults: 1}).NextToken
 		require.NotEmpty(t, tok)
 		h.Clock.Advance(shardlog.NextTokenLifetime)
-		require.Equal(t, []string{rsShardID(1)}, rsIDs(list(h, shardlog.ListShardsInput{NextToken: tok}).Shards))
+		require.Equal(t, []string{rsShardID(1)}, rsIDs(list(h, shardlog.ListShardsInput{NextToken: tok, MaxResults: 1}).Shards))
 		h.Clock.Advance(time.Nanosecond)
-		_, err := h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{NextToken: tok})
+		_, err := h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{NextToken: tok, MaxResults: 1})
 		require.ErrorIs(t, err, shardlog.ErrExpiredNextToken)
 	})
 
@@ -962,7 +985,7 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 		// A shard ID that does not exist still marks a position.
 		out = list(h, shardlog.ListShardsInput{StreamName: "s", ExclusiveStartShardID: rsShardID(6), MaxResults: 1})
 		require.Equal(t, []string{rsShardID(7)}, rsIDs(out.Shards))
-		out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken})
+		out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken, MaxResults: 1})
 		require.Equal(t, []string{rsShardID(8)}, rsIDs(out.Shards))
 		_, err := h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{StreamName: "s", ExclusiveStartShardID: "shard-7"})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ExclusiveStartShardId")
@@ -1019,7 +1042,7 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 						break
 					}
 					require.Less(t, len(paged), 10)
-					out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken})
+					out = list(h, shardlog.ListShardsInput{NextToken: out.NextToken, MaxResults: 1})
 				}
 				require.Equal(t, want, paged)
 			})
