@@ -56,10 +56,10 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 	if err := validatePartitionKey("PartitionKey", in.PartitionKey); err != nil {
 		return AppendKeyOutput{}, err // the input's one key, not a record's
 	}
-	hk, total := HashKey{}, 0
+	hk, total, limit := HashKey{}, 0, s.maxRecordSize()
 	entries := make([]Entry, len(in.Data))
 	for i, d := range in.Data {
-		if hk, err = s.entryHashKey(fmt.Sprintf("Data.%d.", i), in.PartitionKey, "", len(d)); err != nil {
+		if hk, err = entryHashKey("Data", i, in.PartitionKey, "", len(d), limit); err != nil {
 			return AppendKeyOutput{}, err
 		}
 		total += len(d) + len(in.PartitionKey)

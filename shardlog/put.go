@@ -33,7 +33,7 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput
 	if err != nil {
 		return PutRecordOutput{}, err
 	}
-	hk, err := s.entryHashKey("", in.PartitionKey, in.ExplicitHashKey, len(in.Data))
+	hk, err := entryHashKey("", -1, in.PartitionKey, in.ExplicitHashKey, len(in.Data), s.maxRecordSize())
 	if err != nil {
 		return PutRecordOutput{}, err
 	}
@@ -80,27 +80,39 @@ func throughputExceeded(stream, shard string) error {
 	return fmt.Errorf("%w: rate exceeded for shard %s in stream %s", ErrProvisionedThroughputExceeded, shard, stream)
 }
 
-// entryHashKey validates one record and returns its hash key. prefix names
-// the entry in field names ("Records.3."). It reads the stream's max record
-// size under its lock.
-func (s *stream) entryHashKey(prefix, key, explicit string, dataLen int) (HashKey, error) {
-	if err := validatePartitionKey(prefix+"PartitionKey", key); err != nil {
-		return HashKey{}, err
-	}
+// maxRecordSize returns the stream's record size limit in bytes.
+func (s *stream) maxRecordSize() int {
 	s.mu.RLock()
-	limit := s.meta.MaxRecordSizeKiB << 10
-	s.mu.RUnlock()
+	defer s.mu.RUnlock()
+	return s.meta.MaxRecordSizeKiB << 10
+}
+
+// entryHashKey validates one record against limit and returns its hash
+// key. list and i name the entry in error fields ("Records.3.Data"); i < 0
+// means a single record. Field names are built only on error: this runs
+// once per record on the put path.
+func entryHashKey(list string, i int, key, explicit string, dataLen, limit int) (HashKey, error) {
+	if !validPartitionKey(key) {
+		return HashKey{}, validatePartitionKey(entryField(list, i, "PartitionKey"), key)
+	}
 	if size := dataLen + len(key); size > limit {
-		return HashKey{}, invalid(prefix+"Data", "record size %d bytes (data plus partition key) exceeds the limit of %d bytes", size, limit)
+		return HashKey{}, invalid(entryField(list, i, "Data"), "record size %d bytes (data plus partition key) exceeds the limit of %d bytes", size, limit)
 	}
 	if explicit == "" {
 		return HashPartitionKey(key), nil
 	}
 	hk, err := ParseHashKey(explicit)
 	if err != nil {
-		return HashKey{}, invalid(prefix+"ExplicitHashKey", "%q is not a decimal integer in [0, 2^128-1]", truncate(explicit, 64))
+		return HashKey{}, invalid(entryField(list, i, "ExplicitHashKey"), "%q is not a decimal integer in [0, 2^128-1]", truncate(explicit, 64))
 	}
 	return hk, nil
+}
+
+func entryField(list string, i int, field string) string {
+	if i < 0 {
+		return field
+	}
+	return fmt.Sprintf("%s.%d.%s", list, i, field)
 }
 
 // PutRecordsEntry is one record of a PutRecords request.
@@ -150,17 +162,16 @@ func (l *Log) PutRecords(ctx context.Context, streamName string, entries []PutRe
 	if n := len(entries); n < 1 || n > MaxPutRecordsEntries {
 		return nil, invalid("Records", "%d entries is outside 1-%d", n, MaxPutRecordsEntries)
 	}
-	s.mu.RLock()
+	limit := s.maxRecordSize()
 	requestLimit := MaxPutRecordsRequestSize
-	if s.meta.MaxRecordSizeKiB > DefaultMaxRecordSizeKiB {
+	if limit > DefaultMaxRecordSizeKiB<<10 {
 		requestLimit = MaxGetRecordsBytes // large-record streams take 10 MiB requests
 	}
-	s.mu.RUnlock()
 	hashes := make([]HashKey, len(entries))
 	total := 0
 	for i, e := range entries {
 		total += len(e.Data) + len(e.PartitionKey)
-		hk, err := s.entryHashKey(fmt.Sprintf("Records.%d.", i), e.PartitionKey, e.ExplicitHashKey, len(e.Data))
+		hk, err := entryHashKey("Records", i, e.PartitionKey, e.ExplicitHashKey, len(e.Data), limit)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,12 @@ func validateStreamName(field, name string) error {
 	return nil
 }
 
+// validPartitionKey is the fast check of the put path: a key of at most
+// 256 bytes has at most 256 code points, so only longer keys are counted.
+func validPartitionKey(key string) bool {
+	return key != "" && (len(key) <= MaxPartitionKeyLength || partitionKeyLen(key) <= MaxPartitionKeyLength)
+}
+
 func validatePartitionKey(field, key string) error {
 	if n := partitionKeyLen(key); n < 1 || n > MaxPartitionKeyLength {
 		return invalid(field, "length %d is outside 1-%d characters", n, MaxPartitionKeyLength)

@@ -60,6 +60,7 @@ type shard struct {
 	last    shardlog.SequenceNumber
 	keys    map[string][]int // partition key -> ascending absolute indices
 	notify  chan struct{}
+	watched bool // notify was handed out since it was made
 }
 
 func newShard(ref shardlog.ShardRef) *shard {
@@ -80,9 +81,15 @@ func (s *shard) at(i int) *shardlog.Record { return &s.records[i-s.base] }
 func (s *shard) live() []shardlog.Record { return s.records[s.trim-s.base:] }
 
 // broadcast wakes every waiter of Notify and arms a fresh channel.
+// A channel nobody took from Notify is kept: appends with no waiter cost
+// no allocation.
 func (s *shard) broadcast() {
+	if !s.watched {
+		return
+	}
 	close(s.notify)
 	s.notify = make(chan struct{})
+	s.watched = false
 }
 
 // drop marks the state as removed from the engine and wakes its waiters.
@@ -396,7 +403,7 @@ func (e *Engine) Read(ctx context.Context, ref shardlog.ShardRef, from shardlog.
 	if n <= 0 {
 		return nil, nil
 	}
-	out := make([]shardlog.Record, 0, min(n, 1024))
+	out := make([]shardlog.Record, 0, min(n, max))
 	size := 0
 	for _, r := range live[i : i+n] {
 		size += r.Size()
@@ -527,6 +534,7 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 		return closedChan
 	}
 	defer s.mu.Unlock()
+	s.watched = true
 	return s.notify
 }
 
