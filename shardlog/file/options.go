@@ -1,0 +1,72 @@
+package file
+
+import (
+	"log/slog"
+	"time"
+)
+
+// SyncPolicy says when appended records reach stable storage.
+type SyncPolicy struct {
+	mode     syncMode
+	interval time.Duration
+}
+
+type syncMode int
+
+const (
+	syncAlways syncMode = iota
+	syncInterval
+	syncNever
+)
+
+var (
+	// SyncAlways makes a put return only after its records are fdatasync'd.
+	// Concurrent puts to a shard share one fdatasync (group commit).
+	// Readers and subscribers see a record only once it is durable.
+	SyncAlways = SyncPolicy{mode: syncAlways}
+	// SyncNever leaves flushing to the operating system: a put returns once
+	// its records are written to the file (they survive a crash of the
+	// process, not of the machine). Records are visible at once.
+	SyncNever = SyncPolicy{mode: syncNever}
+)
+
+// SyncInterval makes a background pass fdatasync every shard written to in
+// the last d: a machine crash loses at most about d of acknowledged puts; a
+// process crash loses nothing. Records are visible at once.
+func SyncInterval(d time.Duration) SyncPolicy { return SyncPolicy{mode: syncInterval, interval: d} }
+
+func (p SyncPolicy) String() string {
+	switch p.mode {
+	case syncAlways:
+		return "always"
+	case syncInterval:
+		return "interval(" + p.interval.String() + ")"
+	}
+	return "never"
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	sync        SyncPolicy
+	segmentSize int64
+	fs          FS
+	logger      *slog.Logger
+}
+
+// WithSync sets the durability policy. Default: SyncAlways.
+func WithSync(p SyncPolicy) Option { return func(o *options) { o.sync = p } }
+
+// WithSegmentSize sets the size at which a shard's active segment file is
+// rolled (a segment holds at least one batch, so it may exceed it).
+// Retention deletes whole segments. Default: 64 MiB.
+func WithSegmentSize(n int64) Option { return func(o *options) { o.segmentSize = n } }
+
+// WithFS sets the file system (tests inject faults through it). Default:
+// the operating system's.
+func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
+
+// WithLogger sets the structured logger for recovery and background work.
+// Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }

@@ -1,0 +1,287 @@
+package file
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// Segment file layout: a 32-byte header, then frames.
+const (
+	segmentMagic      = "SHOALSEG"
+	segmentVersion    = 1
+	segmentHeaderSize = 32
+	segmentExt        = ".seg"
+	indexExt          = ".idx"
+	// sparseEvery is the byte distance between sparse index entries: a seek
+	// reads at most this much before the wanted frame.
+	sparseEvery = 64 << 10
+)
+
+// sparseEntry locates one frame: the sparse sequence and time index.
+type sparseEntry struct {
+	pos     uint64
+	arrival int64
+	off     uint32
+}
+
+// segment is one segment file of a shard. Its fields are guarded by the
+// shard's mutex, except refs and the immutable path, base and f.
+type segment struct {
+	path string
+	base uint64 // the position it is named by (≤ its first record's)
+	f    File
+
+	size     int64 // bytes written: header plus frames
+	count    int64
+	firstPos uint64
+	lastPos  uint64
+	firstArr int64
+	lastArr  int64
+	sparse   []sparseEntry
+	lastMark int64 // offset of the last sparse entry
+	full     bool  // rolled: no more appends, synced, index written
+
+	refs    atomic.Int32 // readers holding the segment, plus one for the shard
+	removed atomic.Bool
+}
+
+func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segmentExt) }
+
+// parseSegmentName returns the base of a segment file name.
+func parseSegmentName(name string) (uint64, bool) {
+	if !strings.HasSuffix(name, segmentExt) || len(name) != 20+len(segmentExt) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(name, segmentExt), 10, 64)
+	return n, err == nil
+}
+
+func segmentHeader(shardIndex uint32, base uint64) []byte {
+	h := make([]byte, segmentHeaderSize)
+	copy(h, segmentMagic)
+	binary.LittleEndian.PutUint32(h[8:], segmentVersion)
+	binary.LittleEndian.PutUint32(h[12:], shardIndex)
+	binary.LittleEndian.PutUint64(h[16:], base)
+	binary.LittleEndian.PutUint32(h[24:], crc32c(h[:24]))
+	return h
+}
+
+func crc32c(b []byte) uint32 {
+	return frameCRCRaw(b)
+}
+
+// createSegment creates a new, empty segment file and makes its directory
+// entry durable.
+func createSegment(fsys FS, dir string, shardIndex uint32, base uint64) (*segment, error) {
+	path := filepath.Join(dir, segmentName(base))
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteAt(segmentHeader(shardIndex, base), 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
+	s.refs.Store(1)
+	return s, nil
+}
+
+// openSegment opens an existing segment file and checks its header.
+func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment, int64, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	s := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
+	s.refs.Store(1)
+	fileSize := st.Size()
+	if fileSize < segmentHeaderSize {
+		return s, fileSize, nil // torn at birth; the caller rewrites the header
+	}
+	h := make([]byte, segmentHeaderSize)
+	if _, err := f.ReadAt(h, 0); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !bytes.Equal(h, segmentHeader(shardIndex, base)) {
+		f.Close()
+		return nil, 0, &CorruptError{Path: path, Offset: 0, Reason: "segment header does not match its name and shard"}
+	}
+	return s, fileSize, nil
+}
+
+// note records a frame appended (or found) at off in the segment's
+// summary and sparse index.
+func (s *segment) note(pos uint64, arrival int64, off int64, size int) {
+	if s.count == 0 {
+		s.firstPos, s.firstArr = pos, arrival
+	}
+	s.lastPos, s.lastArr = pos, arrival
+	s.count++
+	if len(s.sparse) == 0 || off-s.lastMark >= sparseEvery {
+		s.sparse = append(s.sparse, sparseEntry{pos: pos, arrival: arrival, off: uint32(off)})
+		s.lastMark = off
+	}
+	s.size = off + int64(size)
+}
+
+// seekPos returns the offset to start scanning from for position pos.
+func (s *segment) seekPos(sparse []sparseEntry, pos uint64) int64 {
+	i := sort.Search(len(sparse), func(i int) bool { return sparse[i].pos > pos })
+	if i == 0 {
+		return segmentHeaderSize
+	}
+	return int64(sparse[i-1].off)
+}
+
+// seekTime returns the offset to start scanning from for arrival t.
+func (s *segment) seekTime(sparse []sparseEntry, t int64) int64 {
+	i := sort.Search(len(sparse), func(i int) bool { return sparse[i].arrival >= t })
+	if i == 0 {
+		return segmentHeaderSize
+	}
+	return int64(sparse[i-1].off)
+}
+
+// acquire takes a reader's reference; release drops it and closes the file
+// once the segment was removed and no reader holds it.
+func (s *segment) acquire() { s.refs.Add(1) }
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 && s.removed.Load() {
+		s.f.Close()
+	}
+}
+
+// scanner reads frames of one segment sequentially through a buffer.
+type scanner struct {
+	seg   *segment
+	off   int64 // offset of the next frame
+	limit int64 // do not read at or past this offset
+	buf   []byte
+	start int64 // file offset of buf[0]
+	err   error
+}
+
+const scanChunk = 256 << 10
+
+func newScanner(seg *segment, off, limit int64) *scanner {
+	return &scanner{seg: seg, off: off, limit: limit}
+}
+
+// next returns the next frame, its offset and size; ok is false at the
+// limit or on error (then sc.err is set; a torn or bad frame is reported
+// as *CorruptError carrying the cause, see errTorn).
+func (sc *scanner) next() (fr frame, off int64, size int, ok bool) {
+	if sc.err != nil || sc.off >= sc.limit {
+		return frame{}, 0, 0, false
+	}
+	for {
+		rel := sc.off - sc.start
+		if rel >= 0 && rel <= int64(len(sc.buf)) {
+			fr, n, err := decodeFrame(sc.buf[rel:])
+			if err == nil {
+				if sc.off+int64(n) > sc.limit {
+					sc.err = sc.corrupt(errShortFrame)
+					return frame{}, 0, 0, false
+				}
+				off = sc.off
+				sc.off += int64(n)
+				return fr, off, n, true
+			}
+			if errors.Is(err, errBadFrame) {
+				sc.err = sc.corrupt(err)
+				return frame{}, 0, 0, false
+			}
+			// short: refill from sc.off, large enough for the frame.
+			if int64(len(sc.buf))-rel >= sc.limit-sc.off {
+				sc.err = sc.corrupt(errShortFrame) // the data ends inside the frame
+				return frame{}, 0, 0, false
+			}
+		}
+		want := int64(scanChunk)
+		if rel >= 0 && rel+frameHeaderSize <= int64(len(sc.buf)) {
+			if n, err := frameLength(sc.buf[rel:]); err == nil && int64(n) > want {
+				want = int64(n)
+			}
+		}
+		want = min(want, sc.limit-sc.off)
+		buf := make([]byte, want)
+		n, err := sc.seg.f.ReadAt(buf, sc.off)
+		if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+			if errors.Is(err, io.EOF) {
+				sc.err = sc.corrupt(errShortFrame)
+			} else {
+				sc.err = fmt.Errorf("shardlog/file: read %s at %d: %w", sc.seg.path, sc.off, err)
+			}
+			return frame{}, 0, 0, false
+		}
+		sc.buf, sc.start = buf[:n], sc.off
+		if int64(n) < want {
+			sc.limit = sc.off + int64(n)
+		}
+	}
+}
+
+// frameError is the cause inside a scanner's *CorruptError.
+type frameError struct {
+	*CorruptError
+	cause error // errShortFrame or errBadFrame
+}
+
+func (sc *scanner) corrupt(cause error) error {
+	return &frameError{
+		CorruptError: &CorruptError{Path: sc.seg.path, Offset: sc.off, Reason: cause.Error()},
+		cause:        cause,
+	}
+}
+
+func (e *frameError) Unwrap() error { return e.CorruptError }
+
+// readFrameAt reads the single frame at off.
+func (s *segment) readFrameAt(off int64) (frame, error) {
+	buf := make([]byte, 512)
+	n, err := s.f.ReadAt(buf, off)
+	if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+		return frame{}, fmt.Errorf("shardlog/file: read %s at %d: %w", s.path, off, err)
+	}
+	buf = buf[:n]
+	size, err := frameLength(buf)
+	if err != nil {
+		return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: "bad frame length"}
+	}
+	if size > len(buf) {
+		buf = make([]byte, size)
+		if _, err := s.f.ReadAt(buf, off); err != nil {
+			return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: fmt.Sprintf("frame past the end of the file: %v", err)}
+		}
+	}
+	fr, _, err := decodeFrame(buf)
+	if err != nil {
+		return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: err.Error()}
+	}
+	return fr, nil
+}

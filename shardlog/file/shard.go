@@ -1,0 +1,819 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// shard is one shard's open state: its segment files, key index, sequencer
+// and group commit.
+type shard struct {
+	e     *Engine
+	ref   shardlog.ShardRef
+	dir   string
+	index uint32
+
+	mu     sync.Mutex // guards everything below
+	synced *sync.Cond // on mu: signalled when a sync finishes
+	segs   []*segment // by position; the last is the active one
+	keys   keyIndex
+	// activeLocs lists the key locations of the active segment, for its
+	// index file when it is rolled.
+	activeLocs []activeLoc
+	seq        *shardlog.Sequencer
+	sealed     bool
+	dropped    bool
+	werr       error // sticky write or sync error: the shard refuses writes until reopened
+	written    mark  // the last record written to the active file
+	durable    mark  // the last record known durable (synced)
+	visible    mark  // the last record readers may see
+	syncing    bool  // a group-commit leader is syncing
+	dirty      bool  // written but not synced (SyncInterval, SyncNever)
+	buf        []byte
+	notify     chan struct{}
+	watched    bool
+}
+
+type activeLoc struct {
+	key string
+	loc keyLoc
+}
+
+// mark is a point in the shard's log: the last record up to it.
+type mark struct {
+	pos     uint64
+	arrival int64
+	count   int64 // records in the shard up to it (trimmed ones excluded)
+	seg     *segment
+	off     int64 // end offset in seg
+}
+
+// openShard loads a shard from its directory, recovering the active
+// segment's tail.
+func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
+	s := &shard{e: e, ref: ref, dir: dir, index: ref.Index, keys: keyIndex{}, notify: make(chan struct{})}
+	s.synced = sync.NewCond(&s.mu)
+	if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	entries, err := e.fs.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var bases []uint64
+	for _, de := range entries {
+		if b, ok := parseSegmentName(de.Name()); ok {
+			bases = append(bases, b)
+		}
+	}
+	slices.Sort(bases)
+	var count int64
+	for i, base := range bases {
+		path := filepath.Join(dir, segmentName(base))
+		seg, fileSize, err := openSegment(e.fs, path, ref.Index, base)
+		if err != nil {
+			s.closeFiles()
+			return nil, err
+		}
+		s.segs = append(s.segs, seg)
+		if fileSize < segmentHeaderSize {
+			// Created but its header never made it: rewrite it.
+			if _, err := seg.f.WriteAt(segmentHeader(ref.Index, base), 0); err != nil {
+				s.closeFiles()
+				return nil, err
+			}
+			fileSize = segmentHeaderSize
+		}
+		last := i == len(bases)-1
+		if !last {
+			if err := s.loadSealed(seg, fileSize); err != nil {
+				s.closeFiles()
+				return nil, err
+			}
+		} else if err := s.recoverActive(seg, fileSize); err != nil {
+			s.closeFiles()
+			return nil, err
+		}
+		count += seg.count
+	}
+	if len(s.segs) == 0 {
+		seg, err := createSegment(e.fs, dir, ref.Index, ref.Floor+1)
+		if err != nil {
+			return nil, err
+		}
+		s.segs = append(s.segs, seg)
+	}
+	active := s.segs[len(s.segs)-1]
+	lastPos, lastArr := uint64(0), int64(0)
+	for _, seg := range s.segs {
+		if seg.count > 0 {
+			lastPos, lastArr = seg.lastPos, seg.lastArr
+		}
+	}
+	s.written = mark{pos: lastPos, arrival: lastArr, count: count, seg: active, off: active.size}
+	s.durable, s.visible = s.written, s.written
+	var lastTime time.Time
+	if lastArr != 0 {
+		lastTime = time.Unix(0, lastArr)
+	}
+	s.seq = shardlog.NewSequencer(ref.Index, ref.Floor, lastPos, lastTime)
+	return s, nil
+}
+
+// loadSealed loads a full segment's index file, or scans the segment and
+// writes the index again if it is missing or stale. Any bad frame in a full
+// segment is corruption: it is reported, never skipped.
+func (s *shard) loadSealed(seg *segment, fileSize int64) error {
+	seg.full = true
+	if b, err := s.e.fs.ReadFile(indexPath(seg.path)); err == nil {
+		if decodeIndex(b, seg, fileSize, s.keys) == nil {
+			return nil
+		}
+		*seg = segment{path: seg.path, base: seg.base, f: seg.f, size: segmentHeaderSize, full: true}
+		seg.refs.Store(1)
+	}
+	locs, err := s.scan(seg, fileSize)
+	if err != nil {
+		return err
+	}
+	if seg.size != fileSize {
+		return &CorruptError{Path: seg.path, Offset: seg.size, Reason: "bytes after the last frame of a full segment"}
+	}
+	for _, l := range locs {
+		s.keys.add(l.key, l.loc)
+	}
+	if err := writeIndex(s.e.fs, seg, groupLocs(locs)); err != nil {
+		s.e.logger.Warn("shardlog/file: rewrite index", "path", seg.path, "err", err)
+	}
+	return nil
+}
+
+// recoverActive scans the active segment, truncating a torn tail: a last
+// frame cut short, or a tail of zeros. A bad frame followed by other data
+// is corruption, and is reported rather than truncated away.
+func (s *shard) recoverActive(seg *segment, fileSize int64) error {
+	locs, err := s.scan(seg, fileSize)
+	var fe *frameError
+	if err != nil && !errors.As(err, &fe) {
+		return err
+	}
+	if fe != nil {
+		torn, terr := s.tornTail(seg, fe, fileSize)
+		if terr != nil {
+			return terr
+		}
+		if !torn {
+			return fe.CorruptError
+		}
+	}
+	if seg.size < fileSize {
+		s.e.logger.Warn("shardlog/file: truncating torn tail", "path", seg.path, "offset", seg.size, "bytes", fileSize-seg.size)
+		if err := seg.f.Truncate(seg.size); err != nil {
+			return err
+		}
+		if err := seg.f.Sync(); err != nil {
+			return err
+		}
+	}
+	for _, l := range locs {
+		s.keys.add(l.key, l.loc)
+	}
+	s.activeLocs = locs
+	return nil
+}
+
+// tornTail decides whether the bad bytes at the end of the active segment
+// are a torn write: the bad frame reaches the end of the file, or
+// everything from it on is zero.
+func (s *shard) tornTail(seg *segment, fe *frameError, fileSize int64) (bool, error) {
+	off := fe.Offset
+	rest := make([]byte, fileSize-off)
+	if _, err := seg.f.ReadAt(rest, off); err != nil {
+		return false, err
+	}
+	if errors.Is(fe.cause, errShortFrame) {
+		return true, nil
+	}
+	if n, err := frameLength(rest); err == nil && int64(n) >= int64(len(rest)) {
+		return true, nil // the last frame, damaged as it was written
+	}
+	for _, c := range rest {
+		if c != 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// scan reads every frame of seg, filling its summary and sparse index, and
+// returns the key locations found. It stops at the first bad frame.
+func (s *shard) scan(seg *segment, fileSize int64) ([]activeLoc, error) {
+	var locs []activeLoc
+	sc := newScanner(seg, segmentHeaderSize, fileSize)
+	var prev uint64
+	for {
+		fr, off, n, ok := sc.next()
+		if !ok {
+			break
+		}
+		if fr.Position <= prev || fr.Position < seg.base {
+			return nil, &CorruptError{Path: seg.path, Offset: off, Reason: "positions out of order"}
+		}
+		prev = fr.Position
+		seg.note(fr.Position, fr.Arrival, off, n)
+		locs = append(locs, activeLoc{key: string(fr.Key), loc: keyLoc{pos: fr.Position, off: uint32(off)}})
+	}
+	return locs, sc.err
+}
+
+func groupLocs(locs []activeLoc) map[string][]keyLoc {
+	m := make(map[string][]keyLoc)
+	for _, l := range locs {
+		m[l.key] = append(m[l.key], l.loc)
+	}
+	return m
+}
+
+func (s *shard) closeFiles() {
+	for _, seg := range s.segs {
+		seg.f.Close()
+	}
+}
+
+func (s *shard) active() *segment { return s.segs[len(s.segs)-1] }
+
+// append writes a batch (see shardlog.Engine.Append) and, under
+// SyncAlways, waits for a group commit that covers it.
+func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time, entries []shardlog.Entry, cond *shardlog.Condition) (shardlog.SequenceNumber, time.Time, error) {
+	s.mu.Lock()
+	if s.werr != nil {
+		s.mu.Unlock()
+		return shardlog.SequenceNumber{}, time.Time{}, s.werr
+	}
+	if s.dropped {
+		s.mu.Unlock()
+		return shardlog.SequenceNumber{}, time.Time{}, errDropped
+	}
+	if s.sealed {
+		s.mu.Unlock()
+		return shardlog.SequenceNumber{}, time.Time{}, shardlog.ErrShardSealed
+	}
+	if cond != nil {
+		if err := s.checkLocked(cond); err != nil {
+			var ce *shardlog.ConflictError
+			if errors.As(err, &ce) && ce.Actual.ShardIndex() == s.index && ce.Actual.Position() > s.durable.pos && s.e.sync.mode == syncAlways {
+				// The conflicting record is written but not yet durable:
+				// answer only once it is, or a reader that starts after
+				// this answer could still miss the record it names.
+				if werr := s.waitDurableLocked(ce.Actual.Position()); werr != nil {
+					err = werr
+				}
+			}
+			s.mu.Unlock()
+			return shardlog.SequenceNumber{}, time.Time{}, err
+		}
+	}
+	if len(entries) == 0 {
+		s.mu.Unlock()
+		return shardlog.SequenceNumber{}, time.Time{}, nil
+	}
+	first, arrival := s.seq.Next(len(entries), now, ref.Floor)
+	arr := arrival.UnixNano()
+	b := s.buf[:0]
+	for i, en := range entries {
+		b = appendFrame(b, first.Position()+uint64(i), arr, en.PartitionKey, en.Data)
+	}
+	s.buf = b
+	if s.active().size+int64(len(b)) > s.e.segmentSize && s.active().count > 0 {
+		if err := s.rollLocked(first.Position()); err != nil {
+			s.werr = fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err)
+			s.mu.Unlock()
+			return shardlog.SequenceNumber{}, time.Time{}, s.werr
+		}
+	}
+	seg := s.active()
+	off := seg.size
+	if _, err := seg.f.WriteAt(b, off); err != nil {
+		s.werr = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
+		s.mu.Unlock()
+		return shardlog.SequenceNumber{}, time.Time{}, s.werr
+	}
+	for i, en := range entries {
+		n := frameSize(len(en.PartitionKey), len(en.Data))
+		pos := first.Position() + uint64(i)
+		seg.note(pos, arr, off, n)
+		loc := keyLoc{pos: pos, off: uint32(off)}
+		s.keys.add(en.PartitionKey, loc)
+		s.activeLocs = append(s.activeLocs, activeLoc{key: en.PartitionKey, loc: loc})
+		off += int64(n)
+	}
+	last := first.Position() + uint64(len(entries)-1)
+	s.written = mark{pos: last, arrival: arr, count: s.written.count + int64(len(entries)), seg: seg, off: off}
+	if s.e.sync.mode != syncAlways {
+		s.dirty = true
+		s.publishLocked(s.written)
+		s.mu.Unlock()
+		return first, arrival, nil
+	}
+	err := s.waitDurableLocked(last)
+	s.mu.Unlock()
+	if err != nil {
+		return shardlog.SequenceNumber{}, time.Time{}, err
+	}
+	return first, arrival, nil
+}
+
+// waitDurableLocked blocks until position pos is synced, leading a group
+// commit when no sync is running: every appender that wrote before the
+// leader's sync started shares its fdatasync. Caller holds mu.
+func (s *shard) waitDurableLocked(pos uint64) error {
+	pos = min(pos, s.written.pos) // nothing later is written to wait for
+	for s.durable.pos < pos {
+		if s.werr != nil {
+			return s.werr
+		}
+		if s.syncing {
+			s.synced.Wait()
+			continue
+		}
+		s.syncing = true
+		target := s.written
+		s.mu.Unlock()
+		err := target.seg.f.Sync()
+		s.mu.Lock()
+		s.syncing = false
+		if err != nil {
+			s.werr = fmt.Errorf("shardlog/file: sync %s: %w", target.seg.path, err)
+		} else if target.pos > s.durable.pos {
+			s.durable = target
+			s.publishLocked(target)
+		}
+		s.synced.Broadcast()
+	}
+	return nil
+}
+
+// publishLocked makes records up to m visible to readers and wakes them.
+func (s *shard) publishLocked(m mark) {
+	if m.pos <= s.visible.pos && m.seg == s.visible.seg {
+		return
+	}
+	s.visible = m
+	if s.watched {
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.watched = false
+	}
+}
+
+// rollLocked syncs and closes the active segment for appends, writes its
+// index file, and starts a new segment named by base.
+func (s *shard) rollLocked(base uint64) error {
+	seg := s.active()
+	if err := seg.f.Sync(); err != nil {
+		return err
+	}
+	if s.written.pos > s.durable.pos || s.durable.seg != seg {
+		s.durable = s.written
+	}
+	s.publishLocked(s.written)
+	s.dirty = false
+	seg.full = true
+	if err := writeIndex(s.e.fs, seg, groupLocs(s.activeLocs)); err != nil {
+		// The index is an optimisation: a missing one is rebuilt by a scan.
+		s.e.logger.Warn("shardlog/file: write index", "path", seg.path, "err", err)
+	}
+	s.activeLocs = nil
+	next, err := createSegment(s.e.fs, s.dir, s.index, base)
+	if err != nil {
+		return err
+	}
+	s.segs = append(s.segs, next)
+	return nil
+}
+
+// syncIfDirty syncs the active segment (SyncInterval's background pass).
+func (s *shard) syncIfDirty() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.dirty || s.werr != nil || s.syncing || s.dropped {
+		return
+	}
+	s.syncing = true
+	target := s.written
+	s.mu.Unlock()
+	err := target.seg.f.Sync()
+	s.mu.Lock()
+	s.syncing = false
+	if err != nil {
+		s.werr = fmt.Errorf("shardlog/file: sync %s: %w", target.seg.path, err)
+	} else {
+		if target.pos > s.durable.pos {
+			s.durable = target
+		}
+		if s.written.pos == target.pos {
+			s.dirty = false
+		}
+	}
+	s.synced.Broadcast()
+}
+
+// checkLocked applies a conditional append's check. Caller holds mu.
+func (s *shard) checkLocked(cond *shardlog.Condition) error {
+	actual := cond.Inherited
+	locs := s.keys[cond.PartitionKey]
+	if len(locs) > 0 {
+		loc := locs[len(locs)-1]
+		live, err := s.arrivedSinceLocked(loc, cond.Horizon)
+		if err != nil {
+			return err
+		}
+		if live {
+			actual = shardlog.MakeSequenceNumber(loc.pos, s.index)
+		}
+	}
+	if actual != cond.Expected {
+		return &shardlog.ConflictError{PartitionKey: cond.PartitionKey, Expected: cond.Expected, Actual: actual}
+	}
+	return nil
+}
+
+// arrivedSinceLocked reports whether the record at loc arrived at or after
+// t, reading its frame only when its segment straddles t.
+func (s *shard) arrivedSinceLocked(loc keyLoc, t time.Time) (bool, error) {
+	seg := s.locateLocked(loc.pos)
+	if seg == nil {
+		return false, nil // trimmed
+	}
+	tn := t.UnixNano()
+	if seg.firstArr >= tn {
+		return true, nil
+	}
+	if seg.lastArr < tn {
+		return false, nil
+	}
+	fr, err := seg.readFrameAt(int64(loc.off))
+	if err != nil {
+		return false, err
+	}
+	return fr.Arrival >= tn, nil
+}
+
+// locateLocked returns the segment holding position pos, or nil. Caller
+// holds mu.
+func (s *shard) locateLocked(pos uint64) *segment {
+	for i := len(s.segs) - 1; i >= 0; i-- {
+		seg := s.segs[i]
+		if seg.count > 0 && seg.firstPos <= pos {
+			if seg.lastPos >= pos {
+				return seg
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// segView is a reader's copy of a segment's summary, taken under the
+// shard's mutex, with the offset it may read up to.
+type segView struct {
+	*segment
+	count    int64
+	firstPos uint64
+	lastPos  uint64
+	firstArr int64
+	lastArr  int64
+	sparse   []sparseEntry
+	limit    int64
+	base     uint64
+}
+
+// snapshotLocked copies the summaries of segs. Caller holds mu.
+func (s *shard) snapshotLocked() []segView {
+	out := make([]segView, len(s.segs))
+	for i, seg := range s.segs {
+		limit := int64(segmentHeaderSize) // newer than the visible mark
+		switch {
+		case seg == s.visible.seg:
+			limit = s.visible.off
+		case seg.full:
+			limit = seg.size
+		}
+		out[i] = segView{segment: seg, count: seg.count, firstPos: seg.firstPos, lastPos: seg.lastPos,
+			firstArr: seg.firstArr, lastArr: seg.lastArr, sparse: seg.sparse, limit: limit, base: seg.base}
+	}
+	return out
+}
+
+// segmentOf returns the segment of segs holding position pos, or nil.
+func segmentOf(segs []segView, pos uint64) *segView {
+	i := sort.Search(len(segs), func(i int) bool {
+		if segs[i].count == 0 {
+			return segs[i].base > pos
+		}
+		return segs[i].firstPos > pos
+	})
+	for j := i - 1; j >= 0; j-- {
+		if segs[j].count > 0 {
+			if segs[j].lastPos >= pos {
+				return &segs[j]
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// view is a reader's snapshot: the segments it holds references to and the
+// last visible record.
+type view struct {
+	segs    []segView
+	visible mark
+}
+
+func (s *shard) viewLocked() view {
+	v := view{segs: s.snapshotLocked(), visible: s.visible}
+	for _, seg := range v.segs {
+		seg.acquire()
+	}
+	return v
+}
+
+func (s *shard) view() view {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.viewLocked()
+}
+
+func (v view) release() {
+	for _, seg := range v.segs {
+		seg.release()
+	}
+}
+
+func (s *shard) read(ctx context.Context, from shardlog.SequenceNumber, max, maxBytes int) ([]shardlog.Record, error) {
+	v := s.view()
+	defer v.release()
+	var out []shardlog.Record
+	size := 0
+	start := from.Position()
+	for _, seg := range v.segs {
+		if seg.count == 0 || seg.lastPos < start {
+			continue
+		}
+		sc := newScanner(seg.segment, seg.seekPos(seg.sparse, start), seg.limit)
+		for {
+			fr, _, _, ok := sc.next()
+			if !ok {
+				break
+			}
+			if fr.Position < start {
+				continue
+			}
+			if fr.Position > v.visible.pos {
+				return out, nil
+			}
+			rs := len(fr.Key) + len(fr.Data)
+			if len(out) > 0 && size+rs > maxBytes {
+				return out, nil
+			}
+			size += rs
+			out = append(out, s.record(fr))
+			if len(out) >= max {
+				return out, nil
+			}
+		}
+		if sc.err != nil {
+			return nil, sc.err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// record turns a frame into a Record. The key string aliases the frame's
+// buffer, which is never reused or written after the read.
+func (s *shard) record(fr frame) shardlog.Record {
+	return shardlog.Record{
+		SequenceNumber:              shardlog.MakeSequenceNumber(fr.Position, s.index),
+		ApproximateArrivalTimestamp: time.Unix(0, fr.Arrival),
+		PartitionKey:                unsafe.String(unsafe.SliceData(fr.Key), len(fr.Key)),
+		Data:                        fr.Data,
+	}
+}
+
+func (s *shard) seekTime(t time.Time) (shardlog.SequenceNumber, bool, error) {
+	v := s.view()
+	defer v.release()
+	tn := t.UnixNano()
+	for _, seg := range v.segs {
+		if seg.count == 0 || seg.lastArr < tn {
+			continue
+		}
+		sc := newScanner(seg.segment, seg.seekTime(seg.sparse, tn), seg.limit)
+		for {
+			fr, _, _, ok := sc.next()
+			if !ok {
+				break
+			}
+			if fr.Position > v.visible.pos {
+				return shardlog.SequenceNumber{}, false, nil
+			}
+			if fr.Arrival >= tn {
+				return shardlog.MakeSequenceNumber(fr.Position, s.index), true, nil
+			}
+		}
+		if sc.err != nil {
+			return shardlog.SequenceNumber{}, false, sc.err
+		}
+	}
+	return shardlog.SequenceNumber{}, false, nil
+}
+
+// keyLocs returns up to max visible locations of key after position after,
+// with a view to read them through.
+func (s *shard) keyLocs(key string, after uint64, max int, last bool) ([]keyLoc, view) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	locs := s.keys.after(key, after)
+	// Only visible records.
+	n := sort.Search(len(locs), func(i int) bool { return locs[i].pos > s.visible.pos })
+	locs = locs[:n]
+	if last && len(locs) > 1 {
+		locs = locs[len(locs)-1:]
+	}
+	if len(locs) > max {
+		locs = locs[:max]
+	}
+	return slices.Clone(locs), s.viewLocked()
+}
+
+func (s *shard) readKey(key string, after uint64, max int, last bool) ([]shardlog.Record, error) {
+	locs, v := s.keyLocs(key, after, max, last)
+	defer v.release()
+	out := make([]shardlog.Record, 0, len(locs))
+	for _, l := range locs {
+		seg := segmentOf(v.segs, l.pos)
+		if seg == nil {
+			continue // trimmed since the index was read
+		}
+		fr, err := seg.readFrameAt(int64(l.off))
+		if err != nil {
+			return nil, err
+		}
+		if fr.Position != l.pos || string(fr.Key) != key {
+			return nil, &CorruptError{Path: seg.path, Offset: int64(l.off), Reason: "key index points at another record"}
+		}
+		out = append(out, s.record(fr))
+	}
+	return out, nil
+}
+
+func (s *shard) bounds() shardlog.ShardBounds {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := shardlog.ShardBounds{Sealed: s.sealed, Count: s.visible.count}
+	if s.visible.count == 0 {
+		return b
+	}
+	for _, seg := range s.segs {
+		if seg.count > 0 {
+			b.First = shardlog.MakeSequenceNumber(seg.firstPos, s.index)
+			b.FirstArrival = time.Unix(0, seg.firstArr)
+			break
+		}
+	}
+	b.Last = shardlog.MakeSequenceNumber(s.visible.pos, s.index)
+	b.LastArrival = time.Unix(0, s.visible.arrival)
+	return b
+}
+
+// seal closes the shard for appends, once every written record is durable.
+func (s *shard) seal() (shardlog.SequenceNumber, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropped {
+		return shardlog.SequenceNumber{}, errDropped
+	}
+	if !s.sealed {
+		s.sealed = true
+		if s.werr == nil && s.written.pos > s.durable.pos {
+			s.syncing = true
+			target := s.written
+			s.mu.Unlock()
+			err := target.seg.f.Sync()
+			s.mu.Lock()
+			s.syncing = false
+			if err != nil {
+				s.werr = fmt.Errorf("shardlog/file: sync %s: %w", target.seg.path, err)
+			} else {
+				s.durable = target
+			}
+			s.synced.Broadcast()
+		}
+		if s.werr != nil {
+			return shardlog.SequenceNumber{}, s.werr
+		}
+		s.publishLocked(s.written)
+		if s.watched {
+			close(s.notify)
+			s.notify = make(chan struct{})
+			s.watched = false
+		}
+	}
+	if s.written.pos == 0 {
+		return shardlog.SequenceNumber{}, nil
+	}
+	return shardlog.MakeSequenceNumber(s.written.pos, s.index), nil
+}
+
+// trim deletes full segments whose records all arrived before t.
+func (s *shard) trim(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tn := t.UnixNano()
+	n := 0
+	for n < len(s.segs)-1 && s.segs[n].full && s.segs[n].lastArr < tn {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	var removed int64
+	for _, seg := range s.segs[:n] {
+		removed += seg.count
+		if err := s.e.fs.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := s.e.fs.Remove(indexPath(seg.path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		seg.removed.Store(true)
+		seg.release()
+	}
+	s.segs = slices.Delete(s.segs, 0, n)
+	s.written.count -= removed
+	s.durable.count -= removed
+	s.visible.count -= removed
+	first := s.segs[0].base
+	if s.segs[0].count > 0 {
+		first = s.segs[0].firstPos
+	}
+	s.keys.pruneBelow(first)
+	return s.e.fs.SyncDir(s.dir)
+}
+
+// watch returns the channel closed on the next publish or seal.
+func (s *shard) watch() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropped {
+		return closedChan
+	}
+	s.watched = true
+	return s.notify
+}
+
+// close syncs what was written and closes the files. dropped marks the
+// state as gone (its files are being deleted).
+func (s *shard) close(drop bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.syncing {
+		s.synced.Wait()
+	}
+	var err error
+	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos) {
+		err = s.active().f.Sync()
+	}
+	s.dropped = true
+	if s.werr == nil {
+		s.werr = errDropped
+	}
+	close(s.notify)
+	for _, seg := range s.segs {
+		seg.removed.Store(true)
+		seg.release()
+	}
+	s.segs = nil
+	s.synced.Broadcast()
+	return err
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
