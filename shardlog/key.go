@@ -70,9 +70,9 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 	}
 	for range maxRerouteAttempts {
 		s.mu.RLock()
-		if s.deleted {
+		if err := s.writableLocked(); err != nil {
 			s.mu.RUnlock()
-			return AppendKeyOutput{}, notFound("stream %s was deleted", s.name)
+			return AppendKeyOutput{}, err
 		}
 		sm := s.route(hk)
 		ref := sm.Ref(s.name)

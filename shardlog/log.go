@@ -182,11 +182,12 @@ func (l *Log) StreamARN(name string) string {
 type stream struct {
 	name string
 
-	mu      sync.RWMutex   // guards meta, open, deleted, subs
+	mu      sync.RWMutex   // guards meta, open, deleted, broken, subs
 	writers sync.WaitGroup // appends in flight; Add only under mu with !deleted
 	meta    StreamMeta
 	open    []int // indexes into meta.Shards of open shards, by starting hash key
 	deleted bool
+	broken  error // set when a failed reshard left shards sealed: writes fail until reopen
 	subs    map[subscriptionKey]*subscriptionState
 
 	throttleMu sync.Mutex // guards throttles
@@ -212,6 +213,15 @@ func (s *stream) setMeta(m StreamMeta) {
 	slices.SortFunc(s.open, func(a, b int) int {
 		return m.Shards[a].HashKeyRange.StartingHashKey.Compare(m.Shards[b].HashKeyRange.StartingHashKey)
 	})
+}
+
+// writableLocked returns why the stream takes no writes, or nil. Caller
+// holds mu.
+func (s *stream) writableLocked() error {
+	if s.deleted {
+		return notFound("stream %s was deleted", s.name)
+	}
+	return s.broken
 }
 
 // route returns the open shard owning hash key h. Caller holds mu.
@@ -286,14 +296,39 @@ func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta
 		return notFound("stream %s was deleted", s.name)
 	}
 	m := cloneMeta(s.meta)
-	if err := fn(&m); err != nil {
-		return err
+	err := fn(&m)
+	if err == nil {
+		if err = l.engine.SaveStream(ctx, m); err != nil {
+			err = fmt.Errorf("shardlog: save stream %s: %w", s.name, err)
+		}
 	}
-	if err := l.engine.SaveStream(ctx, m); err != nil {
-		return fmt.Errorf("shardlog: save stream %s: %w", s.name, err)
+	if err != nil {
+		if sealedUnsaved(&s.meta, &m) {
+			// The engine sealed shards that the saved metadata still calls
+			// open: no put can reach them until the Log is reopened (Open
+			// seals what the metadata says is closed, and nothing else).
+			s.broken = fmt.Errorf("%w: stream %s is stuck UPDATING: a reshard sealed shards but did not complete (%v); reopen the log",
+				ErrResourceInUse, s.name, err)
+			l.logger.Error("shardlog: reshard failed after sealing shards", "stream", s.name, "err", err)
+		}
+		return err
 	}
 	s.setMeta(m)
 	return nil
+}
+
+// sealedUnsaved reports whether next closes a shard that cur has open.
+func sealedUnsaved(cur, next *StreamMeta) bool {
+	open := make(map[string]bool, len(cur.Shards))
+	for _, sm := range cur.Shards {
+		open[sm.ID] = !sm.Closed
+	}
+	for _, sm := range next.Shards {
+		if sm.Closed && open[sm.ID] {
+			return true
+		}
+	}
+	return false
 }
 
 // within24h keeps the events of the last 24 hours.

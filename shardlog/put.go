@@ -40,9 +40,9 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput
 	entries := []Entry{{PartitionKey: in.PartitionKey, Data: in.Data}}
 	for range maxRerouteAttempts {
 		s.mu.RLock()
-		if s.deleted {
+		if err := s.writableLocked(); err != nil {
 			s.mu.RUnlock()
-			return PutRecordOutput{}, notFound("stream %s was deleted", s.name)
+			return PutRecordOutput{}, err
 		}
 		sm := s.route(hk)
 		ref := sm.Ref(s.name)
@@ -237,8 +237,8 @@ type shardGroup struct {
 func (l *Log) groupByShard(s *stream, entries []PutRecordsEntry, hashes []HashKey, pending []int, out *PutRecordsOutput) ([]*shardGroup, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.deleted {
-		return nil, notFound("stream %s was deleted", s.name)
+	if err := s.writableLocked(); err != nil {
+		return nil, err
 	}
 	s.writers.Add(1) // released by PutRecords once its groups are appended
 	now := l.now()

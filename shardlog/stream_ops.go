@@ -128,7 +128,7 @@ func (l *Log) DescribeStream(ctx context.Context, name string) (*StreamDescripti
 	d := &StreamDescription{
 		StreamName:              m.Name,
 		StreamARN:               l.StreamARN(m.Name),
-		StreamStatus:            StatusActive,
+		StreamStatus:            s.status(),
 		StreamMode:              m.Mode,
 		OpenShardCount:          len(s.open),
 		RetentionPeriodHours:    m.RetentionHours,
@@ -330,4 +330,13 @@ func (l *Log) SetProvisionedLimits(ctx context.Context, name string, on bool) er
 		return err
 	}
 	return l.update(ctx, s, func(m *StreamMeta) error { m.ProvisionedLimits = on; return nil })
+}
+
+// status is ACTIVE, or UPDATING while a failed reshard blocks writes.
+// Caller holds mu.
+func (s *stream) status() StreamStatus {
+	if s.broken != nil {
+		return StatusUpdating
+	}
+	return StatusActive
 }

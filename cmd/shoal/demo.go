@@ -6,17 +6,30 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"path/filepath"
 	"strings"
 
 	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
 const demoStream = "orders"
 
-// demo walks through the log on the in-memory engine and narrates each step
-// to w. It returns the first error.
-func demo(ctx context.Context, w io.Writer) (err error) {
+// demoOptions chooses the demo's engine.
+type demoOptions struct {
+	// Memory runs the demo on the in-memory engine: nothing outlives the
+	// process and DataDir is ignored.
+	Memory bool
+	// DataDir is the file engine's data directory, created if needed.
+	DataDir string
+}
+
+// demo walks through the log and narrates each step to w. On the file
+// engine (the default) it first deletes the stream a previous run left in
+// the data directory, so it can be run again and again on the same one. It
+// returns the first error.
+func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	step := 0
 	heading := func(title string) {
@@ -24,18 +37,47 @@ func demo(ctx context.Context, w io.Writer) (err error) {
 		p("\n%d. %s", step, title)
 	}
 
-	p("Shoal demo: a Kinesis-style log, on the in-memory engine (nothing is kept")
-	p("after exit; the embedded file engine becomes the default in a later issue).")
+	var engine shardlog.Engine
+	if opts.Memory {
+		p("Shoal demo: a Kinesis-style log, on the in-memory engine (nothing is kept")
+		p("after exit; drop --memory to run on the durable file engine).")
+		engine = memory.New()
+	} else {
+		dir, err := filepath.Abs(opts.DataDir)
+		if err != nil {
+			return fmt.Errorf("data directory %q: %w", opts.DataDir, err)
+		}
+		fe, err := file.Open(dir, file.WithSync(file.SyncAlways))
+		if err != nil {
+			return err
+		}
+		p("Shoal demo: a Kinesis-style log, on the embedded file engine.")
+		p("  data lives in %s (it stays after exit)", dir)
+		p("  sync: SyncAlways, records are fdatasync'd before each put returns")
+		engine = fe
+	}
 
-	log, err := shardlog.Open(ctx, memory.New(), shardlog.WithRetentionInterval(0))
+	log, err := shardlog.Open(ctx, engine, shardlog.WithRetentionInterval(0))
 	if err != nil {
-		return err
+		return errors.Join(err, engine.Close())
 	}
 	defer func() {
 		if cerr := log.Close(); err == nil {
 			err = cerr
 		}
 	}()
+
+	// A previous run on the same data directory left its stream behind:
+	// start over with a fresh one.
+	switch _, err := log.DescribeStream(ctx, demoStream); {
+	case err == nil:
+		p("  removing the stream left by a previous run (%q)", demoStream)
+		if err := log.DeleteStream(ctx, demoStream, true); err != nil {
+			return fmt.Errorf("delete the previous run's stream: %w", err)
+		}
+	case !errors.Is(err, shardlog.ErrResourceNotFound):
+		return err
+	}
 
 	heading(`Create stream "orders" with 2 shards`)
 	if err := log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: demoStream, ShardCount: 2}); err != nil {
@@ -142,7 +184,11 @@ func demo(ctx context.Context, w io.Writer) (err error) {
 	if n != 5 {
 		return fmt.Errorf("ReadKey %s: %d records, want 5", key, n)
 	}
-	p("\nDone.")
+	if opts.Memory {
+		p("\nDone.")
+	} else {
+		p("\nDone. The stream stays on disk; the next run replaces it.")
+	}
 	return nil
 }
 

@@ -2,18 +2,131 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/file"
 )
 
-func TestDemo(t *testing.T) {
+// runDemo runs the demo and fails the test on error.
+func runDemo(t *testing.T, opts demoOptions) string {
+	t.Helper()
 	var out bytes.Buffer
-	if err := demo(t.Context(), &out); err != nil {
-		t.Fatalf("demo: %v\n%s", err, out.String())
+	if err := demo(t.Context(), &out, opts); err != nil {
+		t.Fatalf("demo %+v: %v\n%s", opts, err, out.String())
 	}
-	got := out.String()
-	for _, want := range []string{
-		"in-memory engine",
+	return out.String()
+}
+
+func TestDemo(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		got := runDemo(t, demoOptions{DataDir: dir})
+		checkDemo(t, got, "embedded file engine", "data lives in "+dir,
+			"records are fdatasync'd before each put returns", "SyncAlways")
+		if strings.Contains(got, "previous run") {
+			t.Errorf("a first run on an empty directory removes a stream\n%s", got)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "streams")); err != nil {
+			t.Errorf("the file engine wrote nothing under %s: %v", dir, err)
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		got := runDemo(t, demoOptions{Memory: true})
+		checkDemo(t, got, "in-memory engine")
+		if strings.Contains(got, "previous run") || strings.Contains(got, "fdatasync") {
+			t.Errorf("the memory demo talks about disks\n%s", got)
+		}
+	})
+}
+
+// TestDemoTwice runs the demo twice on one directory: the second run
+// removes the first run's stream and starts over with the same shards.
+func TestDemoTwice(t *testing.T) {
+	dir := t.TempDir()
+	first := runDemo(t, demoOptions{DataDir: dir})
+	second := runDemo(t, demoOptions{DataDir: dir})
+	checkDemo(t, second, "removing the stream left by a previous run")
+	if strings.Contains(first, "previous run") {
+		t.Errorf("the first run removes a stream\n%s", first)
+	}
+	// A third time through run, as the CLI does.
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"demo", "--data", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("third run: exit %d\nstderr: %s", code, stderr.String())
+	}
+	checkDemo(t, stdout.String(), "removing the stream left by a previous run")
+}
+
+// TestDemoDefaultDir runs "shoal demo" without flags: it keeps its data
+// under ./data.
+func TestDemoDefaultDir(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"demo"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", code, stderr.String())
+	}
+	dir := filepath.Join(wd, "data")
+	checkDemo(t, stdout.String(), "data lives in "+dir)
+	if _, err := os.Stat(filepath.Join(dir, "streams")); err != nil {
+		t.Errorf("nothing under ./data: %v", err)
+	}
+}
+
+// TestDemoPersists reopens the data directory after the demo with a new
+// file engine: the stream's records come back from disk.
+func TestDemoPersists(t *testing.T) {
+	dir := t.TempDir()
+	runDemo(t, demoOptions{DataDir: dir})
+
+	engine, err := file.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := shardlog.Open(t.Context(), engine, shardlog.WithRetentionInterval(0))
+	if err != nil {
+		engine.Close()
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := log.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	d, err := log.DescribeStream(t.Context(), demoStream)
+	if err != nil {
+		t.Fatalf("reopened: %v", err)
+	}
+	if len(d.Shards) != 4 || d.OpenShardCount != 3 {
+		t.Errorf("reopened: %d shards, %d open; want 4 and 3", len(d.Shards), d.OpenShardCount)
+	}
+	n, err := readAll(t.Context(), log, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 17 {
+		t.Errorf("reopened: read %d records, want 17", n)
+	}
+	var history []string
+	for r, err := range log.ReadKey(t.Context(), demoStream, "order-1", shardlog.SequenceNumber{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		history = append(history, string(r.Data))
+	}
+	if got, want := strings.Join(history, " "), "created item-added paid packed shipped"; got != want {
+		t.Errorf("reopened: order-1's history = %q, want %q", got, want)
+	}
+}
+
+// checkDemo checks what every run of the demo prints, plus extra.
+func checkDemo(t *testing.T, got string, extra ...string) {
+	t.Helper()
+	for _, want := range append([]string{
 		`Create stream "orders" with 2 shards`,
 		`writer A, expecting it: appended "packed"`,
 		"writer B, expecting it too: conflict detected, actual latest",
@@ -23,7 +136,7 @@ func TestDemo(t *testing.T) {
 		"shardId-000000000000: 10 record(s), closed; children shardId-000000000002, shardId-000000000003",
 		"read back 17 records; 17 were written",
 		"Done.",
-	} {
+	}, extra...) {
 		if !strings.Contains(got, want) {
 			t.Errorf("demo output lacks %q\n%s", want, got)
 		}
@@ -63,9 +176,13 @@ func TestRun(t *testing.T) {
 		{args: []string{"help"}, code: 0, stdout: "Usage: shoal"},
 		{args: nil, code: 2, stderr: "Usage: shoal", stdoutNone: true},
 		{args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`, stdoutNone: true},
-		{args: []string{"demo", "--data", "/tmp/x"}, code: 2, stderr: "flag provided but not defined", stdoutNone: true},
+		{args: []string{"demo", "--bogus"}, code: 2, stderr: "flag provided but not defined", stdoutNone: true},
 		{args: []string{"demo", "extra"}, code: 2, stderr: `unexpected argument "extra"`, stdoutNone: true},
-		{args: []string{"demo"}, code: 0, stdout: "read back 17 records"},
+		{args: []string{"demo", "--memory", "--data", t.TempDir()}, code: 2, stderr: "exclude each other", stdoutNone: true},
+		{args: []string{"demo", "--data", ""}, code: 2, stderr: "--data must name a directory", stdoutNone: true},
+		{args: []string{"demo", "-h"}, code: 0, stderr: `default "./data"`, stdoutNone: true},
+		{args: []string{"demo", "--data", t.TempDir()}, code: 0, stdout: "read back 17 records"},
+		{args: []string{"demo", "--memory"}, code: 0, stdout: "in-memory engine"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(t.Context(), tc.args, &stdout, &stderr)

@@ -6,8 +6,9 @@
 //	              append conditionally, split a shard, read everything back
 //	shoal help    print this help
 //
-// The demo runs on the in-memory engine until the embedded file engine
-// lands (a later issue): nothing it writes outlives the process.
+// The demo runs on the embedded file engine, with its data under ./data
+// (--data DIR to change it, --memory for the in-memory engine). Each run
+// replaces the stream the previous one left there.
 package main
 
 import (
@@ -26,9 +27,8 @@ Commands:
   demo    walk through the log: create a stream "orders" with 2 shards, put
           keyed records, append conditionally (one success, one conflict),
           split a shard, put more records, and read everything back by shard
-          (parents before children) and by key. It runs on the in-memory
-          engine until the embedded file engine lands, so nothing it writes
-          outlives the process.
+          (parents before children) and by key. It runs on the embedded
+          file engine with its data under ./data (--data DIR, --memory).
   help    print this help
 
 Run "shoal <command> -h" for a command's flags.
@@ -75,14 +75,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runDemoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("shoal demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var opts demoOptions
+	fs.StringVar(&opts.DataDir, "data", "./data", "the file engine's data `directory` (created if needed)")
+	fs.BoolVar(&opts.Memory, "memory", false, "run on the in-memory engine instead: nothing is kept after exit")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: shoal demo
+		fmt.Fprint(fs.Output(), `Usage: shoal demo [--data DIR | --memory]
 
-Walks through the log on the in-memory engine (the embedded file engine
-becomes the default in a later issue): creates a stream "orders" with 2
-shards, puts keyed records, appends conditionally, splits a shard and reads
-everything back. It takes no flags.
+Walks through the log: creates a stream "orders" with 2 shards, puts keyed
+records, appends conditionally, splits a shard and reads everything back.
+
+It runs on the embedded file engine, which fdatasyncs records before each
+put returns (SyncAlways). The data directory persists between runs, so the
+demo first deletes the "orders" stream a previous run left there; other
+streams in the directory are left alone.
+
+Flags:
 `)
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -95,7 +104,19 @@ everything back. It takes no flags.
 		fs.Usage()
 		return 2
 	}
-	if err := demo(ctx, stdout); err != nil {
+	dataSet := false
+	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" })
+	if opts.Memory && dataSet {
+		fmt.Fprintln(stderr, "shoal demo: --data and --memory exclude each other")
+		fs.Usage()
+		return 2
+	}
+	if !opts.Memory && opts.DataDir == "" {
+		fmt.Fprintln(stderr, "shoal demo: --data must name a directory")
+		fs.Usage()
+		return 2
+	}
+	if err := demo(ctx, stdout, opts); err != nil {
 		fmt.Fprintf(stderr, "shoal demo: %v\n", err)
 		return 1
 	}

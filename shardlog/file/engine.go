@@ -23,8 +23,9 @@ type Engine struct {
 	logger      *slog.Logger
 	trashSeq    atomic.Uint64
 
-	mu     sync.Mutex // guards shards and closed
+	mu     sync.Mutex // guards shards, broken and closed
 	shards map[shardKey]*shard
+	broken map[shardKey]error // shards whose opening failed to write or sync
 	closed bool
 
 	stop chan struct{} // stops the interval syncer
@@ -58,7 +59,7 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	}
 	e := &Engine{
 		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger,
-		shards: map[shardKey]*shard{}, stop: make(chan struct{}),
+		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}),
 	}
 	// Finish deletions a crash interrupted.
 	_ = e.fs.RemoveAll(filepath.Join(dir, trashDir))
@@ -102,9 +103,17 @@ func (e *Engine) shard(ref shardlog.ShardRef) (*shard, error) {
 	if s := e.shards[k]; s != nil {
 		return s, nil
 	}
+	if err := e.broken[k]; err != nil {
+		return nil, err
+	}
 	s, err := openShard(e, ref, e.shardDir(ref.Stream, ref.ID))
 	if err != nil {
-		return nil, fmt.Errorf("shardlog/file: open shard %s/%s: %w", ref.Stream, ref.ID, err)
+		err = fmt.Errorf("shardlog/file: open shard %s/%s: %w", ref.Stream, ref.ID, err)
+		var we *writeError
+		if errors.As(err, &we) {
+			e.broken[k] = err // never retry a failed write or sync silently
+		}
+		return nil, err
 	}
 	e.shards[k] = s
 	return s, nil
@@ -130,6 +139,11 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 			delete(e.shards, k)
 		}
 	}
+	for k := range e.broken {
+		if k.stream == name {
+			delete(e.broken, k)
+		}
+	}
 	e.mu.Unlock()
 	return e.dropStreamDir(name)
 }
@@ -141,6 +155,7 @@ func (e *Engine) DropShard(ctx context.Context, ref shardlog.ShardRef) error {
 		s.close(true)
 		delete(e.shards, shardKey{ref.Stream, ref.ID})
 	}
+	delete(e.broken, shardKey{ref.Stream, ref.ID})
 	e.mu.Unlock()
 	return e.fs.RemoveAll(e.shardDir(ref.Stream, ref.ID))
 }

@@ -23,20 +23,36 @@ type frame struct {
 	Arrival  int64 // Unix nanoseconds
 	Key      []byte
 	Data     []byte
+	// More is set on every frame of a batch but the last, so recovery can
+	// drop a batch torn between frames: appends are all or nothing.
+	More bool
 }
+
+// moreFlag is the top bit of the key length field; keys are at most 1 KiB.
+const moreFlag = 1 << 15
 
 // frameSize returns the encoded size of a record.
 func frameSize(keyLen, dataLen int) int { return frameOverhead + keyLen + dataLen }
 
-// appendFrame encodes a frame at the end of b.
+// appendFrame encodes a frame that ends its batch at the end of b.
 func appendFrame(b []byte, pos uint64, arrival int64, key string, data []byte) []byte {
+	return appendFrameMore(b, pos, arrival, key, data, false)
+}
+
+// appendFrameMore encodes a frame, marking whether more frames of its batch
+// follow.
+func appendFrameMore(b []byte, pos uint64, arrival int64, key string, data []byte, more bool) []byte {
 	bodyLen := frameFixedBody + len(key) + len(data)
+	keyField := uint16(len(key))
+	if more {
+		keyField |= moreFlag
+	}
 	start := len(b)
 	b = binary.LittleEndian.AppendUint32(b, uint32(bodyLen))
 	b = append(b, 0, 0, 0, 0) // crc, filled below
 	b = binary.LittleEndian.AppendUint64(b, pos)
 	b = binary.LittleEndian.AppendUint64(b, uint64(arrival))
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(key)))
+	b = binary.LittleEndian.AppendUint16(b, keyField)
 	b = append(b, key...)
 	b = append(b, data...)
 	binary.LittleEndian.PutUint32(b[start+4:], frameCRC(b[start:]))
@@ -77,7 +93,8 @@ func decodeFrame(b []byte) (frame, int, error) {
 		return frame{}, 0, errBadFrame
 	}
 	body := b[frameHeaderSize:n]
-	keyLen := int(binary.LittleEndian.Uint16(body[16:]))
+	keyField := binary.LittleEndian.Uint16(body[16:])
+	keyLen := int(keyField &^ moreFlag)
 	if frameFixedBody+keyLen > bodyLen {
 		return frame{}, 0, errBadFrame
 	}
@@ -86,6 +103,7 @@ func decodeFrame(b []byte) (frame, int, error) {
 		Arrival:  int64(binary.LittleEndian.Uint64(body[8:])),
 		Key:      body[frameFixedBody : frameFixedBody+keyLen],
 		Data:     body[frameFixedBody+keyLen:],
+		More:     keyField&moreFlag != 0,
 	}, n, nil
 }
 

@@ -62,7 +62,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		if lerr != nil || l != n {
 			t.Fatalf("frameLength = %d, %v; decodeFrame size %d", l, lerr, n)
 		}
-		re := appendFrame(nil, fr.Position, fr.Arrival, string(fr.Key), fr.Data)
+		re := appendFrameMore(nil, fr.Position, fr.Arrival, string(fr.Key), fr.Data, fr.More)
 		if !bytes.Equal(re, in[:n]) {
 			t.Fatalf("re-encoding differs from the %d bytes consumed:\n got %x\nwant %x", n, re, in[:n])
 		}

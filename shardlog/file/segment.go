@@ -89,20 +89,27 @@ func createSegment(fsys FS, dir string, shardIndex uint32, base uint64) (*segmen
 	}
 	if _, err := f.WriteAt(segmentHeader(shardIndex, base), 0); err != nil {
 		f.Close()
-		return nil, err
+		return nil, &writeError{err}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, err
+		return nil, &writeError{err}
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		f.Close()
-		return nil, err
+		return nil, &writeError{err}
 	}
 	s := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
 	s.refs.Store(1)
 	return s, nil
 }
+
+// writeError marks a failed write or sync while a shard opens: like one
+// on the append path, it is sticky until the engine is reopened.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
 
 // openSegment opens an existing segment file and checks its header.
 func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment, int64, error) {

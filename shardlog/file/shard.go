@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -23,6 +25,8 @@ type shard struct {
 	dir   string
 	index uint32
 
+	arriving atomic.Int32 // appenders between entering append and writing
+
 	mu     sync.Mutex // guards everything below
 	synced *sync.Cond // on mu: signalled when a sync finishes
 	segs   []*segment // by position; the last is the active one
@@ -33,15 +37,22 @@ type shard struct {
 	seq        *shardlog.Sequencer
 	sealed     bool
 	dropped    bool
-	werr       error // sticky write or sync error: the shard refuses writes until reopened
-	written    mark  // the last record written to the active file
-	durable    mark  // the last record known durable (synced)
-	visible    mark  // the last record readers may see
-	syncing    bool  // a group-commit leader is syncing
-	dirty      bool  // written but not synced (SyncInterval, SyncNever)
-	buf        []byte
-	notify     chan struct{}
-	watched    bool
+	werr       error  // sticky write or sync error: the shard refuses writes until reopened
+	written    mark   // the last record written to the active file
+	durable    mark   // the last record known durable (synced)
+	visible    mark   // the last record readers may see
+	syncing    bool   // a group-commit leader is syncing
+	rolling    bool   // the active segment is being rolled; appenders wait
+	dirty      bool   // written but not synced (SyncInterval, SyncNever)
+	buf        []byte // encoding buffer of direct writes (SyncInterval, SyncNever)
+	// Under SyncAlways, appends encode their frames into pending and the
+	// group-commit leader writes them with one pwrite before its
+	// fdatasync. diskOff is how far the active segment is written.
+	pending []byte
+	spare   []byte
+	diskOff int64
+	notify  chan struct{}
+	watched bool
 }
 
 type activeLoc struct {
@@ -87,8 +98,8 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		}
 		s.segs = append(s.segs, seg)
 		if fileSize < segmentHeaderSize {
-			// Created but its header never made it: rewrite it.
-			if _, err := seg.f.WriteAt(segmentHeader(ref.Index, base), 0); err != nil {
+			// Created but its header never made it: rewrite it, durably.
+			if err := rewriteHeader(e.fs, seg, dir, ref.Index, base); err != nil {
 				s.closeFiles()
 				return nil, err
 			}
@@ -121,6 +132,7 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		}
 	}
 	s.written = mark{pos: lastPos, arrival: lastArr, count: count, seg: active, off: active.size}
+	s.diskOff = active.size
 	s.durable, s.visible = s.written, s.written
 	var lastTime time.Time
 	if lastArr != 0 {
@@ -128,6 +140,22 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 	}
 	s.seq = shardlog.NewSequencer(ref.Index, ref.Floor, lastPos, lastTime)
 	return s, nil
+}
+
+func rewriteHeader(fsys FS, seg *segment, dir string, shardIndex uint32, base uint64) error {
+	if err := seg.f.Truncate(0); err != nil {
+		return &writeError{err}
+	}
+	if _, err := seg.f.WriteAt(segmentHeader(shardIndex, base), 0); err != nil {
+		return &writeError{err}
+	}
+	if err := seg.f.Sync(); err != nil {
+		return &writeError{err}
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return &writeError{err}
+	}
+	return nil
 }
 
 // loadSealed loads a full segment's index file, or scans the segment and
@@ -162,7 +190,7 @@ func (s *shard) loadSealed(seg *segment, fileSize int64) error {
 // frame cut short, or a tail of zeros. A bad frame followed by other data
 // is corruption, and is reported rather than truncated away.
 func (s *shard) recoverActive(seg *segment, fileSize int64) error {
-	locs, err := s.scan(seg, fileSize)
+	locs, batchEnd, err := s.scanBatches(seg, fileSize)
 	var fe *frameError
 	if err != nil && !errors.As(err, &fe) {
 		return err
@@ -174,6 +202,15 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 		}
 		if !torn {
 			return fe.CorruptError
+		}
+	}
+	if batchEnd < seg.size {
+		// The tail holds the first frames of a batch torn before its last
+		// one: drop them too, so the batch is all or nothing.
+		*seg = segment{path: seg.path, base: seg.base, f: seg.f, size: segmentHeaderSize}
+		seg.refs.Store(1)
+		if locs, err = s.scan(seg, batchEnd); err != nil {
+			return err
 		}
 	}
 	if seg.size < fileSize {
@@ -193,22 +230,21 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 }
 
 // tornTail decides whether the bad bytes at the end of the active segment
-// are a torn write: the bad frame reaches the end of the file, or
-// everything from it on is zero.
+// are a torn write, to be truncated, or corruption, to be reported: they are
+// torn unless a valid frame follows them somewhere before the end of the
+// file. A crash can only tear the unsynced tail; a valid frame after the
+// damage means acknowledged data may follow it, so the engine refuses to
+// cut it off. (A power loss that persisted a later page of an unsynced
+// write before an earlier one also looks like this: the engine then
+// reports corruption rather than guess.)
 func (s *shard) tornTail(seg *segment, fe *frameError, fileSize int64) (bool, error) {
 	off := fe.Offset
 	rest := make([]byte, fileSize-off)
 	if _, err := seg.f.ReadAt(rest, off); err != nil {
 		return false, err
 	}
-	if errors.Is(fe.cause, errShortFrame) {
-		return true, nil
-	}
-	if n, err := frameLength(rest); err == nil && int64(n) >= int64(len(rest)) {
-		return true, nil // the last frame, damaged as it was written
-	}
-	for _, c := range rest {
-		if c != 0 {
+	for i := 1; i+frameOverhead <= len(rest); i++ {
+		if _, _, err := decodeFrame(rest[i:]); err == nil {
 			return false, nil
 		}
 	}
@@ -218,7 +254,15 @@ func (s *shard) tornTail(seg *segment, fe *frameError, fileSize int64) (bool, er
 // scan reads every frame of seg, filling its summary and sparse index, and
 // returns the key locations found. It stops at the first bad frame.
 func (s *shard) scan(seg *segment, fileSize int64) ([]activeLoc, error) {
+	locs, _, err := s.scanBatches(seg, fileSize)
+	return locs, err
+}
+
+// scanBatches is scan that also returns the end offset of the last whole
+// batch: frames after it belong to a batch whose end never made it.
+func (s *shard) scanBatches(seg *segment, fileSize int64) ([]activeLoc, int64, error) {
 	var locs []activeLoc
+	batchEnd := int64(segmentHeaderSize)
 	sc := newScanner(seg, segmentHeaderSize, fileSize)
 	var prev uint64
 	for {
@@ -227,13 +271,16 @@ func (s *shard) scan(seg *segment, fileSize int64) ([]activeLoc, error) {
 			break
 		}
 		if fr.Position <= prev || fr.Position < seg.base {
-			return nil, &CorruptError{Path: seg.path, Offset: off, Reason: "positions out of order"}
+			return nil, 0, &CorruptError{Path: seg.path, Offset: off, Reason: "positions out of order"}
 		}
 		prev = fr.Position
 		seg.note(fr.Position, fr.Arrival, off, n)
 		locs = append(locs, activeLoc{key: string(fr.Key), loc: keyLoc{pos: fr.Position, off: uint32(off)}})
+		if !fr.More {
+			batchEnd = off + int64(n)
+		}
 	}
-	return locs, sc.err
+	return locs, batchEnd, sc.err
 }
 
 func groupLocs(locs []activeLoc) map[string][]keyLoc {
@@ -255,18 +302,35 @@ func (s *shard) active() *segment { return s.segs[len(s.segs)-1] }
 // append writes a batch (see shardlog.Engine.Append) and, under
 // SyncAlways, waits for a group commit that covers it.
 func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time, entries []shardlog.Entry, cond *shardlog.Condition) (shardlog.SequenceNumber, time.Time, error) {
+	s.arriving.Add(1)
+	arrived := false
+	defer func() {
+		if !arrived {
+			s.arriving.Add(-1)
+		}
+	}()
 	s.mu.Lock()
-	if s.werr != nil {
-		s.mu.Unlock()
-		return shardlog.SequenceNumber{}, time.Time{}, s.werr
+	size := 0
+	for _, en := range entries {
+		size += frameSize(len(en.PartitionKey), len(en.Data))
 	}
-	if s.dropped {
-		s.mu.Unlock()
-		return shardlog.SequenceNumber{}, time.Time{}, errDropped
-	}
-	if s.sealed {
-		s.mu.Unlock()
-		return shardlog.SequenceNumber{}, time.Time{}, shardlog.ErrShardSealed
+	for {
+		if err := s.writableLocked(); err != nil {
+			s.mu.Unlock()
+			return shardlog.SequenceNumber{}, time.Time{}, err
+		}
+		if s.rolling {
+			s.synced.Wait()
+			continue
+		}
+		if len(entries) == 0 || s.active().size+int64(size) <= s.e.segmentSize || s.active().count == 0 {
+			break
+		}
+		// Roll before taking positions: nobody may append to the old
+		// segment after a batch with earlier positions went to the new one.
+		if err := s.rollLocked(max(s.seq.Last(), ref.Floor) + 1); err != nil && s.werr == nil {
+			s.werr = fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err)
+		}
 	}
 	if cond != nil {
 		if err := s.checkLocked(cond); err != nil {
@@ -289,24 +353,24 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 	}
 	first, arrival := s.seq.Next(len(entries), now, ref.Floor)
 	arr := arrival.UnixNano()
-	b := s.buf[:0]
-	for i, en := range entries {
-		b = appendFrame(b, first.Position()+uint64(i), arr, en.PartitionKey, en.Data)
-	}
-	s.buf = b
-	if s.active().size+int64(len(b)) > s.e.segmentSize && s.active().count > 0 {
-		if err := s.rollLocked(first.Position()); err != nil {
-			s.werr = fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err)
+	seg := s.active()
+	off := seg.size
+	if s.e.sync.mode == syncAlways {
+		for i, en := range entries {
+			s.pending = appendFrameMore(s.pending, first.Position()+uint64(i), arr, en.PartitionKey, en.Data, i < len(entries)-1)
+		}
+	} else {
+		b := s.buf[:0]
+		for i, en := range entries {
+			b = appendFrameMore(b, first.Position()+uint64(i), arr, en.PartitionKey, en.Data, i < len(entries)-1)
+		}
+		s.buf = b
+		if _, err := seg.f.WriteAt(b, off); err != nil {
+			s.werr = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
 			s.mu.Unlock()
 			return shardlog.SequenceNumber{}, time.Time{}, s.werr
 		}
-	}
-	seg := s.active()
-	off := seg.size
-	if _, err := seg.f.WriteAt(b, off); err != nil {
-		s.werr = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
-		s.mu.Unlock()
-		return shardlog.SequenceNumber{}, time.Time{}, s.werr
+		s.diskOff = off + int64(len(b))
 	}
 	for i, en := range entries {
 		n := frameSize(len(en.PartitionKey), len(en.Data))
@@ -317,6 +381,8 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 		s.activeLocs = append(s.activeLocs, activeLoc{key: en.PartitionKey, loc: loc})
 		off += int64(n)
 	}
+	arrived = true
+	s.arriving.Add(-1)
 	last := first.Position() + uint64(len(entries)-1)
 	s.written = mark{pos: last, arrival: arr, count: s.written.count + int64(len(entries)), seg: seg, off: off}
 	if s.e.sync.mode != syncAlways {
@@ -346,22 +412,82 @@ func (s *shard) waitDurableLocked(pos uint64) error {
 			s.synced.Wait()
 			continue
 		}
-		s.syncing = true
-		target := s.written
-		s.mu.Unlock()
-		err := target.seg.f.Sync()
-		s.mu.Lock()
-		s.syncing = false
-		if err != nil {
-			s.werr = fmt.Errorf("shardlog/file: sync %s: %w", target.seg.path, err)
-		} else if target.pos > s.durable.pos {
-			s.durable = target
-			s.publishLocked(target)
-		}
-		s.synced.Broadcast()
+		s.syncLocked(true)
 	}
 	return nil
 }
+
+// syncLocked is the one path that writes pending frames and fdatasyncs the
+// active segment. It waits for a running sync, then writes and syncs
+// everything written so far with mu released, so appenders keep writing
+// (into pending) meanwhile. gather lets appenders on their way join first.
+// A failure is sticky. Caller holds mu.
+func (s *shard) syncLocked(gather bool) error {
+	for s.syncing {
+		s.synced.Wait()
+	}
+	if s.werr != nil {
+		return s.werr
+	}
+	s.syncing = true
+	if gather {
+		s.gatherLocked()
+	}
+	target := s.written
+	seg, buf, off := s.active(), s.pending, s.diskOff
+	s.pending, s.spare = s.spare[:0], nil
+	s.mu.Unlock()
+	var err error
+	if len(buf) > 0 {
+		if _, err = seg.f.WriteAt(buf, off); err != nil {
+			err = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
+		}
+	}
+	if err == nil {
+		if err = seg.f.Sync(); err != nil {
+			err = fmt.Errorf("shardlog/file: sync %s: %w", seg.path, err)
+		}
+	}
+	s.mu.Lock()
+	s.syncing = false
+	s.spare = buf
+	if err != nil {
+		s.werr = err
+	} else {
+		s.diskOff = max(s.diskOff, off+int64(len(buf)))
+		if target.pos > s.durable.pos || target.seg != s.durable.seg {
+			s.durable = target
+		}
+		if s.written.pos == target.pos {
+			s.dirty = false
+		}
+		s.publishLocked(target)
+	}
+	s.synced.Broadcast()
+	return s.werr
+}
+
+// gatherLocked lets appenders already on their way write before the
+// leader's fdatasync, so that one sync covers them too. Without it, the
+// first appender back after a sync would lead the next one alone, and
+// group commit would sync a few records at a time. It yields while records
+// keep arriving, for at most gatherWindow; a lone appender pays one yield.
+// Caller holds mu, and has set syncing so arrivals write and wait.
+func (s *shard) gatherLocked() {
+	deadline := time.Now().Add(gatherWindow)
+	for range 64 {
+		before := s.written.pos
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
+		if s.written.pos == before && s.arriving.Load() == 0 || time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
+// gatherWindow bounds how long a group-commit leader waits for company.
+const gatherWindow = 200 * time.Microsecond
 
 // publishLocked makes records up to m visible to readers and wakes them.
 func (s *shard) publishLocked(m mark) {
@@ -379,15 +505,15 @@ func (s *shard) publishLocked(m mark) {
 // rollLocked syncs and closes the active segment for appends, writes its
 // index file, and starts a new segment named by base.
 func (s *shard) rollLocked(base uint64) error {
+	s.rolling = true
+	defer func() {
+		s.rolling = false
+		s.synced.Broadcast()
+	}()
 	seg := s.active()
-	if err := seg.f.Sync(); err != nil {
+	if err := s.syncLocked(false); err != nil {
 		return err
 	}
-	if s.written.pos > s.durable.pos || s.durable.seg != seg {
-		s.durable = s.written
-	}
-	s.publishLocked(s.written)
-	s.dirty = false
 	seg.full = true
 	if err := writeIndex(s.e.fs, seg, groupLocs(s.activeLocs)); err != nil {
 		// The index is an optimisation: a missing one is rebuilt by a scan.
@@ -399,6 +525,20 @@ func (s *shard) rollLocked(base uint64) error {
 		return err
 	}
 	s.segs = append(s.segs, next)
+	s.diskOff = next.size
+	return nil
+}
+
+// writableLocked returns why the shard takes no appends, or nil.
+func (s *shard) writableLocked() error {
+	switch {
+	case s.werr != nil:
+		return s.werr
+	case s.dropped:
+		return errDropped
+	case s.sealed:
+		return shardlog.ErrShardSealed
+	}
 	return nil
 }
 
@@ -409,23 +549,7 @@ func (s *shard) syncIfDirty() {
 	if !s.dirty || s.werr != nil || s.syncing || s.dropped {
 		return
 	}
-	s.syncing = true
-	target := s.written
-	s.mu.Unlock()
-	err := target.seg.f.Sync()
-	s.mu.Lock()
-	s.syncing = false
-	if err != nil {
-		s.werr = fmt.Errorf("shardlog/file: sync %s: %w", target.seg.path, err)
-	} else {
-		if target.pos > s.durable.pos {
-			s.durable = target
-		}
-		if s.written.pos == target.pos {
-			s.dirty = false
-		}
-	}
-	s.synced.Broadcast()
+	s.syncLocked(false)
 }
 
 // checkLocked applies a conditional append's check. Caller holds mu.
@@ -454,6 +578,9 @@ func (s *shard) arrivedSinceLocked(loc keyLoc, t time.Time) (bool, error) {
 	seg := s.locateLocked(loc.pos)
 	if seg == nil {
 		return false, nil // trimmed
+	}
+	if seg == s.active() && int64(loc.off) >= s.diskOff {
+		return true, nil // not on disk yet: appended just now
 	}
 	tn := t.UnixNano()
 	if seg.firstArr >= tn {
@@ -704,24 +831,16 @@ func (s *shard) bounds() shardlog.ShardBounds {
 func (s *shard) seal() (shardlog.SequenceNumber, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for s.rolling {
+		s.synced.Wait()
+	}
 	if s.dropped {
 		return shardlog.SequenceNumber{}, errDropped
 	}
 	if !s.sealed {
 		s.sealed = true
-		if s.werr == nil && s.written.pos > s.durable.pos {
-			s.syncing = true
-			target := s.written
-			s.mu.Unlock()
-			err := target.seg.f.Sync()
-			s.mu.Lock()
-			s.syncing = false
-			if err != nil {
-				s.werr = fmt.Errorf("shardlog/file: sync %s: %w", target.seg.path, err)
-			} else {
-				s.durable = target
-			}
-			s.synced.Broadcast()
+		if s.werr == nil && (s.written.pos > s.durable.pos || len(s.pending) > 0) {
+			s.syncLocked(false)
 		}
 		if s.werr != nil {
 			return shardlog.SequenceNumber{}, s.werr
@@ -791,12 +910,12 @@ func (s *shard) watch() <-chan struct{} {
 func (s *shard) close(drop bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.syncing {
+	for s.syncing || s.rolling {
 		s.synced.Wait()
 	}
 	var err error
-	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos) {
-		err = s.active().f.Sync()
+	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos || len(s.pending) > 0) {
+		err = s.syncLocked(false)
 	}
 	s.dropped = true
 	if s.werr == nil {

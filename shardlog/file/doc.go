@@ -1,0 +1,99 @@
+// Package file is Shoal's durable, embedded shardlog engine: a directory of
+// append-only segment files, with no server to run.
+//
+// # Layout
+//
+//	DIR/streams/s-<stream>/stream.json                   stream metadata (atomic replace)
+//	DIR/streams/s-<stream>/shards/<shard ID>/<base>.seg  segment files
+//	DIR/streams/s-<stream>/shards/<shard ID>/<base>.idx  index of a full segment
+//	DIR/trash/                                           streams being deleted
+//
+// A shard is a sequence of segment files, each named by a 20-digit decimal
+// position: a lower bound of its first record's sequencer position (see
+// shardlog.SequenceNumber). A segment starts with a 32-byte header (magic
+// "SHOALSEG", version, shard index, base position, CRC-32C) and holds record
+// frames. When the active segment would pass the segment size (64 MiB by
+// default) it is synced, its index file is written, and a new one starts.
+//
+// # Record frame
+//
+// Little-endian; the CRC-32C (Castagnoli) covers the length field and the
+// body, so a damaged length cannot pass for a shorter frame:
+//
+//	+----------+----------+--------------+--------------+-----------+-----------+------------+
+//	| length   | crc32c   | position     | arrival      | key len   | key       | data       |
+//	| u32      | u32      | u64          | i64 Unix ns  | u16       | key len B | rest       |
+//	+----------+----------+--------------+--------------+-----------+-----------+------------+
+//	  length = 18 + key len + data len (the bytes after the crc field)
+//
+// A 256-byte record with a 16-byte key takes 26 + 16 + 256 = 298 bytes.
+//
+// # Durability contract
+//
+// Chosen per engine with WithSync:
+//
+//   - SyncAlways (the default): Append returns only after the batch's bytes
+//     are written and fdatasync'd. Concurrent appends to a shard share one
+//     fdatasync (group commit): the first waiter syncs for everyone who
+//     wrote before it started. Readers, tailing cursors and subscribers see
+//     a record only once it is durable. A conditional append that conflicts
+//     with a record not yet durable answers only once that record is.
+//   - SyncInterval(d): Append returns once the bytes are written to the
+//     file (in the page cache); a background pass fdatasyncs every shard
+//     written since the last pass, every d. A process crash loses nothing;
+//     a machine crash loses at most about d of acknowledged appends.
+//   - SyncNever: as SyncInterval, but the operating system decides when to
+//     flush (on Close the engine syncs).
+//
+// Metadata changes (CreateStream, resharding, retention, tags, consumers)
+// are atomic on disk: the new stream.json is written to a temporary file,
+// fdatasync'd, renamed over the old one, and the directory is fsync'd. A
+// new segment file is fsync'd with its directory before records go in it.
+//
+// A failed write or fdatasync is sticky: the shard's writer returns that
+// error for every later append until the engine is reopened, which runs
+// recovery. An fdatasync is never retried (after a failure the kernel may
+// have dropped the dirty pages, so a retry could report success for data
+// that is gone). An append that returned an error may or may not be on
+// disk after recovery, as with a network timeout on Kinesis.
+//
+// # Recovery
+//
+// Shards open lazily, on first use. For the active (last) segment, the
+// engine scans every frame and verifies its CRC. A tail that is torn — a
+// last frame cut short or damaged as it was being written, or a run of
+// zeros — is truncated at the last valid frame and logged. A bad frame
+// followed by other data is not a torn write: the engine returns a
+// *CorruptError naming the file and offset, truncates nothing, and the
+// shard refuses every operation until an operator repairs it.
+//
+// Full segments are not scanned when their index file is valid (its CRC
+// matches and it describes the segment's current size). A missing or stale
+// index is rebuilt by scanning the segment; a bad frame found then, or by
+// any later read, is a *CorruptError — never skipped.
+//
+// # Indexes and memory
+//
+// Each segment keeps a sparse index, one entry (position, arrival time,
+// offset: 20 bytes) per 64 KiB of frames, so AT_SEQUENCE_NUMBER and
+// AT_TIMESTAMP seeks read at most 64 KiB before the wanted record instead of
+// scanning the shard. The partition-key index maps each key to the
+// positions and offsets of its records (16 bytes per record, plus per key a
+// Go map entry, the key string and a slice header: about 80 bytes plus the
+// key's length), so ReadKey and the conditional append cost time
+// proportional to the key's records. It is persisted in each full
+// segment's index file and rebuilt from the active segment on open. Memory
+// grows with the number of records only through the key index (16 bytes a
+// record) and the sparse index (20 bytes per 64 KiB).
+//
+// # Retention
+//
+// Trim deletes whole segments whose every record arrived before the
+// horizon; the active segment is never deleted. The shardlog.Log filters
+// expired records out of every read, so what Trim keeps is never returned.
+//
+// # Tailing
+//
+// Readers wait on Notify: a channel closed (broadcast) when records become
+// visible or the shard is sealed. Nobody polls.
+package file
