@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -218,6 +219,9 @@ func (l *Log) PutRecords(ctx context.Context, streamName string, entries []PutRe
 			go func() { defer wg.Done(); run() }()
 		}
 		wg.Wait()
+		// Groups refused by a sealed shard come back in completion order:
+		// restore request order before they are routed again.
+		slices.Sort(pending)
 	}
 	for i := range out.Records {
 		if out.Records[i].ErrorCode != "" {

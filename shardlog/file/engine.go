@@ -21,7 +21,9 @@ type Engine struct {
 	sync        SyncPolicy
 	segmentSize int64
 	logger      *slog.Logger
+	preallocate bool
 	trashSeq    atomic.Uint64
+	prepareSeq  atomic.Uint64
 
 	mu     sync.Mutex // guards shards, broken and closed
 	shards map[shardKey]*shard
@@ -44,7 +46,7 @@ const DefaultSegmentSize = 64 << 20
 // Open opens (creating if needed) the engine's data directory. Shards are
 // opened, and their tails recovered, on first use.
 func Open(dir string, opts ...Option) (*Engine, error) {
-	o := options{sync: SyncAlways, segmentSize: DefaultSegmentSize, fs: OS(), logger: slog.New(slog.DiscardHandler)}
+	o := options{sync: SyncAlways, segmentSize: DefaultSegmentSize, fs: OS(), logger: slog.New(slog.DiscardHandler), preallocate: true}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -58,7 +60,7 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 		return nil, fmt.Errorf("shardlog/file: create %s: %w", dir, err)
 	}
 	e := &Engine{
-		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger,
+		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger, preallocate: o.preallocate,
 		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}),
 	}
 	// Finish deletions a crash interrupted.
@@ -133,10 +135,12 @@ func (e *Engine) SaveStream(ctx context.Context, meta shardlog.StreamMeta) error
 // DropStream implements shardlog.Engine.
 func (e *Engine) DropStream(ctx context.Context, name string) error {
 	e.mu.Lock()
+	var dropped []*shard
 	for k, s := range e.shards {
 		if k.stream == name {
 			s.close(true)
 			delete(e.shards, k)
+			dropped = append(dropped, s)
 		}
 	}
 	for k := range e.broken {
@@ -145,18 +149,25 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 		}
 	}
 	e.mu.Unlock()
+	for _, s := range dropped {
+		s.prep.Wait() // no file may appear in the directory being removed
+	}
 	return e.dropStreamDir(name)
 }
 
 // DropShard implements shardlog.Engine.
 func (e *Engine) DropShard(ctx context.Context, ref shardlog.ShardRef) error {
 	e.mu.Lock()
-	if s := e.shards[shardKey{ref.Stream, ref.ID}]; s != nil {
+	s := e.shards[shardKey{ref.Stream, ref.ID}]
+	if s != nil {
 		s.close(true)
 		delete(e.shards, shardKey{ref.Stream, ref.ID})
 	}
 	delete(e.broken, shardKey{ref.Stream, ref.ID})
 	e.mu.Unlock()
+	if s != nil {
+		s.prep.Wait() // no file may appear in the directory being removed
+	}
 	return e.fs.RemoveAll(e.shardDir(ref.Stream, ref.ID))
 }
 

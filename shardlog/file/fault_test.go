@@ -40,7 +40,7 @@ type ftEnv struct {
 func ftOpen(t *testing.T, policy file.SyncPolicy) (*ftEnv, [2][]rtRec) {
 	dir := t.TempDir()
 	ffs := faultfs.New(file.OS())
-	l := rtOpen(t, dir, file.WithFS(ffs), file.WithSync(policy))
+	l := rtOpen(t, dir, file.WithFS(ffs), file.WithSync(policy), file.WithPreallocation(true))
 	t.Cleanup(func() { l.Close() })
 	rtCreate(t, l, rtStream, 2)
 	e := &ftEnv{t: t, dir: dir, ffs: ffs, l: l}
@@ -396,7 +396,7 @@ func TestFaultShardOpen(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			ffs := faultfs.New(file.OS())
-			l := rtOpen(t, dir, file.WithFS(ffs))
+			l := rtOpen(t, dir, file.WithFS(ffs), file.WithPreallocation(true))
 			defer l.Close()
 			rtCreate(t, l, rtStream, 2)
 			e := &ftEnv{t: t, dir: dir, ffs: ffs, l: l}
@@ -424,7 +424,7 @@ func TestFaultShardOpen(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		ffs := faultfs.New(file.OS())
-		l := rtOpen(t, dir, file.WithFS(ffs))
+		l := rtOpen(t, dir, file.WithFS(ffs), file.WithPreallocation(true))
 		defer rtClose(t, l)
 		rtCreate(t, l, rtStream, 2)
 		e := &ftEnv{t: t, dir: dir, ffs: ffs, l: l}
@@ -451,7 +451,7 @@ func TestFaultTornBatch(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			ffs := faultfs.New(file.OS())
-			l := rtOpen(t, dir, file.WithFS(ffs))
+			l := rtOpen(t, dir, file.WithFS(ffs), file.WithPreallocation(true))
 			defer l.Close()
 			rtCreate(t, l, rtStream, 1)
 			first, err := l.AppendKey(rtCtx, shardlog.AppendKeyInput{StreamName: rtStream, PartitionKey: "order-1", Data: [][]byte{rtData(0)}})
@@ -503,7 +503,7 @@ func TestFaultMetadataSave(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			ffs := faultfs.New(file.OS())
-			l := rtOpen(t, dir, file.WithFS(ffs))
+			l := rtOpen(t, dir, file.WithFS(ffs), file.WithPreallocation(true))
 			defer l.Close()
 			rtCreate(t, l, rtStream, 1)
 			recs := rtPutN(t, l, rtStream, 0, 3)
@@ -532,7 +532,7 @@ func TestFaultMetadataSave(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			ffs := faultfs.New(file.OS())
-			l := rtOpen(t, dir, file.WithFS(ffs))
+			l := rtOpen(t, dir, file.WithFS(ffs), file.WithPreallocation(true))
 			defer l.Close()
 			rtCreate(t, l, name, 1)
 			recs := rtPutN(t, l, name, 0, 5)

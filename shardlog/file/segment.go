@@ -133,11 +133,24 @@ func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment
 		f.Close()
 		return nil, 0, err
 	}
+	if tornHeader(h, segmentHeader(shardIndex, base)) {
+		return s, 0, nil // a prepared file whose header write was cut short
+	}
 	if !bytes.Equal(h, segmentHeader(shardIndex, base)) {
 		f.Close()
 		return nil, 0, &CorruptError{Path: path, Offset: 0, Reason: "segment header does not match its name and shard"}
 	}
 	return s, fileSize, nil
+}
+
+// tornHeader reports whether h is a prefix of want followed by zeros: a
+// header write cut short on a zero-filled (prepared) file.
+func tornHeader(h, want []byte) bool {
+	i := 0
+	for i < len(h) && h[i] == want[i] {
+		i++
+	}
+	return i < len(h) && allZero(h[i:])
 }
 
 // note records a frame appended (or found) at off in the segment's

@@ -25,7 +25,8 @@ type shard struct {
 	dir   string
 	index uint32
 
-	arriving atomic.Int32 // appenders between entering append and writing
+	arriving atomic.Int32   // appenders between entering append and writing
+	prep     sync.WaitGroup // the goroutine preparing the next segment file
 
 	mu     sync.Mutex // guards everything below
 	synced *sync.Cond // on mu: signalled when a sync finishes
@@ -43,6 +44,8 @@ type shard struct {
 	visible    mark   // the last record readers may see
 	syncing    bool   // a group-commit leader is syncing
 	rolling    bool   // the active segment is being rolled; appenders wait
+	preparing  bool   // a goroutine is preparing the next segment file
+	prepared   string // path of a prepared next segment file, or empty
 	dirty      bool   // written but not synced (SyncInterval, SyncNever)
 	buf        []byte // encoding buffer of direct writes (SyncInterval, SyncNever)
 	// Under SyncAlways, appends encode their frames into pending and the
@@ -81,6 +84,7 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 	if err != nil {
 		return nil, err
 	}
+	removePrepared(e.fs, dir, entries)
 	var bases []uint64
 	for _, de := range entries {
 		if b, ok := parseSegmentName(de.Name()); ok {
@@ -99,6 +103,11 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		s.segs = append(s.segs, seg)
 		if fileSize < segmentHeaderSize {
 			// Created but its header never made it: rewrite it, durably.
+			// Only the newest segment can be caught so.
+			if i != len(bases)-1 {
+				s.closeFiles()
+				return nil, &CorruptError{Path: path, Reason: "segment without a header before the last one"}
+			}
 			if err := rewriteHeader(e.fs, seg, dir, ref.Index, base); err != nil {
 				s.closeFiles()
 				return nil, err
@@ -139,6 +148,9 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		lastTime = time.Unix(0, lastArr)
 	}
 	s.seq = shardlog.NewSequencer(ref.Index, ref.Floor, lastPos, lastTime)
+	s.mu.Lock()
+	s.startPrepareLocked()
+	s.mu.Unlock()
 	return s, nil
 }
 
@@ -171,6 +183,18 @@ func (s *shard) loadSealed(seg *segment, fileSize int64) error {
 		seg.refs.Store(1)
 	}
 	locs, err := s.scan(seg, fileSize)
+	var fe *frameError
+	if errors.As(err, &fe) {
+		// A crash can leave a rolled segment's preallocated zeros in place
+		// (the truncation did not reach the disk): they are not data.
+		if zero, zerr := zeroTail(seg, seg.size, fileSize); zerr == nil && zero {
+			err = nil
+			if terr := seg.f.Truncate(seg.size); terr != nil {
+				return &writeError{terr}
+			}
+			fileSize = seg.size
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -194,6 +218,16 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 	var fe *frameError
 	if err != nil && !errors.As(err, &fe) {
 		return err
+	}
+	if fe != nil && batchEnd == seg.size {
+		// The unused, zero-filled end of a preallocated segment.
+		zero, zerr := zeroTail(seg, seg.size, fileSize)
+		if zerr != nil {
+			return zerr
+		}
+		if zero {
+			fe, fileSize = nil, seg.size
+		}
 	}
 	if fe != nil {
 		torn, terr := s.tornTail(seg, fe, fileSize)
@@ -514,18 +548,29 @@ func (s *shard) rollLocked(base uint64) error {
 	if err := s.syncLocked(false); err != nil {
 		return err
 	}
+	// Cut the preallocated zeros: a full segment ends at its last frame.
+	if err := seg.f.Truncate(seg.size); err != nil {
+		return err
+	}
+	if err := seg.f.Sync(); err != nil {
+		return err
+	}
 	seg.full = true
 	if err := writeIndex(s.e.fs, seg, groupLocs(s.activeLocs)); err != nil {
 		// The index is an optimisation: a missing one is rebuilt by a scan.
 		s.e.logger.Warn("shardlog/file: write index", "path", seg.path, "err", err)
 	}
 	s.activeLocs = nil
-	next, err := createSegment(s.e.fs, s.dir, s.index, base)
+	next, err := s.usePreparedLocked(base)
+	if next == nil && err == nil {
+		next, err = createSegment(s.e.fs, s.dir, s.index, base)
+	}
 	if err != nil {
 		return err
 	}
 	s.segs = append(s.segs, next)
 	s.diskOff = next.size
+	s.startPrepareLocked()
 	return nil
 }
 
@@ -920,6 +965,10 @@ func (s *shard) close(drop bool) error {
 	s.dropped = true
 	if s.werr == nil {
 		s.werr = errDropped
+	}
+	if s.prepared != "" {
+		_ = s.e.fs.Remove(s.prepared)
+		s.prepared = ""
 	}
 	close(s.notify)
 	for _, seg := range s.segs {
