@@ -7,6 +7,7 @@
 //	DIR/streams/s-<stream>/shards/<shard ID>/<base>.seg  segment files
 //	DIR/streams/s-<stream>/shards/<shard ID>/<base>.idx  index of a full segment
 //	DIR/trash/                                           streams being deleted
+//	DIR/LOCK                                             flock'd while open (ErrLocked)
 //
 // A shard is a sequence of segment files, each named by a 20-digit decimal
 // position: a lower bound of its first record's sequencer position (see
@@ -79,9 +80,10 @@
 // AT_TIMESTAMP seeks read at most 64 KiB before the wanted record instead of
 // scanning the shard. The partition-key index maps each key to the
 // positions and offsets of its records (16 bytes per record, plus per key a
-// Go map entry, the key string and a slice header: about 80 bytes plus the
-// key's length), so ReadKey and the conditional append cost time
-// proportional to the key's records. It is persisted in each full
+// Go map entry, the key string and a slice header), so ReadKey and the
+// conditional append cost time proportional to the key's records. Measured
+// with 12-byte keys (1M records over 10k, 100k and 1M keys): about 21 bytes
+// per record plus about 120 bytes per key. It is persisted in each full
 // segment's index file and rebuilt from the active segment on open. Memory
 // grows with the number of records only through the key index (16 bytes a
 // record) and the sparse index (20 bytes per 64 KiB).

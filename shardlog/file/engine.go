@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type Engine struct {
 
 	stop chan struct{} // stops the interval syncer
 	wg   sync.WaitGroup
+	lock *os.File // DIR/LOCK, held while open
 }
 
 type shardKey struct{ stream, shard string }
@@ -39,6 +41,9 @@ type shardKey struct{ stream, shard string }
 var _ shardlog.Engine = (*Engine)(nil)
 
 var errDropped = errors.New("shardlog/file: shard dropped or engine closed")
+
+// ErrLocked is returned by Open when another Engine holds the directory.
+var ErrLocked = errors.New("shardlog/file: data directory locked")
 
 // DefaultSegmentSize is the size at which segments roll.
 const DefaultSegmentSize = 64 << 20
@@ -59,9 +64,13 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	if err := o.fs.MkdirAll(filepath.Join(dir, streamsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("shardlog/file: create %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: lock %s: %w", dir, err)
+	}
 	e := &Engine{
 		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger, preallocate: o.preallocate,
-		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}),
+		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}), lock: lock,
 	}
 	// Finish deletions a crash interrupted.
 	_ = e.fs.RemoveAll(filepath.Join(dir, trashDir))
@@ -280,6 +289,9 @@ func (e *Engine) Close() error {
 		if err := s.close(false); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if e.lock != nil {
+		errs = append(errs, e.lock.Close()) // closing releases the lock
 	}
 	return errors.Join(errs...)
 }

@@ -25,9 +25,11 @@ const preparedPrefix = "next-"
 func preparedName(n uint64) string { return fmt.Sprintf("%s%d.tmp", preparedPrefix, n) }
 
 // startPrepareLocked starts preparing the next segment file unless one is
-// ready or being made. Caller holds mu.
+// ready or being made, or the active segment is less than half full (a
+// quiet shard never pays for a file it does not need). Caller holds mu.
 func (s *shard) startPrepareLocked() {
-	if s.prepared != "" || s.preparing || s.dropped || !s.e.preallocate {
+	if s.prepared != "" || s.preparing || s.dropped || !s.e.preallocate ||
+		len(s.segs) == 0 || s.active().size < s.e.segmentSize/2 {
 		return
 	}
 	s.preparing = true
@@ -53,7 +55,10 @@ func (s *shard) startPrepareLocked() {
 	}()
 }
 
-// zeroFile creates path holding size zero bytes, synced.
+// zeroFile creates path holding size zero bytes, synced. It syncs every
+// MiB: on ext4 a journal commit must first write the data of every file
+// whose blocks it allocates, so a large unsynced zero file would make the
+// next fdatasync of an active segment wait for all of it.
 func zeroFile(fsys FS, path string, size int64) error {
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -66,10 +71,10 @@ func zeroFile(fsys FS, path string, size int64) error {
 			f.Close()
 			return err
 		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	return f.Close()
 }

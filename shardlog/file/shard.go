@@ -148,9 +148,6 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		lastTime = time.Unix(0, lastArr)
 	}
 	s.seq = shardlog.NewSequencer(ref.Index, ref.Floor, lastPos, lastTime)
-	s.mu.Lock()
-	s.startPrepareLocked()
-	s.mu.Unlock()
 	return s, nil
 }
 
@@ -417,6 +414,7 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 	}
 	arrived = true
 	s.arriving.Add(-1)
+	s.startPrepareLocked()
 	last := first.Position() + uint64(len(entries)-1)
 	s.written = mark{pos: last, arrival: arr, count: s.written.count + int64(len(entries)), seg: seg, off: off}
 	if s.e.sync.mode != syncAlways {
