@@ -3,8 +3,6 @@ package file
 import (
 	"encoding/binary"
 	"errors"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -150,24 +148,7 @@ func decodeIndex(b []byte, s *segment, fileSize int64, keys keyIndex) error {
 // writeIndex writes a full segment's index file atomically. Losing it is
 // harmless (it is rebuilt by a scan), so the directory is not synced.
 func writeIndex(fsys FS, s *segment, keys map[string][]keyLoc) error {
-	path := indexPath(s.path)
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(encodeIndex(s, keys), 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return fsys.Rename(tmp, filepath.Clean(path))
+	return writeFileAtomic(fsys, indexPath(s.path), encodeIndex(s, keys), false)
 }
 
 // reader decodes little-endian fields, turning any overrun into bad.

@@ -32,8 +32,9 @@ func (e *Engine) shardDir(stream, shardID string) string {
 
 // writeFileAtomic writes a file so that after a crash either the old or the
 // new content is there: write a temporary file, fsync it, rename it over
-// the old one, fsync the directory.
-func writeFileAtomic(fsys FS, path string, data []byte) error {
+// the old one, and, if syncDir, fsync the directory so the new content is
+// the one that survives.
+func writeFileAtomic(fsys FS, path string, data []byte, syncDir bool) error {
 	dir := filepath.Dir(path)
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -54,6 +55,9 @@ func writeFileAtomic(fsys FS, path string, data []byte) error {
 	if err := fsys.Rename(tmp, path); err != nil {
 		return err
 	}
+	if !syncDir {
+		return nil
+	}
 	return fsys.SyncDir(dir)
 }
 
@@ -69,7 +73,7 @@ func (e *Engine) saveMeta(m shardlog.StreamMeta) error {
 	if err := e.fs.SyncDir(filepath.Dir(dir)); err != nil {
 		return err
 	}
-	return writeFileAtomic(e.fs, filepath.Join(dir, metaFile), b)
+	return writeFileAtomic(e.fs, filepath.Join(dir, metaFile), b, true)
 }
 
 func (e *Engine) loadMetas() ([]shardlog.StreamMeta, error) {
