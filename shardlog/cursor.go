@@ -122,7 +122,7 @@ func (l *Log) waitShard(ctx context.Context, s *stream, shardID string, from Seq
 		}
 		b, err := l.engine.Bounds(ctx, ref)
 		if err != nil {
-			return err
+			return engineError(err, "bounds of %s/%s", s.name, shardID)
 		}
 		if b.Count > 0 && b.Last.Compare(from) >= 0 {
 			return nil

@@ -1,6 +1,7 @@
 package shardlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -39,6 +40,10 @@ var (
 	// number for the key than the one expected. The wrapping *ConflictError
 	// carries the actual one. Kinesis has no such operation; it is Shoal's.
 	ErrKeyConflict = errors.New("shardlog: partition key conflict")
+	// ErrInternalFailure: the engine failed (an I/O error, corrupt data).
+	// The error also wraps the engine's own, for errors.As
+	// (InternalFailure in Kinesis).
+	ErrInternalFailure = errors.New("shardlog: internal failure")
 	// ErrClosed: the Log was closed.
 	ErrClosed = errors.New("shardlog: log closed")
 	// ErrShardSealed is returned by an Engine when an append reaches a shard
@@ -105,4 +110,27 @@ func notFound(format string, args ...any) error {
 
 func inUse(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrResourceInUse}, args...)...)
+}
+
+// engineError wraps an error returned by the engine. One that already
+// carries a sentinel of this package, or a context error, is wrapped as it
+// is; any other is an ErrInternalFailure that also wraps the engine's
+// error. So every error of the Log wraps one sentinel.
+func engineError(err error, format string, args ...any) error {
+	msg := "shardlog: " + fmt.Sprintf(format, args...)
+	for _, sentinel := range sentinels {
+		if errors.Is(err, sentinel) {
+			return fmt.Errorf("%s: %w", msg, err)
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", msg, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrInternalFailure, msg, err)
+}
+
+var sentinels = []error{
+	ErrResourceNotFound, ErrResourceInUse, ErrInvalidArgument, ErrValidation, ErrLimitExceeded,
+	ErrProvisionedThroughputExceeded, ErrExpiredIterator, ErrExpiredNextToken, ErrKeyConflict,
+	ErrInternalFailure, ErrClosed, ErrShardSealed,
 }

@@ -3,7 +3,6 @@ package shardlog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 	"time"
 )
@@ -91,7 +90,7 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 			if errors.As(err, &ce) || errors.Is(err, ErrProvisionedThroughputExceeded) {
 				return AppendKeyOutput{}, err
 			}
-			return AppendKeyOutput{}, fmt.Errorf("shardlog: append key to %s/%s: %w", s.name, ref.ID, err)
+			return AppendKeyOutput{}, engineError(err, "append key to %s/%s", s.name, ref.ID)
 		}
 		return AppendKeyOutput{ShardID: ref.ID, First: first, Last: nth(first, len(entries)-1), ArrivalTimestamp: arrival}, nil
 	}
@@ -120,7 +119,7 @@ func (l *Log) inherited(ctx context.Context, ancestors []ShardRef, key string, h
 	for _, a := range ancestors {
 		r, ok, err := l.engine.LastKey(ctx, a, key)
 		if err != nil {
-			return SequenceNumber{}, fmt.Errorf("shardlog: key lookup in %s/%s: %w", a.Stream, a.ID, err)
+			return SequenceNumber{}, engineError(err, "key lookup in %s/%s", a.Stream, a.ID)
 		}
 		if ok {
 			if r.ApproximateArrivalTimestamp.Before(horizon) {
@@ -212,7 +211,7 @@ func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, afte
 			for {
 				recs, err := l.engine.ReadKey(ctx, ref, partitionKey, after, keyPage)
 				if err != nil {
-					yield(Record{}, fmt.Errorf("shardlog: read key in %s/%s: %w", s.name, ref.ID, err))
+					yield(Record{}, engineError(err, "read key in %s/%s", s.name, ref.ID))
 					return
 				}
 				for _, r := range recs {

@@ -89,7 +89,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 	}
 	metas, err := engine.LoadStreams(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("shardlog: load streams: %w", err)
+		return nil, engineError(err, "load streams")
 	}
 	l := &Log{
 		engine:  engine,
@@ -106,7 +106,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 		for i := range m.Shards {
 			if m.Shards[i].Closed {
 				if _, err := engine.Seal(ctx, m.Shards[i].Ref(m.Name)); err != nil {
-					return nil, fmt.Errorf("shardlog: seal %s/%s: %w", m.Name, m.Shards[i].ID, err)
+					return nil, engineError(err, "seal %s/%s", m.Name, m.Shards[i].ID)
 				}
 			}
 		}
@@ -140,7 +140,10 @@ func (l *Log) Close() error {
 	for _, s := range streams {
 		s.endSubscriptions(ErrClosed)
 	}
-	return l.engine.Close()
+	if err := l.engine.Close(); err != nil {
+		return engineError(err, "close engine")
+	}
+	return nil
 }
 
 // Engine returns the engine under the Log.
@@ -299,7 +302,7 @@ func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta
 	err := fn(&m)
 	if err == nil {
 		if err = l.engine.SaveStream(ctx, m); err != nil {
-			err = fmt.Errorf("shardlog: save stream %s: %w", s.name, err)
+			err = engineError(err, "save stream %s", s.name)
 		}
 	}
 	if err != nil {

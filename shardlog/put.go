@@ -61,7 +61,7 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput
 			continue // resharded under us: route again
 		}
 		if err != nil {
-			return PutRecordOutput{}, fmt.Errorf("shardlog: put to %s/%s: %w", s.name, ref.ID, err)
+			return PutRecordOutput{}, engineError(err, "put to %s/%s", s.name, ref.ID)
 		}
 		return PutRecordOutput{ShardID: ref.ID, SequenceNumber: first}, nil
 	}
@@ -279,7 +279,7 @@ func (l *Log) appendGroup(ctx context.Context, g *shardGroup, entries []PutRecor
 	}
 	for j, i := range g.idx {
 		if err != nil {
-			out.fail(i, ErrorCodeInternalFailure, fmt.Errorf("shardlog: put to %s: %w", g.ref.ID, err))
+			out.fail(i, ErrorCodeInternalFailure, engineError(err, "put to %s", g.ref.ID))
 			continue
 		}
 		out.Records[i] = PutRecordsResultEntry{ShardID: g.ref.ID, SequenceNumber: nth(first, j)}

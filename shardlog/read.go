@@ -2,7 +2,6 @@ package shardlog
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -47,12 +46,12 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	}
 	b, err := l.engine.Bounds(ctx, ref)
 	if err != nil {
-		return shardRead{}, fmt.Errorf("shardlog: bounds of %s/%s: %w", s.name, shardID, err)
+		return shardRead{}, engineError(err, "bounds of %s/%s", s.name, shardID)
 	}
 	if b.Count > 0 && b.FirstArrival.Before(horizon) {
 		seq, ok, err := l.engine.SeekTime(ctx, ref, horizon)
 		if err != nil {
-			return shardRead{}, fmt.Errorf("shardlog: seek in %s/%s: %w", s.name, shardID, err)
+			return shardRead{}, engineError(err, "seek in %s/%s", s.name, shardID)
 		}
 		if !ok {
 			seq = b.Last.Next()
@@ -63,7 +62,7 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	}
 	recs, err := l.engine.Read(ctx, ref, from, limit, maxBytes)
 	if err != nil {
-		return shardRead{}, fmt.Errorf("shardlog: read %s/%s: %w", s.name, shardID, err)
+		return shardRead{}, engineError(err, "read %s/%s", s.name, shardID)
 	}
 	out := shardRead{next: from}
 	kept := recs[:0]
@@ -175,7 +174,7 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 	if p.Type == AtTimestamp {
 		seq, ok, err := l.engine.SeekTime(ctx, ref, p.Timestamp)
 		if err != nil {
-			return SequenceNumber{}, fmt.Errorf("shardlog: seek in %s/%s: %w", s.name, ref.ID, err)
+			return SequenceNumber{}, engineError(err, "seek in %s/%s", s.name, ref.ID)
 		}
 		if ok {
 			return seq, nil
@@ -184,7 +183,7 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 	// LATEST, or AT_TIMESTAMP past the last record: just after the tip.
 	b, err := l.engine.Bounds(ctx, ref)
 	if err != nil {
-		return SequenceNumber{}, fmt.Errorf("shardlog: bounds of %s/%s: %w", s.name, ref.ID, err)
+		return SequenceNumber{}, engineError(err, "bounds of %s/%s", s.name, ref.ID)
 	}
 	return MakeSequenceNumber(max(b.Last.pos, ref.Floor)+1, ref.Index), nil
 }

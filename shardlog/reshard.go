@@ -2,7 +2,6 @@ package shardlog
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -151,7 +150,7 @@ func (l *Log) seal(ctx context.Context, m *StreamMeta, i int, now time.Time) (ui
 	sm := &m.Shards[i]
 	last, err := l.engine.Seal(ctx, sm.Ref(m.Name))
 	if err != nil {
-		return 0, fmt.Errorf("shardlog: seal %s/%s: %w", m.Name, sm.ID, err)
+		return 0, engineError(err, "seal %s/%s", m.Name, sm.ID)
 	}
 	ending := last
 	if ending.IsZero() {

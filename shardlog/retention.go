@@ -2,7 +2,6 @@ package shardlog
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -58,14 +57,14 @@ func (l *Log) enforceStream(ctx context.Context, s *stream) error {
 		sm := &s.meta.Shards[i]
 		ref := sm.Ref(s.name)
 		if err := l.engine.Trim(ctx, ref, horizon); err != nil {
-			return fmt.Errorf("shardlog: trim %s/%s: %w", s.name, sm.ID, err)
+			return engineError(err, "trim %s/%s", s.name, sm.ID)
 		}
 		if !sm.Closed || !sm.ClosedAt.Before(horizon) {
 			continue
 		}
 		b, err := l.engine.Bounds(ctx, ref)
 		if err != nil {
-			return fmt.Errorf("shardlog: bounds of %s/%s: %w", s.name, sm.ID, err)
+			return engineError(err, "bounds of %s/%s", s.name, sm.ID)
 		}
 		if b.Count == 0 || b.LastArrival.Before(horizon) {
 			expired = append(expired, ref)
@@ -93,7 +92,7 @@ func (l *Log) enforceStream(ctx context.Context, s *stream) error {
 	}
 	for _, ref := range expired {
 		if err := l.engine.DropShard(ctx, ref); err != nil {
-			return fmt.Errorf("shardlog: drop expired %s/%s: %w", s.name, ref.ID, err)
+			return engineError(err, "drop expired %s/%s", s.name, ref.ID)
 		}
 		l.logger.Info("shardlog: shard expired", "stream", s.name, "shard", ref.ID)
 	}

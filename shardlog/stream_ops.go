@@ -80,7 +80,7 @@ func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
 		return inUse("stream %s under account %s already exists", in.StreamName, l.account)
 	}
 	if err := l.engine.SaveStream(ctx, m); err != nil {
-		return err
+		return engineError(err, "save stream %s", in.StreamName)
 	}
 	l.streams[in.StreamName] = newStream(m)
 	return nil
@@ -104,7 +104,9 @@ func (l *Log) DeleteStream(ctx context.Context, name string, enforceConsumerDele
 	s.endSubscriptions(notFound("stream %s was deleted", name))
 	s.writers.Wait() // no append may land after the drop
 
-	err = l.engine.DropStream(ctx, name)
+	if err = l.engine.DropStream(ctx, name); err != nil {
+		err = engineError(err, "drop stream %s", name)
+	}
 	// Until here the name is taken (DELETING): a CreateStream of the same
 	// name is refused rather than dropped with the old one.
 	l.mu.Lock()

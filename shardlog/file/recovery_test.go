@@ -547,6 +547,7 @@ func TestRecoveryCorruptFullSegment(t *testing.T) {
 	rtRequireRecords(t, recs[:bad], res.Records)
 	_, err = l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: res.NextShardIterator})
 	rtCorrupt(t, err, full, loc.off)
+	require.ErrorIs(t, err, shardlog.ErrInternalFailure, "through the Log, an engine failure is an InternalFailure too")
 	_, err = rtReadAll(l, rtStream, rtShard0)
 	rtCorrupt(t, err, full, loc.off)
 
