@@ -222,7 +222,11 @@ func report(b *testing.B, prefix string, hs ...*hist) {
 func benchDurablePutRecordConcurrent(b *testing.B) {
 	l := openLog(b, b.TempDir(), file.SyncAlways)
 	data, keys := benchData(1), benchKeys(benchKeyPool, 2)
-	goroutines := benchProducers * runtime.GOMAXPROCS(0)
+	producers := benchProducers
+	if v, err := strconv.Atoi(os.Getenv("SHOAL_BENCH_PRODUCERS")); err == nil && v > 0 {
+		producers = v // SetParallelism; 128 gives 256 producers on 2 procs, Redis's in-flight count
+	}
+	goroutines := producers * runtime.GOMAXPROCS(0)
 	perG := max(1024, benchHistBudget/goroutines)
 	var (
 		mu    sync.Mutex
@@ -230,7 +234,7 @@ func benchDurablePutRecordConcurrent(b *testing.B) {
 		seed  atomic.Uint64
 	)
 	ctx := context.Background()
-	b.SetParallelism(benchProducers)
+	b.SetParallelism(producers)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		s := seed.Add(1)
