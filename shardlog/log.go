@@ -1,7 +1,6 @@
 package shardlog
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -341,7 +340,3 @@ func within24h(events []time.Time, now time.Time) []time.Time {
 }
 
 func shardID(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
-
-func sortShards(shards []Shard) {
-	slices.SortFunc(shards, func(a, b Shard) int { return cmp.Compare(a.ShardID, b.ShardID) })
-}

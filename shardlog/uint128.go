@@ -40,11 +40,6 @@ func (a uint128) add(b uint128) uint128 {
 	return uint128{a.hi + b.hi + carry, lo}
 }
 
-func (a uint128) sub(b uint128) uint128 {
-	lo, borrow := bits.Sub64(a.lo, b.lo, 0)
-	return uint128{a.hi - b.hi - borrow, lo}
-}
-
 // mul64 returns a*n, and false if it overflows 128 bits.
 func (a uint128) mul64(n uint64) (uint128, bool) {
 	hh, hl := bits.Mul64(a.hi, n)
