@@ -1,0 +1,220 @@
+package shardlogtest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/stretchr/testify/require"
+)
+
+func testConsumers(t *testing.T, newEngine NewEngine) {
+	arnOf := func(stream, consumer string, created time.Time) string {
+		return fmt.Sprintf("arn:aws:kinesis:us-east-1:000000000000:stream/%s/consumer/%s:%d", stream, consumer, created.Unix())
+	}
+
+	t.Run("RegisterAndDescribe", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		c, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", "app")
+		require.NoError(t, err)
+		want := shardlog.Consumer{
+			ConsumerName:              "app",
+			ConsumerARN:               arnOf("s", "app", Epoch),
+			ConsumerStatus:            shardlog.ConsumerActive,
+			ConsumerCreationTimestamp: Epoch,
+			StreamARN:                 "arn:aws:kinesis:us-east-1:000000000000:stream/s",
+		}
+		require.Equal(t, want, c)
+		d, err := h.Log.DescribeStreamConsumer(h.Ctx, "s", "app")
+		require.NoError(t, err)
+		require.Equal(t, want, d)
+		sd, err := h.Log.DescribeStream(h.Ctx, "s")
+		require.NoError(t, err)
+		require.Equal(t, 1, sd.ConsumerCount)
+
+		_, err = h.Log.DescribeStreamConsumer(h.Ctx, "s", "other")
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		_, err = h.Log.RegisterStreamConsumer(h.Ctx, "nope", "app")
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		_, err = h.Log.DescribeStreamConsumer(h.Ctx, "nope", "app")
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+	})
+
+	t.Run("DuplicateName", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		h.CreateStream("t", 1)
+		rsConsumer(h, "s", "app")
+		_, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", "app")
+		require.ErrorIs(t, err, shardlog.ErrResourceInUse)
+		// Names are unique per stream only.
+		rsConsumer(h, "t", "app")
+	})
+
+	t.Run("PerStreamLimit", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		for i := range shardlog.MaxConsumersPerStream {
+			rsConsumer(h, "s", fmt.Sprintf("c%02d", i))
+		}
+		_, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", "one-too-many")
+		rsRequireArg(t, err, shardlog.ErrLimitExceeded, "ConsumerName")
+		cs, tok, err := h.Log.ListStreamConsumers(h.Ctx, "s", "", 0)
+		require.NoError(t, err)
+		require.Empty(t, tok)
+		require.Len(t, cs, shardlog.MaxConsumersPerStream)
+		// Deregistering frees a slot.
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "c00"))
+		rsConsumer(h, "s", "one-too-many")
+	})
+
+	t.Run("NameValidation", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		long := strings.Repeat("c", shardlog.MaxConsumerNameLength)
+		rsConsumer(h, "s", long)
+		rsConsumer(h, "s", "a-Z_0.9")
+		for _, name := range []string{long + "c", "", "a b", "a/b", "a:b", "ünï", "a*"} {
+			_, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", name)
+			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ConsumerName")
+		}
+	})
+
+	t.Run("ListPaging", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		h.CreateStream("t", 1)
+		names := []string{"g", "c", "a", "f", "b", "e", "d"}
+		for _, n := range names {
+			rsConsumer(h, "s", n)
+		}
+		var got []string
+		var sizes []int
+		cs, tok, err := h.Log.ListStreamConsumers(h.Ctx, "s", "", 3)
+		for {
+			require.NoError(t, err)
+			sizes = append(sizes, len(cs))
+			for _, c := range cs {
+				require.Equal(t, arnOf("s", c.ConsumerName, Epoch), c.ConsumerARN)
+				require.Equal(t, shardlog.ConsumerActive, c.ConsumerStatus)
+				got = append(got, c.ConsumerName)
+			}
+			if tok == "" {
+				break
+			}
+			require.Less(t, len(sizes), 10)
+			cs, tok, err = h.Log.ListStreamConsumers(h.Ctx, "s", tok, 3)
+		}
+		require.Equal(t, []string{"a", "b", "c", "d", "e", "f", "g"}, got)
+		require.Equal(t, []int{3, 3, 1}, sizes)
+
+		// MaxResults at and past its edges; tokens are bound to their stream
+		// and expire.
+		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", "", 10000)
+		require.NoError(t, err)
+		for _, n := range []int{-1, 10001} {
+			_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", "", n)
+			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "MaxResults")
+		}
+		_, tok, err = h.Log.ListStreamConsumers(h.Ctx, "s", "", 3)
+		require.NoError(t, err)
+		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "t", tok, 3)
+		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "NextToken")
+		h.Clock.Advance(shardlog.NextTokenLifetime)
+		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", tok, 3)
+		require.NoError(t, err)
+		h.Clock.Advance(time.Nanosecond)
+		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", tok, 3)
+		require.ErrorIs(t, err, shardlog.ErrExpiredNextToken)
+	})
+
+	t.Run("Deregister", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		oldARN := rsConsumer(h, "s", "app")
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "app"))
+		_, err := h.Log.DescribeStreamConsumer(h.Ctx, "s", "app")
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		require.ErrorIs(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "app"), shardlog.ErrResourceNotFound)
+		cs, _, err := h.Log.ListStreamConsumers(h.Ctx, "s", "", 0)
+		require.NoError(t, err)
+		require.Empty(t, cs)
+
+		// Registered again later, the consumer has a new ARN; the old one
+		// names nothing.
+		h.Clock.Advance(2 * time.Second)
+		newARN := rsConsumer(h, "s", "app")
+		require.NotEqual(t, oldARN, newARN)
+		require.Equal(t, arnOf("s", "app", Epoch.Add(2*time.Second)), newARN)
+		_, err = h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: oldARN, ShardID: rsShardID(0), StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		sub := rsSubscribe(h, newARN, rsShardID(0), shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		require.NoError(t, sub.Close())
+	})
+
+	t.Run("ParseConsumerARN", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("my.stream-1", 1)
+		c, err := h.Log.RegisterStreamConsumer(h.Ctx, "my.stream-1", "my_consumer.2")
+		require.NoError(t, err)
+		stream, name, created, err := shardlog.ParseConsumerARN(c.ConsumerARN)
+		require.NoError(t, err)
+		require.Equal(t, "my.stream-1", stream)
+		require.Equal(t, "my_consumer.2", name)
+		require.True(t, created.Equal(Epoch), "created %v", created)
+		require.Equal(t, c.ConsumerARN, h.Log.ConsumerARN(stream, name, created))
+
+		for _, bad := range []string{
+			"",
+			"not-an-arn",
+			"arn:aws:kinesis:us-east-1:000000000000:stream/s",
+			"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c",
+			"arn:aws:sqs:us-east-1:000000000000:stream/s/consumer/c:1",
+			"xrn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1",
+			"arn:aws:kinesis:us-east-1:000000000000:table/s/consumer/c:1",
+			"arn:aws:kinesis:us-east-1:000000000000:stream/s/other/c:1",
+			"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c/x:1",
+			"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:abc",
+			"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:",
+		} {
+			_, _, _, err := shardlog.ParseConsumerARN(bad)
+			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ConsumerARN")
+			_, err = h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: bad, ShardID: rsShardID(0), StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
+			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ConsumerARN")
+		}
+	})
+
+	t.Run("SubscribeUnknownConsumer", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		pos := shardlog.StartingPosition{Type: shardlog.TrimHorizon}
+		for _, arn := range []string{
+			arnOf("s", "ghost", Epoch),
+			arnOf("nope", "ghost", Epoch),
+		} {
+			_, err := h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arn, ShardID: rsShardID(0), StartingPosition: pos})
+			require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		}
+		arn := rsConsumer(h, "s", "app")
+		// Same name, another registration time.
+		_, err := h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arnOf("s", "app", Epoch.Add(time.Second)), ShardID: rsShardID(0), StartingPosition: pos})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		// Unknown shard.
+		_, err = h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arn, ShardID: rsShardID(7), StartingPosition: pos})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "app"))
+		_, err = h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arn, ShardID: rsShardID(0), StartingPosition: pos})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+	})
+}
