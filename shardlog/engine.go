@@ -41,8 +41,8 @@ type Engine interface {
 	// last record (zero if it has none). It is idempotent. Appends already
 	// acknowledged are kept; later ones fail with ErrShardSealed. A seal
 	// need not survive a restart: a shard is closed for good once the stream
-	// metadata saying so is saved, and Open seals again every shard that its
-	// metadata says is closed.
+	// metadata saying so is saved, and the Log never appends to a shard its
+	// metadata calls closed.
 	Seal(ctx context.Context, shard ShardRef) (last SequenceNumber, err error)
 
 	// Read returns the shard's records with sequence numbers >= from, in

@@ -100,15 +100,8 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 		streams: make(map[string]*stream, len(metas)),
 	}
 	for _, m := range metas {
-		// A seal need not outlive the engine: seal again what the metadata
-		// says is closed, so no append can reach a closed shard.
-		for i := range m.Shards {
-			if m.Shards[i].Closed {
-				if _, err := engine.Seal(ctx, m.Shards[i].Ref(m.Name)); err != nil {
-					return nil, engineError(err, "seal %s/%s", m.Name, m.Shards[i].ID)
-				}
-			}
-		}
+		// Shards the metadata calls closed need no seal from the engine:
+		// the Log routes appends only to open shards.
 		l.streams[m.Name] = newStream(m)
 	}
 	jctx, cancel := context.WithCancel(context.Background())
@@ -307,8 +300,8 @@ func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta
 	if err != nil {
 		if sealedUnsaved(&s.meta, &m) {
 			// The engine sealed shards that the saved metadata still calls
-			// open: no put can reach them until the Log is reopened (Open
-			// seals what the metadata says is closed, and nothing else).
+			// open: no put can reach them until the Log is reopened (a seal
+			// does not outlive the engine; the saved metadata does).
 			s.broken = fmt.Errorf("%w: stream %s is stuck UPDATING: a reshard sealed shards but did not complete (%v); reopen the log",
 				ErrResourceInUse, s.name, err)
 			l.logger.Error("shardlog: reshard failed after sealing shards", "stream", s.name, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -103,8 +104,19 @@ func (e *Engine) syncLoop(d time.Duration) {
 	}
 }
 
-// shard returns the open shard of ref, opening it on first use.
+// shard returns the open shard of ref, opening (and, on first write,
+// creating) it on first use.
 func (e *Engine) shard(ref shardlog.ShardRef) (*shard, error) {
+	return e.openShard(ref, true)
+}
+
+// existing is shard for reads: a shard with no directory yet has no
+// records, and reading it creates nothing (nil, nil).
+func (e *Engine) existing(ref shardlog.ShardRef) (*shard, error) {
+	return e.openShard(ref, false)
+}
+
+func (e *Engine) openShard(ref shardlog.ShardRef, create bool) (*shard, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -116,6 +128,11 @@ func (e *Engine) shard(ref shardlog.ShardRef) (*shard, error) {
 	}
 	if err := e.broken[k]; err != nil {
 		return nil, err
+	}
+	if !create {
+		if _, err := e.fs.ReadDir(e.shardDir(ref.Stream, ref.ID)); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
 	s, err := openShard(e, ref, e.shardDir(ref.Stream, ref.ID))
 	if err != nil {
@@ -205,8 +222,8 @@ func (e *Engine) Seal(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sequ
 
 // Read implements shardlog.Engine.
 func (e *Engine) Read(ctx context.Context, ref shardlog.ShardRef, from shardlog.SequenceNumber, max, maxBytes int) ([]shardlog.Record, error) {
-	s, err := e.shard(ref)
-	if err != nil {
+	s, err := e.existing(ref)
+	if err != nil || s == nil {
 		return nil, err
 	}
 	return s.read(ctx, from, max, maxBytes)
@@ -214,8 +231,8 @@ func (e *Engine) Read(ctx context.Context, ref shardlog.ShardRef, from shardlog.
 
 // SeekTime implements shardlog.Engine.
 func (e *Engine) SeekTime(ctx context.Context, ref shardlog.ShardRef, t time.Time) (shardlog.SequenceNumber, bool, error) {
-	s, err := e.shard(ref)
-	if err != nil {
+	s, err := e.existing(ref)
+	if err != nil || s == nil {
 		return shardlog.SequenceNumber{}, false, err
 	}
 	return s.seekTime(t)
@@ -223,8 +240,8 @@ func (e *Engine) SeekTime(ctx context.Context, ref shardlog.ShardRef, t time.Tim
 
 // ReadKey implements shardlog.Engine.
 func (e *Engine) ReadKey(ctx context.Context, ref shardlog.ShardRef, partitionKey string, after shardlog.SequenceNumber, max int) ([]shardlog.Record, error) {
-	s, err := e.shard(ref)
-	if err != nil {
+	s, err := e.existing(ref)
+	if err != nil || s == nil {
 		return nil, err
 	}
 	return s.readKey(partitionKey, after.Position(), max, false)
@@ -232,8 +249,8 @@ func (e *Engine) ReadKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 
 // LastKey implements shardlog.Engine.
 func (e *Engine) LastKey(ctx context.Context, ref shardlog.ShardRef, partitionKey string) (shardlog.Record, bool, error) {
-	s, err := e.shard(ref)
-	if err != nil {
+	s, err := e.existing(ref)
+	if err != nil || s == nil {
 		return shardlog.Record{}, false, err
 	}
 	recs, err := s.readKey(partitionKey, 0, 1, true)
@@ -245,8 +262,8 @@ func (e *Engine) LastKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 
 // Bounds implements shardlog.Engine.
 func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.ShardBounds, error) {
-	s, err := e.shard(ref)
-	if err != nil {
+	s, err := e.existing(ref)
+	if err != nil || s == nil {
 		return shardlog.ShardBounds{}, err
 	}
 	return s.bounds(), nil
@@ -255,8 +272,8 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 // Trim implements shardlog.Engine: it deletes whole segments whose records
 // all arrived before t.
 func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Time) error {
-	s, err := e.shard(ref)
-	if err != nil {
+	s, err := e.existing(ref)
+	if err != nil || s == nil {
 		return err
 	}
 	return s.trim(before)
