@@ -94,6 +94,14 @@
 // horizon; the active segment is never deleted. The shardlog.Log filters
 // expired records out of every read, so what Trim keeps is never returned.
 //
+// # Reads
+//
+// A read takes the shard's lock only to copy a snapshot of its segment
+// list, then reads with pread, without blocking appenders. The records of
+// one read share its buffers (256 KiB chunks): Data and PartitionKey alias
+// them, so a caller that keeps a few records of a large read for long
+// should copy their Data.
+//
 // # Tailing
 //
 // Readers wait on Notify: a channel closed (broadcast) when records become
