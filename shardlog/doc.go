@@ -22,14 +22,19 @@
 // sequencer), and ReadKey reads one key's records in order, across reshards,
 // at a cost proportional to that key's records.
 //
-// Storage is an Engine: shardlog/memory keeps everything in memory, and
+// Storage is an Engine: shardlog/file is the durable embedded default
+// (segment files, group-committed fdatasync, crash recovery),
+// shardlog/memory keeps everything in memory for tests, and
 // shardlog/shardlogtest is the conformance suite every engine passes. The
 // Log adds no durability of its own: what is on disk when a call returns is
-// the engine's contract; the memory engine keeps nothing across a restart.
+// the engine's contract (see package file); the memory engine keeps nothing
+// across a restart.
 //
 // Usage:
 //
-//	log, err := shardlog.Open(ctx, memory.New())
+//	eng, err := file.Open("./data") // SyncAlways: a put returns once fdatasync'd
+//	if err != nil { ... }
+//	log, err := shardlog.Open(ctx, eng) // Close closes the engine too
 //	if err != nil { ... }
 //	defer log.Close()
 //	err = log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "orders", ShardCount: 2})
