@@ -4,6 +4,8 @@
 //
 //	shoal demo    walk through the log: create a stream, write keyed records,
 //	              append conditionally, split a shard, read everything back
+//	shoal check   check the file engine's data directory (--repair to move
+//	              damaged data aside)
 //	shoal help    print this help
 //
 // The demo runs on the embedded file engine, with its data under ./data
@@ -29,6 +31,12 @@ Commands:
           split a shard, put more records, and read everything back by shard
           (parents before children) and by key. It runs on the embedded
           file engine with its data under ./data (--data DIR, --memory).
+  check   check the file engine's data directory (./data, or --data DIR)
+          without writing to it: segment headers, frame CRCs, positions,
+          index files. Prints each shard's summary and the problems; exit
+          status 1 if there are any. --repair moves the damaged end of each
+          damaged segment to DIR/quarantine (its records are lost to the
+          log), truncates the segment there, and checks again.
   help    print this help
 
 Run "shoal <command> -h" for a command's flags.
@@ -65,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "demo":
 		return runDemoCommand(ctx, rest, stdout, stderr)
+	case "check":
+		return runCheckCommand(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "shoal: unknown command %q\n", cmd)
 		fs.Usage()

@@ -7,6 +7,7 @@
 //	DIR/streams/s-<stream>/shards/<shard ID>/<base>.seg  segment files
 //	DIR/streams/s-<stream>/shards/<shard ID>/<base>.idx  index of a full segment
 //	DIR/trash/                                           streams being deleted
+//	DIR/quarantine/                                      bytes cut out by Repair
 //	DIR/LOCK                                             flock'd while open (ErrLocked)
 //
 // A shard is a sequence of segment files, each named by a 20-digit decimal
@@ -66,7 +67,8 @@
 // zeros — is truncated at the last valid frame and logged. A bad frame
 // followed by other data is not a torn write: the engine returns a
 // *CorruptError naming the file and offset, truncates nothing, and the
-// shard refuses every operation until an operator repairs it.
+// shard refuses every operation until an operator repairs it (see Check
+// and Repair, or "shoal check --repair").
 //
 // Full segments are not scanned when their index file is valid (its CRC
 // matches and it describes the segment's current size). A missing or stale

@@ -823,3 +823,21 @@ func TestRecoveryPartialHeader(t *testing.T) {
 		})
 	}
 }
+
+// A header cut short can only precede nothing: frames are written after the
+// header is synced. A damaged header in front of frames is corruption, not
+// a torn write, and recovery must not discard the frames.
+func TestRecoveryDamagedHeaderBeforeData(t *testing.T) {
+	t.Parallel()
+	dir, _ := rtSetup(t, 3)
+	seg := rtSegs(t, dir, rtStream, rtShard0)[0]
+	b := rtReadFile(t, seg)
+	clear(b[10:rtSegHeader]) // looks like a header write cut short
+	rtWriteFile(t, seg, b)
+
+	l := rtOpen(t, dir)
+	defer l.Close()
+	_, err := rtReadAll(l, rtStream, rtShard0)
+	rtCorrupt(t, err, seg, 0)
+	require.Equal(t, b, rtReadFile(t, seg), "nothing truncated")
+}

@@ -134,7 +134,18 @@ func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment
 		return nil, 0, err
 	}
 	if tornHeader(h, segmentHeader(shardIndex, base)) {
-		return s, 0, nil // a prepared file whose header write was cut short
+		// A prepared file whose header write was cut short holds nothing
+		// else: frames are written only after the header is synced.
+		zero, err := zeroTail(s, segmentHeaderSize, fileSize)
+		if err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		if !zero {
+			f.Close()
+			return nil, 0, &CorruptError{Path: path, Offset: 0, Reason: "damaged segment header in front of data"}
+		}
+		return s, 0, nil
 	}
 	if !bytes.Equal(h, segmentHeader(shardIndex, base)) {
 		f.Close()
