@@ -158,12 +158,20 @@ func (s *stream) ancestors(sm *ShardMeta, h HashKey) []ShardRef {
 // record across reshards, and the zero value if it has none: the value
 // AppendKey compares ExpectedSequenceNumber with.
 func (l *Log) LastKeySequence(ctx context.Context, streamName, partitionKey string) (SequenceNumber, error) {
+	r, _, err := l.LastKey(ctx, streamName, partitionKey)
+	return r.SequenceNumber, err
+}
+
+// LastKey returns the key's latest retained record across reshards, and
+// false if it has none. Its sequence number is the one AppendKey compares
+// ExpectedSequenceNumber with.
+func (l *Log) LastKey(ctx context.Context, streamName, partitionKey string) (Record, bool, error) {
 	s, err := l.stream(streamName)
 	if err != nil {
-		return SequenceNumber{}, err
+		return Record{}, false, err
 	}
 	if err := validatePartitionKey("PartitionKey", partitionKey); err != nil {
-		return SequenceNumber{}, err
+		return Record{}, false, err
 	}
 	hk := HashPartitionKey(partitionKey)
 	s.mu.RLock()
@@ -171,7 +179,19 @@ func (l *Log) LastKeySequence(ctx context.Context, streamName, partitionKey stri
 	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
 	horizon := l.horizon(&s.meta)
 	s.mu.RUnlock()
-	return l.inherited(ctx, chain, partitionKey, horizon)
+	for _, ref := range chain {
+		r, ok, err := l.engine.LastKey(ctx, ref, partitionKey)
+		if err != nil {
+			return Record{}, false, engineError(err, "key lookup in %s/%s", ref.Stream, ref.ID)
+		}
+		if ok {
+			if r.ApproximateArrivalTimestamp.Before(horizon) {
+				return Record{}, false, nil
+			}
+			return r, true, nil
+		}
+	}
+	return Record{}, false, nil
 }
 
 // keyPage is how many records ReadKey asks an engine for at a time.

@@ -1,0 +1,48 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+)
+
+// Loaded is a stream ready to fold into state: its latest usable snapshot,
+// if any, and the events after it.
+type Loaded struct {
+	// Snapshot is nil when there is none (or accept refused it).
+	Snapshot *Snapshot
+	// Events yields the events after the snapshot (all of them without
+	// one), with the same gap rule as Read: a version past retention that
+	// no archive holds ends the sequence with an *ExpiredError, so partial
+	// state is never returned silently.
+	Events iter.Seq2[Event, error]
+}
+
+// Load returns the stream's latest snapshot accepted by accept (nil
+// accepts any) and the events after it. Without a snapshot store it is
+// Read from version 1.
+func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot) bool) (Loaded, error) {
+	if err := validateStreamID(streamID); err != nil {
+		return Loaded{}, err
+	}
+	var snap *Snapshot
+	if s.snapshots != nil {
+		sn, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
+		if err != nil {
+			return Loaded{}, fmt.Errorf("eventstore: load the snapshot of %q: %w", streamID, err)
+		}
+		if ok && (accept == nil || accept(sn)) {
+			snap = &sn
+		}
+	}
+	want, after := uint64(1), Position{}
+	if snap != nil {
+		want, after = snap.Version+1, snap.Position
+	}
+	return Loaded{
+		Snapshot: snap,
+		Events: func(yield func(Event, error) bool) {
+			s.readFrom(ctx, streamID, want, after.SequenceNumber, yield)
+		},
+	}, nil
+}

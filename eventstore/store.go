@@ -1,0 +1,107 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// Store keeps event streams on one shardlog stream. It is safe for
+// concurrent use; several Stores (in one process or many, on one Log) may
+// share a shardlog stream, and the log's conditional append keeps their
+// versions consistent.
+type Store struct {
+	log       *shardlog.Log
+	stream    string
+	reg       *Registry
+	codec     Codec
+	codecID   byte
+	snapshots SnapshotStore
+	archive   Archive
+	logger    *slog.Logger
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	reg       *Registry
+	codec     Codec
+	snapshots SnapshotStore
+	archive   Archive
+	logger    *slog.Logger
+	create    *shardlog.CreateStreamInput
+}
+
+// WithRegistry sets the registry of event types (default: a new, empty one,
+// which Registry returns).
+func WithRegistry(r *Registry) Option { return func(o *options) { o.reg = r } }
+
+// WithCodec sets the payload codec for new events (default Msgpack). Events
+// written with the built-in codecs stay readable after a switch.
+func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }
+
+// WithSnapshots lets Load start from the latest snapshot and lets a
+// stream whose events expired keep its version.
+func WithSnapshots(s SnapshotStore) Option { return func(o *options) { o.snapshots = s } }
+
+// WithArchive makes reads fetch events past the log's retention from a.
+func WithArchive(a Archive) Option { return func(o *options) { o.archive = a } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// CreateIfMissing makes Open create the shardlog stream with these
+// settings when it does not exist (StreamName is filled in).
+func CreateIfMissing(in shardlog.CreateStreamInput) Option {
+	return func(o *options) { o.create = &in }
+}
+
+// Open returns a store on the shardlog stream streamName, which must exist
+// unless CreateIfMissing is given.
+func Open(ctx context.Context, log *shardlog.Log, streamName string, opts ...Option) (*Store, error) {
+	o := options{codec: Msgpack(), logger: slog.Default()}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.reg == nil {
+		o.reg = NewRegistry()
+	}
+	_, err := log.DescribeStream(ctx, streamName)
+	if errors.Is(err, shardlog.ErrResourceNotFound) && o.create != nil {
+		in := *o.create
+		in.StreamName = streamName
+		if err = log.CreateStream(ctx, in); err != nil && !errors.Is(err, shardlog.ErrResourceInUse) {
+			return nil, fmt.Errorf("eventstore: create stream %q: %w", streamName, err)
+		}
+		_, err = log.DescribeStream(ctx, streamName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: open %q: %w", streamName, err)
+	}
+	return &Store{
+		log:       log,
+		stream:    streamName,
+		reg:       o.reg,
+		codec:     o.codec,
+		codecID:   codecID(o.codec),
+		snapshots: o.snapshots,
+		archive:   o.archive,
+		logger:    o.logger,
+	}, nil
+}
+
+// Registry returns the store's type registry.
+func (s *Store) Registry() *Registry { return s.reg }
+
+// Codec returns the store's payload codec.
+func (s *Store) Codec() Codec { return s.codec }
+
+// Log returns the shardlog log and stream name the store writes to.
+func (s *Store) Log() (*shardlog.Log, string) { return s.log, s.stream }
+
+// Snapshots returns the snapshot store, or nil.
+func (s *Store) Snapshots() SnapshotStore { return s.snapshots }

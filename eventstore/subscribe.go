@@ -1,0 +1,292 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"maps"
+	"sync"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// Checkpoint is how far a subscriber got in each shard. It marshals to JSON
+// (sequence numbers as decimal strings) for storage.
+type Checkpoint struct {
+	Shards map[string]ShardProgress `json:"shards"`
+}
+
+// ShardProgress is a subscriber's progress in one shard.
+type ShardProgress struct {
+	// After is the sequence number of the last event handled; zero: none.
+	After shardlog.SequenceNumber `json:"after,omitzero"`
+	// Done is set once the shard is closed and all its events were
+	// handled; its children may then start.
+	Done bool `json:"done,omitempty"`
+}
+
+// Clone returns a deep copy of c.
+func (c Checkpoint) Clone() Checkpoint {
+	return Checkpoint{Shards: maps.Clone(c.Shards)}
+}
+
+// SubscribeOptions configures Subscribe.
+type SubscribeOptions struct {
+	// From is where to resume. A shard it does not mention starts at its
+	// trim horizon (its oldest retained event), or at its end with
+	// StartAtLatest.
+	From Checkpoint
+	// StartAtLatest starts the open shards that From does not mention at
+	// their end and skips the closed ones: only events appended from now
+	// on are delivered. Shards created later start at their beginning.
+	StartAtLatest bool
+	// CatchUpOnly ends the subscription once every shard is read to its
+	// current end, instead of waiting for new events: a replay.
+	CatchUpOnly bool
+	// BatchSize is how many records a shard reader fetches at a time
+	// (1-10000; zero: 1000).
+	BatchSize int
+}
+
+// Subscription delivers every event of the store: each shard in order,
+// shards in parallel, and after a reshard a child shard only once every
+// parent was read to its end, so the events of one stream (aggregate)
+// always arrive in version order. Events of different shards interleave.
+type Subscription struct {
+	store *Store
+	opts  SubscribeOptions
+
+	mu       sync.Mutex
+	progress Checkpoint
+	lag      map[string]int64
+}
+
+// Subscribe returns a subscription; Events starts it.
+func (s *Store) Subscribe(opts SubscribeOptions) (*Subscription, error) {
+	if opts.BatchSize == 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.BatchSize < 1 || opts.BatchSize > shardlog.MaxGetRecordsLimit {
+		return nil, &shardlog.ArgumentError{Field: "BatchSize", Reason: fmt.Sprintf("%d is outside 1-%d", opts.BatchSize, shardlog.MaxGetRecordsLimit)}
+	}
+	cp := opts.From.Clone()
+	if cp.Shards == nil {
+		cp.Shards = map[string]ShardProgress{}
+	}
+	return &Subscription{store: s, opts: opts, progress: cp, lag: map[string]int64{}}, nil
+}
+
+// Checkpoint returns the progress so far: every event Events has yielded,
+// the one being handled included. Save it after handling an event, and
+// pass it as SubscribeOptions.From to resume after that event.
+func (sub *Subscription) Checkpoint() Checkpoint {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.progress.Clone()
+}
+
+// MillisBehindLatest returns, per shard being read, how far its last read
+// was behind the shard's newest record.
+func (sub *Subscription) MillisBehindLatest() map[string]int64 {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return maps.Clone(sub.lag)
+}
+
+// shardItem is what a shard reader hands to Events.
+type shardItem struct {
+	shard    string
+	events   []Event
+	lag      int64
+	end      bool // the shard is closed and read to its end
+	caughtUp bool // CatchUpOnly: the reader stopped at the shard's end
+	children []shardlog.ChildShard
+	err      error
+}
+
+// Events runs the subscription: it yields events until ctx is done (the
+// sequence then ends without an error), an error, or, with CatchUpOnly,
+// the end of every shard. Call it once.
+func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+
+		desc, err := sub.store.log.DescribeStream(ctx, sub.store.stream)
+		if err != nil {
+			yield(Event{}, fmt.Errorf("eventstore: subscribe: %w", err))
+			return
+		}
+		parents := map[string][]string{} // shard → parents still listed
+		latest := map[string]bool{} // shards that start at their end
+		for _, sh := range desc.Shards {
+			parents[sh.ShardID] = nil
+			if _, resumed := sub.progress.Shards[sh.ShardID]; !resumed && sub.opts.StartAtLatest {
+				if sh.Closed {
+					sub.mu.Lock()
+					sub.progress.Shards[sh.ShardID] = ShardProgress{Done: true}
+					sub.mu.Unlock()
+				} else {
+					latest[sh.ShardID] = true
+				}
+			}
+		}
+		for _, sh := range desc.Shards {
+			for _, p := range []string{sh.ParentShardID, sh.AdjacentParentShardID} {
+				if _, listed := parents[p]; p != "" && listed {
+					parents[sh.ShardID] = append(parents[sh.ShardID], p)
+				}
+			}
+		}
+		items := make(chan shardItem, 16)
+		started := map[string]bool{}
+		active := 0
+		startReady := func() {
+			for id, ps := range parents {
+				if started[id] || sub.done(id) {
+					continue
+				}
+				ready := true
+				for _, p := range ps {
+					ready = ready && sub.done(p)
+				}
+				if !ready {
+					continue
+				}
+				started[id] = true
+				active++
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sub.readShard(ctx, id, latest[id], items)
+				}()
+			}
+		}
+		startReady()
+		for active > 0 {
+			var it shardItem
+			select {
+			case it = <-items:
+			case <-ctx.Done():
+				return
+			}
+			if it.err != nil {
+				if ctx.Err() == nil {
+					yield(Event{}, it.err)
+				}
+				return
+			}
+			for _, ev := range it.events {
+				sub.mu.Lock()
+				sub.progress.Shards[it.shard] = ShardProgress{After: ev.Position.SequenceNumber}
+				sub.mu.Unlock()
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			sub.mu.Lock()
+			sub.lag[it.shard] = it.lag
+			if it.end {
+				p := sub.progress.Shards[it.shard]
+				p.Done = true
+				sub.progress.Shards[it.shard] = p
+				delete(sub.lag, it.shard)
+			}
+			sub.mu.Unlock()
+			if it.end || it.caughtUp {
+				active--
+			}
+			if it.end {
+				for _, c := range it.children {
+					if _, known := parents[c.ShardID]; !known {
+						parents[c.ShardID] = c.ParentShards
+					}
+				}
+				startReady()
+			}
+		}
+	}
+}
+
+// done reports whether the subscriber finished shard id.
+func (sub *Subscription) done(id string) bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.progress.Shards[id].Done
+}
+
+// readShard reads one shard into items until its end, ctx, or (with
+// CatchUpOnly) its current end.
+func (sub *Subscription) readShard(ctx context.Context, shardID string, atLatest bool, items chan<- shardItem) {
+	send := func(it shardItem) bool {
+		it.shard = shardID
+		select {
+		case items <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	sub.mu.Lock()
+	p := sub.progress.Shards[shardID]
+	sub.mu.Unlock()
+	start := shardlog.StartingPosition{Type: shardlog.TrimHorizon}
+	switch {
+	case !p.After.IsZero():
+		start = shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: p.After}
+	case atLatest:
+		start = shardlog.StartingPosition{Type: shardlog.Latest}
+	}
+	s := sub.store
+	cur, err := s.log.NewCursor(ctx, s.stream, shardID, start)
+	if err != nil {
+		send(shardItem{err: fmt.Errorf("eventstore: subscribe to %s: %w", shardID, err)})
+		return
+	}
+	for {
+		b, err := cur.Next(ctx, sub.opts.BatchSize)
+		if err != nil {
+			send(shardItem{err: fmt.Errorf("eventstore: read %s: %w", shardID, err)})
+			return
+		}
+		it := shardItem{lag: b.MillisBehindLatest, end: b.End, children: b.ChildShards, events: make([]Event, 0, len(b.Records))}
+		for _, r := range b.Records {
+			ev, err := s.toEvent(r)
+			if err != nil {
+				it.err = err
+				break
+			}
+			it.events = append(it.events, ev)
+		}
+		if len(b.Records) == 0 && !b.End && sub.opts.CatchUpOnly {
+			it.caughtUp = true
+		}
+		if (len(it.events) > 0 || it.end || it.caughtUp || it.err != nil) && !send(it) {
+			return
+		}
+		if it.end || it.caughtUp || it.err != nil {
+			return
+		}
+		if len(b.Records) == 0 {
+			if err := cur.Wait(ctx); err != nil {
+				if ctx.Err() == nil {
+					send(shardItem{err: fmt.Errorf("eventstore: wait on %s: %w", shardID, err)})
+				}
+				return
+			}
+		}
+	}
+}
+
+// Shards returns the shardlog shards of the store's stream (not expired
+// ones), with their parents: what a consumer that reads shards itself
+// needs to read parents before children.
+func (s *Store) Shards(ctx context.Context) ([]shardlog.Shard, error) {
+	d, err := s.log.DescribeStream(ctx, s.stream)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: shards: %w", err)
+	}
+	return d.Shards, nil
+}
