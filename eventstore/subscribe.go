@@ -120,7 +120,7 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 			return
 		}
 		parents := map[string][]string{} // shard → parents still listed
-		latest := map[string]bool{} // shards that start at their end
+		latest := map[string]bool{}      // shards that start at their end
 		for _, sh := range desc.Shards {
 			parents[sh.ShardID] = nil
 			if _, resumed := sub.progress.Shards[sh.ShardID]; !resumed && sub.opts.StartAtLatest {
