@@ -1,10 +1,31 @@
-// Package aggregate will provide a generic repository over a user's
-// aggregate type, built on package eventstore.
+// Package aggregate is a generic repository over a user's aggregate type,
+// built on package eventstore.
 //
-// Planned: load an aggregate (snapshot plus the events after it), handle a
-// command, save the new events with the loaded version as the expected
-// version, and retry on conflict when the command allows it; plus a
-// given/when/then helper for one-line aggregate tests.
+// The user writes plain Go: a state struct that embeds Base, command
+// methods that check the state and Record events, and one Apply function
+// per event type, gathered in a Type:
 //
-// Nothing is built here yet; the package holds only this comment.
+//	type Order struct {
+//		aggregate.Base
+//		Shipped bool
+//	}
+//
+//	func (o *Order) Ship() error {
+//		if o.Shipped {
+//			return ErrShipped
+//		}
+//		o.Record(OrderShipped{})
+//		return nil
+//	}
+//
+//	var Orders = aggregate.Define[Order]("order",
+//		aggregate.Apply(func(o *Order, e OrderShipped) { o.Shipped = true }),
+//	)
+//
+// A Repository loads an aggregate (its latest snapshot plus the events
+// after it), saves what a command recorded with the loaded version as the
+// expected version, and Update retries a command when another writer got
+// there first. Snapshot policies (SnapshotEvery, SnapshotWhen) store the
+// state now and then so that long-lived aggregates load fast. Package
+// aggregatetest tests aggregates in the given/when/then style.
 package aggregate

@@ -403,6 +403,38 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 		}
 	})
 
+	t.Run("LastKey", func(t *testing.T) {
+		t.Parallel()
+		h := akNew(t, newEngine, 2)
+		_, ok, err := h.Log.LastKey(h.Ctx, akStream, "unknown")
+		require.NoError(t, err)
+		require.False(t, ok, "a key never written has no last record")
+		out := akAppend(h, "k", shardlog.SequenceNumber{}, akBatch("a", 3))
+		r, ok, err := h.Log.LastKey(h.Ctx, akStream, "k")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, out.Last, r.SequenceNumber)
+		require.Equal(t, "k", r.PartitionKey)
+		require.Equal(t, "a-2", string(r.Data), "the last record of the batch")
+		require.Equal(t, out.ArrivalTimestamp.UnixMilli(), r.ApproximateArrivalTimestamp.UnixMilli())
+		require.Equal(t, out.ShardID, r.SequenceNumber.ShardID(), "a sequence number names its shard")
+		// After a split the key's last record is still found in the parent.
+		for _, sh := range h.OpenShards(akStream) {
+			if sh.ShardID == out.ShardID {
+				require.NoError(t, h.Log.SplitShard(h.Ctx, akStream, sh.ShardID, akMid(sh.HashKeyRange)))
+			}
+		}
+		require.Len(t, h.OpenShards(akStream), 3)
+		r2, ok, err := h.Log.LastKey(h.Ctx, akStream, "k")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, r.SequenceNumber, r2.SequenceNumber)
+		_, _, err = h.Log.LastKey(h.Ctx, "missing", "k")
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+		_, _, err = h.Log.LastKey(h.Ctx, akStream, "")
+		akRequireArg(t, err, "PartitionKey")
+	})
+
 	t.Run("retention", func(t *testing.T) {
 		t.Parallel()
 		const day = 24 * time.Hour
