@@ -62,7 +62,9 @@ func (b *Base) Err() error { return b.err }
 // uncertain failure is idempotent.
 //
 // An event type the aggregate's Type does not apply makes the next Save
-// fail with an *UnhandledEventError, and the state does not change.
+// fail with an *UnhandledEventError, and the state does not change. After
+// such a failure Record does nothing and the aggregate cannot be saved:
+// load it again.
 func (b *Base) Record(event any) { b.RecordWith(event, eventstore.Metadata{}) }
 
 // RecordWith is Record with metadata for this event. Metadata given to Save

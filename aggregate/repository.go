@@ -37,8 +37,8 @@ type repoOptions struct {
 func WithRetries(n int) RepositoryOption { return func(o *repoOptions) { o.retries = n } }
 
 // SnapshotEvery takes a snapshot whenever a Save carries the aggregate's
-// version across a multiple of n. The store needs a snapshot store
-// (eventstore.WithSnapshots).
+// version across a multiple of n (0: never). The store needs a snapshot
+// store (eventstore.WithSnapshots).
 func SnapshotEvery(n uint64) RepositoryOption { return func(o *repoOptions) { o.every = n } }
 
 // SnapshotWhen takes a snapshot after a Save that moved the aggregate from
@@ -66,11 +66,6 @@ func NewRepository[S any](store *eventstore.Store, t *Type[S], opts ...Repositor
 	if o.retries < 0 {
 		return nil, fmt.Errorf("aggregate: WithRetries(%d): must be 0 or more", o.retries)
 	}
-	for _, reg := range t.register {
-		if err := reg(store.Registry()); err != nil {
-			return nil, fmt.Errorf("aggregate %s: %w", t.name, err)
-		}
-	}
 	r := &Repository[S]{t: t, store: store, retries: o.retries, logger: o.logger, now: time.Now}
 	switch p := o.policy.(type) {
 	case nil:
@@ -88,6 +83,11 @@ func NewRepository[S any](store *eventstore.Store, t *Type[S], opts ...Repositor
 	if r.policy != nil && store.Snapshots() == nil {
 		return nil, fmt.Errorf("aggregate %s: a snapshot policy needs a store opened with eventstore.WithSnapshots", t.name)
 	}
+	for _, reg := range t.register {
+		if err := reg(store.Registry()); err != nil {
+			return nil, fmt.Errorf("aggregate %s: %w", t.name, err)
+		}
+	}
 	return r, nil
 }
 
@@ -97,7 +97,8 @@ func (r *Repository[S]) New(id string) (*S, error) { return r.t.New(id) }
 
 // Load rebuilds the aggregate from its latest snapshot (if the store keeps
 // them and one of this Type's snapshot schema exists) and the events after
-// it. A stream with no events returns an error wrapping
+// it. A snapshot that does not decode is logged and the events are
+// replayed instead. A stream with no events returns an error wrapping
 // eventstore.ErrStreamNotFound. Events past the log's retention that no
 // snapshot or archive covers return an *eventstore.ExpiredError: Load never
 // returns partial state.
@@ -115,9 +116,19 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (*S, error) {
 	}
 	if sn := ld.Snapshot; sn != nil {
 		if err := r.store.Codec().Unmarshal(sn.Data, s); err != nil {
-			return nil, fmt.Errorf("aggregate %s %q: decode snapshot at version %d: %w", r.t.name, id, sn.Version, err)
+			// Replay instead; the store's gap check still refuses partial
+			// state if events the snapshot covered are gone.
+			r.logger.WarnContext(ctx, "aggregate: ignoring a snapshot that does not decode", "aggregate", r.t.name, "id", id, "version", sn.Version, "err", err)
+			if s, err = r.t.New(id); err != nil {
+				return nil, err
+			}
+			b, _ = baseOf(s)
+			if ld, err = r.store.Load(ctx, id, func(eventstore.Snapshot) bool { return false }); err != nil {
+				return nil, err
+			}
+		} else {
+			b.version, b.position = sn.Version, sn.Position
 		}
-		b.version, b.position = sn.Version, sn.Position
 	}
 	for ev, err := range ld.Events {
 		if err != nil {
@@ -128,7 +139,7 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (*S, error) {
 			return nil, fmt.Errorf("aggregate %s %q: %w", r.t.name, id, err)
 		}
 		if err := r.t.apply(s, data); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("aggregate %s %q at version %d: %w", r.t.name, id, ev.Version, err)
 		}
 		b.version, b.position = ev.Version, ev.Position
 	}
@@ -177,7 +188,7 @@ func (r *Repository[S]) Save(ctx context.Context, agg *S, opts ...SaveOption) (e
 		p.Metadata = merge(p.Metadata, o.md)
 		events[i] = p
 	}
-	res, err := r.store.Append(ctx, b.id, eventstore.Exact(b.loaded), events...)
+	res, err := r.store.Append(ctx, b.id, eventstore.Exact(b.loaded).At(b.position), events...)
 	if err != nil {
 		return res, fmt.Errorf("aggregate %s %q: %w", r.t.name, b.id, err)
 	}
@@ -230,8 +241,9 @@ func (r *Repository[S]) Update(ctx context.Context, id string, command func(*S) 
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) || attempt >= r.retries {
 			return nil, err
 		}
-		// Back off a little, with jitter, so that racing writers spread.
-		d := time.Duration(attempt+1) * time.Duration(500+rand.IntN(1500)) * time.Microsecond
+		// Back off a little, with jitter, so that racing writers spread:
+		// 0.5-2 ms times the attempt, at most 10 times.
+		d := time.Duration(min(attempt+1, 10)) * time.Duration(500+rand.IntN(1500)) * time.Microsecond
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():

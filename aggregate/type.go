@@ -123,14 +123,19 @@ func baseOf[S any](s *S) (*Base, error) {
 	if !ok {
 		return nil, fmt.Errorf("aggregate: %T does not embed aggregate.Base", s)
 	}
-	return r.aggregateBase(), nil
+	b := r.aggregateBase()
+	if b == nil {
+		// S embeds *Base: the promoted method runs on a nil pointer.
+		return nil, fmt.Errorf("aggregate: %T embeds *aggregate.Base; embed aggregate.Base (not a pointer)", s)
+	}
+	return b, nil
 }
 
 // UnhandledEventError reports an event the aggregate's Type has no Apply
 // for: recorded by a command, or found in the stream on load.
 type UnhandledEventError struct {
 	Aggregate string
-	Event     string // the event's Go type, or its stored type name
+	Event     string // the event's Go type
 }
 
 func (e *UnhandledEventError) Error() string {

@@ -100,7 +100,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expected ExpectedVe
 			return AppendResult{}, err
 		}
 		if attempt == maxAppendAttempts {
-			return AppendResult{}, &WrongExpectedVersionError{StreamID: streamID, Expected: expected, Actual: hd.version}
+			return AppendResult{}, &WrongExpectedVersionError{StreamID: streamID, Expected: expected.withoutHint(), Actual: hd.version}
 		}
 	}
 }
@@ -220,7 +220,8 @@ func (hd head) replays(streamID string, batch []proposed) (AppendResult, bool) {
 	if hd.last.id != last.id || hd.version < n {
 		return AppendResult{}, false
 	}
-	if n > 1 && (hd.last.batchCount != n || hd.last.batchFirst != batch[0].h.id) {
+	// The latest append's count: a single event carries no batch tail.
+	if max(hd.last.batchCount, 1) != n || (n > 1 && hd.last.batchFirst != batch[0].h.id) {
 		return AppendResult{}, false
 	}
 	first := shardlog.MakeSequenceNumber(hd.seq.Position()-(n-1), hd.seq.ShardIndex())
@@ -240,7 +241,7 @@ func (hd head) replays(streamID string, batch []proposed) (AppendResult, bool) {
 // of events stored already (Exact or NoStream) returns their original
 // result; anything else is a *WrongExpectedVersionError.
 func (s *Store) conflict(ctx context.Context, streamID string, expected ExpectedVersion, hd head, batch []proposed) (AppendResult, error) {
-	wrong := &WrongExpectedVersionError{StreamID: streamID, Expected: expected, Actual: hd.version}
+	wrong := &WrongExpectedVersionError{StreamID: streamID, Expected: expected.withoutHint(), Actual: hd.version}
 	n, exact := expected.Version()
 	k := uint64(len(batch))
 	if !exact || hd.version < n+k {
@@ -252,10 +253,11 @@ func (s *Store) conflict(ctx context.Context, streamID string, expected Expected
 		}
 	}
 	// Read versions n+1..n+k and compare IDs. This reads the stream from
-	// its start: the cost of a conflict, not of an append.
+	// its start, or from where the caller read version n (At): the cost of
+	// a conflict, not of an append.
 	var res AppendResult
 	i := uint64(0)
-	for ev, err := range s.readRaw(ctx, streamID, shardlog.SequenceNumber{}) {
+	for ev, err := range s.readRaw(ctx, streamID, expected.at) {
 		if err != nil {
 			return AppendResult{}, err
 		}
@@ -284,11 +286,18 @@ func validateStreamID(id string) error {
 	return nil
 }
 
-// renameDataField turns the log's "Data[i]" field names into "events[i]".
+// renameDataField turns the log's field names for AppendKey's Data ("Data"
+// for the batch, "Data.i.Data" for record i) into Append's ("events",
+// "events[i]").
 func renameDataField(err error) error {
 	var ae *shardlog.ArgumentError
-	if errors.As(err, &ae) && strings.HasPrefix(ae.Field, "Data") {
-		return &shardlog.ArgumentError{Field: "events" + strings.TrimPrefix(ae.Field, "Data"), Reason: ae.Reason, Err: ae.Err}
+	if !errors.As(err, &ae) || !strings.HasPrefix(ae.Field, "Data") {
+		return err
 	}
-	return err
+	field := "events"
+	if rest, ok := strings.CutPrefix(ae.Field, "Data."); ok {
+		i, _, _ := strings.Cut(rest, ".")
+		field = "events[" + i + "]"
+	}
+	return &shardlog.ArgumentError{Field: field, Reason: ae.Reason, Err: ae.Err}
 }

@@ -23,6 +23,11 @@ var (
 	ErrEventsExpired = errors.New("eventstore: events expired")
 	// ErrCorruptEvent: a stored record is not an event this package wrote.
 	ErrCorruptEvent = errors.New("eventstore: corrupt event")
+	// ErrCorruptSnapshot: a SnapshotStore holds a snapshot it cannot read.
+	// Load then replays the stream's events instead (which fails with an
+	// *ExpiredError if some are gone); Append fails, as the snapshot may
+	// be the only record of the stream's version.
+	ErrCorruptSnapshot = errors.New("eventstore: corrupt snapshot")
 )
 
 // WrongExpectedVersionError is returned by Append when the stream's version

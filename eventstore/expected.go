@@ -1,12 +1,17 @@
 package eventstore
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
 
 // ExpectedVersion is what Append requires of a stream before it writes:
 // Any, NoStream, StreamExists or Exact(n).
 type ExpectedVersion struct {
 	kind    expectKind
 	version uint64
+	at      shardlog.SequenceNumber // where version was read; see At
 }
 
 type expectKind uint8
@@ -35,6 +40,19 @@ func Exact(v uint64) ExpectedVersion {
 		return NoStream
 	}
 	return ExpectedVersion{kind: expectExact, version: v}
+}
+
+// At tells Append where the caller read version n of Exact(n): the
+// position of that event (a repository knows it from loading). When the
+// stream turns out to be past n, the idempotency check then reads only the
+// events after p instead of the whole stream. A wrong position can only
+// turn a recognised retry into a version conflict, never write anything.
+// It has no effect on the other kinds.
+func (e ExpectedVersion) At(p Position) ExpectedVersion {
+	if e.kind == expectExact {
+		e.at = p.SequenceNumber
+	}
+	return e
 }
 
 // Version returns n for Exact(n), 0 for NoStream, and false for Any and
@@ -73,4 +91,10 @@ func (e ExpectedVersion) admits(current uint64) bool {
 		return current == e.version
 	}
 	return true
+}
+
+// withoutHint returns e without its At position, as errors report it.
+func (e ExpectedVersion) withoutHint() ExpectedVersion {
+	e.at = shardlog.SequenceNumber{}
+	return e
 }

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 )
@@ -28,6 +29,11 @@ func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot)
 	var snap *Snapshot
 	if s.snapshots != nil {
 		sn, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
+		if errors.Is(err, ErrCorruptSnapshot) {
+			// Replay instead: the gap check still refuses partial state.
+			s.logger.WarnContext(ctx, "eventstore: ignoring a corrupt snapshot", "stream", streamID, "err", err)
+			ok, err = false, nil
+		}
 		if err != nil {
 			return Loaded{}, fmt.Errorf("eventstore: load the snapshot of %q: %w", streamID, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math"
 	"slices"
 
 	"github.com/shoal-dev/shoal/shardlog"
@@ -37,51 +38,114 @@ func (s *Store) ReadBackward(ctx context.Context, streamID string, from uint64) 
 			return
 		}
 		var evs []Event
+		above := false // the log retains events above from
 		for ev, err := range s.readRaw(ctx, streamID, shardlog.SequenceNumber{}) {
 			if err != nil {
 				yield(Event{}, err)
 				return
 			}
 			if from != 0 && ev.Version > from {
+				above = true
 				break
 			}
 			evs = append(evs, ev)
 		}
-		lowest := uint64(1)
-		if len(evs) > 0 {
+		// lowest is the version above the gap to fill, if any.
+		var lowest uint64
+		var older []Event // archived events below lowest, oldest first
+		haveOlder := false
+		switch {
+		case len(evs) > 0:
 			lowest = evs[0].Version
-		} else if v, err := s.snapshotVersion(ctx, streamID); err != nil {
-			yield(Event{}, err)
-			return
-		} else if v > 0 {
-			lowest = min(v, from) + 1
-			if from == 0 {
-				lowest = v + 1
+		case above:
+			lowest = from + 1
+		default:
+			// The log retains nothing up to from: the stream may be new,
+			// or all of it may have expired. The snapshot and the archive
+			// know its version.
+			v, err := s.snapshotVersion(ctx, streamID)
+			if err != nil {
+				yield(Event{}, err)
+				return
 			}
+			if s.archive != nil {
+				if older, err = s.archived(ctx, streamID, math.MaxUint64); err != nil {
+					yield(Event{}, err)
+					return
+				}
+				haveOlder = true
+				if n := len(older); n > 0 {
+					v = max(v, older[n-1].Version)
+				}
+			}
+			if from != 0 {
+				v = min(v, from)
+			}
+			lowest = v + 1
 		}
 		for _, ev := range slices.Backward(evs) {
 			if !yield(ev, nil) {
 				return
 			}
 		}
-		if lowest > 1 {
-			var older []Event
-			ok := s.fill(ctx, streamID, 1, lowest-1, func(ev Event, err error) bool {
-				if err == nil {
-					older = append(older, ev)
-				}
-				return true
-			})
-			for _, ev := range slices.Backward(older) {
-				if !yield(ev, nil) {
-					return
-				}
-			}
-			if !ok {
-				yield(Event{}, &ExpiredError{StreamID: streamID, From: 1, To: lowest - 1 - uint64(len(older))})
+		if lowest <= 1 {
+			return
+		}
+		if !haveOlder && s.archive != nil {
+			var err error
+			if older, err = s.archived(ctx, streamID, lowest); err != nil {
+				yield(Event{}, err)
+				return
 			}
 		}
+		// Yield the archived versions lowest-1, lowest-2, ... down to the
+		// first one missing.
+		want := lowest - 1
+		i := len(older) - 1
+		for ; i >= 0 && want > 0; i-- {
+			ev := older[i]
+			if ev.Version > want {
+				continue
+			}
+			if ev.Version < want {
+				break
+			}
+			if !yield(ev, nil) {
+				return
+			}
+			want--
+		}
+		if want > 0 {
+			gap := uint64(1) // the missing versions are gap..want
+			for ; i >= 0; i-- {
+				if older[i].Version < want {
+					gap = older[i].Version + 1
+					break
+				}
+			}
+			yield(Event{}, &ExpiredError{StreamID: streamID, From: gap, To: want})
+		}
 	}
+}
+
+// archived returns the archived events of a stream with versions below
+// `below`, oldest first.
+func (s *Store) archived(ctx context.Context, streamID string, below uint64) ([]Event, error) {
+	var out []Event
+	for r, err := range s.archive.ReadKey(ctx, s.stream, streamID, shardlog.SequenceNumber{}) {
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: archive read of %q: %w", streamID, err)
+		}
+		ev, err := s.toEvent(r)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Version >= below {
+			break
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
 // Last returns the stream's latest event. A stream with no events returns
@@ -104,10 +168,11 @@ func (s *Store) Last(ctx context.Context, streamID string) (Event, error) {
 	}
 	if v > 0 {
 		var last Event
-		if s.fill(ctx, streamID, v, v, func(ev Event, err error) bool { last = ev; return err == nil }) {
+		var ferr error
+		if s.fill(ctx, streamID, v, v, false, func(ev Event, err error) bool { last, ferr = ev, err; return err == nil }) {
 			return last, nil
 		}
-		return Event{}, &ExpiredError{StreamID: streamID, From: v, To: v}
+		return Event{}, ferr
 	}
 	return Event{}, fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
 }
@@ -143,7 +208,7 @@ func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, afte
 		if ev.Version < want {
 			continue
 		}
-		if ev.Version > want && !s.fill(ctx, streamID, want, ev.Version-1, yield) {
+		if ev.Version > want && !s.fill(ctx, streamID, want, ev.Version-1, false, yield) {
 			return false
 		}
 		if !yield(ev, nil) {
@@ -153,22 +218,25 @@ func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, afte
 	}
 	if !read {
 		// No event is retained: the stream may be new, or all of it may
-		// have expired after a snapshot recorded its version.
+		// have expired after a snapshot recorded its version. The
+		// archive may hold versions after the snapshot's as well.
 		v, err := s.snapshotVersion(ctx, streamID)
 		if err != nil {
 			yield(Event{}, err)
 			return false
 		}
-		if v >= want {
-			return s.fill(ctx, streamID, want, v, yield)
+		if v >= want || s.archive != nil {
+			return s.fill(ctx, streamID, want, v, true, yield)
 		}
 	}
 	return true
 }
 
-// fill yields versions a..b from the archive; when the archive is missing
-// or lacks some of them it yields an *ExpiredError and reports false.
-func (s *Store) fill(ctx context.Context, streamID string, a, b uint64, yield func(Event, error) bool) bool {
+// fill yields versions a..b from the archive and, with rest, the archived
+// versions after b as well. Versions the archive lacks (or all of them,
+// without an archive) end the sequence with an *ExpiredError naming them,
+// and fill reports false.
+func (s *Store) fill(ctx context.Context, streamID string, a, b uint64, rest bool, yield func(Event, error) bool) bool {
 	if s.archive != nil {
 		for r, err := range s.archive.ReadKey(ctx, s.stream, streamID, shardlog.SequenceNumber{}) {
 			if err != nil {
@@ -184,15 +252,22 @@ func (s *Store) fill(ctx context.Context, streamID string, a, b uint64, yield fu
 				continue
 			}
 			if ev.Version > a {
+				// Versions a..ev.Version-1 are nowhere.
+				if rest || ev.Version <= b {
+					b = ev.Version - 1
+				}
 				break
 			}
 			if !yield(ev, nil) {
 				return false
 			}
-			if a++; a > b {
+			if a++; a > b && !rest {
 				return true
 			}
 		}
+	}
+	if a > b {
+		return true
 	}
 	yield(Event{}, &ExpiredError{StreamID: streamID, From: a, To: b})
 	return false

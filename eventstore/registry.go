@@ -118,8 +118,15 @@ func Upcast[Old, New any](r *Registry, name string, schemaVersion uint32, fn fun
 	if _, ok := r.oldKeys[k]; ok {
 		return fmt.Errorf("eventstore: Upcast %q schema %d: an upcaster is registered already", name, schemaVersion)
 	}
+	// A chain continues from a value by its Go type, so one Go type may be
+	// the input of one upcaster only: two would make the next step depend
+	// on registration order.
+	in := reflect.TypeFor[Old]()
+	if _, ok := r.byInput[in]; ok {
+		return fmt.Errorf("eventstore: Upcast %q schema %d: %s is the input of another upcaster already; give each old shape its own Go type", name, schemaVersion, in)
+	}
 	r.oldKeys[k] = step
-	r.byInput[reflect.TypeFor[Old]()] = step
+	r.byInput[in] = step
 	return nil
 }
 

@@ -24,12 +24,24 @@ type Snapshot struct {
 }
 
 // SnapshotStore keeps the latest snapshot of each stream. Implementations
-// must be safe for concurrent use.
+// must be safe for concurrent use and follow these rules, which
+// eventstore/snapshottest checks:
+//   - SaveSnapshot keeps snap unless the stream's stored snapshot has a
+//     higher version (then it is a no-op, not an error); an equal version
+//     replaces it. Concurrent saves to one stream end with the highest.
+//   - Neither side keeps the other's Data: a store copies on save, and
+//     loaded Data belongs to the caller. Nil and empty Data are the same.
+//   - TakenAt comes back as the same instant to within a microsecond.
+//   - A snapshot the store cannot read is reported with an error wrapping
+//     ErrCorruptSnapshot.
+//
+// Stores may refuse values they cannot hold (the PostgreSQL store takes
+// versions up to 2^63-1 and stream IDs without NUL) with an error.
 type SnapshotStore interface {
 	// LoadSnapshot returns the stream's snapshot, and false if it has none.
 	LoadSnapshot(ctx context.Context, streamID string) (Snapshot, bool, error)
-	// SaveSnapshot stores snap unless the store holds one of the stream at
-	// a higher version already (then it is a no-op, not an error).
+	// SaveSnapshot stores snap unless a snapshot of the stream at a higher
+	// version is stored already.
 	SaveSnapshot(ctx context.Context, snap Snapshot) error
 }
 

@@ -1,7 +1,7 @@
 // Package aggregatetest tests aggregates in the given/when/then style, in
 // one expression and without a store:
 //
-//	aggregatetest.Given(orders.Type, OrderPlaced{ID: "o-1"}).
+//	aggregatetest.Given(Orders, OrderPlaced{Customer: "ann"}, ItemAdded{SKU: "a", Quantity: 1}).
 //		When(func(o *Order) error { return o.Ship("ups") }).
 //		Then(t, OrderShipped{Carrier: "ups"})
 //
