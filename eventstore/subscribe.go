@@ -18,7 +18,9 @@ type Checkpoint struct {
 
 // ShardProgress is a subscriber's progress in one shard.
 type ShardProgress struct {
-	// After is the sequence number of the last event handled; zero: none.
+	// After is the sequence number of the last event handled, or, for a
+	// shard that StartAtLatest started at its end, the position it started
+	// after; zero: none.
 	After shardlog.SequenceNumber `json:"after,omitzero"`
 	// Done is set once the shard is closed and all its events were
 	// handled; its children may then start.
@@ -38,7 +40,11 @@ type SubscribeOptions struct {
 	From Checkpoint
 	// StartAtLatest starts the open shards that From does not mention at
 	// their end and skips the closed ones: only events appended from now
-	// on are delivered. Shards created later start at their beginning.
+	// on are delivered. Events fixes these starting positions before it
+	// yields anything and records them in the Checkpoint, so a resumed
+	// subscription continues from them. Shards created later start at
+	// their beginning, and so do the shards that descend from one From
+	// mentions: their events come after the checkpoint.
 	StartAtLatest bool
 	// CatchUpOnly ends the subscription once every shard is read to its
 	// current end, instead of waiting for new events: a replay.
@@ -73,6 +79,7 @@ func (s *Store) Subscribe(opts SubscribeOptions) (*Subscription, error) {
 	if cp.Shards == nil {
 		cp.Shards = map[string]ShardProgress{}
 	}
+	opts.From = cp.Clone() // the caller may reuse its map
 	return &Subscription{store: s, opts: opts, progress: cp, lag: map[string]int64{}}, nil
 }
 
@@ -116,22 +123,41 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 
 		desc, err := sub.store.log.DescribeStream(ctx, sub.store.stream)
 		if err != nil {
-			yield(Event{}, fmt.Errorf("eventstore: subscribe: %w", err))
+			if ctx.Err() == nil {
+				yield(Event{}, fmt.Errorf("eventstore: subscribe: %w", err))
+			}
 			return
 		}
 		parents := map[string][]string{} // shard → parents still listed
-		latest := map[string]bool{}      // shards that start at their end
+		var latest []string              // shards that start at their end
+		follows := sub.followed(desc.Shards)
 		for _, sh := range desc.Shards {
 			parents[sh.ShardID] = nil
-			if _, resumed := sub.progress.Shards[sh.ShardID]; !resumed && sub.opts.StartAtLatest {
+			if sub.opts.StartAtLatest && !follows[sh.ShardID] {
 				if sh.Closed {
 					sub.mu.Lock()
 					sub.progress.Shards[sh.ShardID] = ShardProgress{Done: true}
 					sub.mu.Unlock()
 				} else {
-					latest[sh.ShardID] = true
+					latest = append(latest, sh.ShardID)
 				}
 			}
+		}
+		// Fix where the latest shards start now, and record it: events
+		// appended from here on are delivered, and a checkpoint taken
+		// before any of them resumes from here rather than from a later end.
+		for _, id := range latest {
+			cur, err := sub.store.log.NewCursor(ctx, sub.store.stream, id, shardlog.StartingPosition{Type: shardlog.Latest})
+			if err != nil {
+				if ctx.Err() == nil {
+					yield(Event{}, fmt.Errorf("eventstore: subscribe to %s: %w", id, err))
+				}
+				return
+			}
+			next := cur.Position()
+			sub.mu.Lock()
+			sub.progress.Shards[id] = ShardProgress{After: shardlog.MakeSequenceNumber(next.Position()-1, next.ShardIndex())}
+			sub.mu.Unlock()
 		}
 		for _, sh := range desc.Shards {
 			for _, p := range []string{sh.ParentShardID, sh.AdjacentParentShardID} {
@@ -160,7 +186,7 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					sub.readShard(ctx, id, latest[id], items)
+					sub.readShard(ctx, id, items)
 				}()
 			}
 		}
@@ -179,6 +205,9 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 				return
 			}
 			for _, ev := range it.events {
+				if ctx.Err() != nil {
+					return
+				}
 				sub.mu.Lock()
 				sub.progress.Shards[it.shard] = ShardProgress{After: ev.Position.SequenceNumber}
 				sub.mu.Unlock()
@@ -210,6 +239,37 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 	}
 }
 
+// followed reports, for each listed shard, whether From mentions it or one
+// of its ancestors: its events then come after the checkpoint, so
+// StartAtLatest does not apply to it.
+func (sub *Subscription) followed(shards []shardlog.Shard) map[string]bool {
+	listed := make(map[string]shardlog.Shard, len(shards))
+	for _, sh := range shards {
+		listed[sh.ShardID] = sh
+	}
+	out := make(map[string]bool, len(shards))
+	var follows func(id string) bool
+	follows = func(id string) bool {
+		if f, ok := out[id]; ok {
+			return f
+		}
+		_, f := sub.opts.From.Shards[id]
+		if sh, ok := listed[id]; ok && !f {
+			for _, p := range []string{sh.ParentShardID, sh.AdjacentParentShardID} {
+				if p != "" && follows(p) {
+					f = true
+				}
+			}
+		}
+		out[id] = f
+		return f
+	}
+	for id := range listed {
+		follows(id)
+	}
+	return out
+}
+
 // done reports whether the subscriber finished shard id.
 func (sub *Subscription) done(id string) bool {
 	sub.mu.Lock()
@@ -219,7 +279,7 @@ func (sub *Subscription) done(id string) bool {
 
 // readShard reads one shard into items until its end, ctx, or (with
 // CatchUpOnly) its current end.
-func (sub *Subscription) readShard(ctx context.Context, shardID string, atLatest bool, items chan<- shardItem) {
+func (sub *Subscription) readShard(ctx context.Context, shardID string, items chan<- shardItem) {
 	send := func(it shardItem) bool {
 		it.shard = shardID
 		select {
@@ -233,11 +293,8 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, atLatest
 	p := sub.progress.Shards[shardID]
 	sub.mu.Unlock()
 	start := shardlog.StartingPosition{Type: shardlog.TrimHorizon}
-	switch {
-	case !p.After.IsZero():
+	if !p.After.IsZero() {
 		start = shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: p.After}
-	case atLatest:
-		start = shardlog.StartingPosition{Type: shardlog.Latest}
 	}
 	s := sub.store
 	cur, err := s.log.NewCursor(ctx, s.stream, shardID, start)
@@ -245,7 +302,7 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, atLatest
 		send(shardItem{err: fmt.Errorf("eventstore: subscribe to %s: %w", shardID, err)})
 		return
 	}
-	for {
+	for first := true; ; first = false {
 		b, err := cur.Next(ctx, sub.opts.BatchSize)
 		if err != nil {
 			send(shardItem{err: fmt.Errorf("eventstore: read %s: %w", shardID, err)})
@@ -263,7 +320,9 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, atLatest
 		if len(b.Records) == 0 && !b.End && sub.opts.CatchUpOnly {
 			it.caughtUp = true
 		}
-		if (len(it.events) > 0 || it.end || it.caughtUp || it.err != nil) && !send(it) {
+		// The first read is reported even if empty, so MillisBehindLatest
+		// lists every shard being read.
+		if (first || len(it.events) > 0 || it.end || it.caughtUp || it.err != nil) && !send(it) {
 			return
 		}
 		if it.end || it.caughtUp || it.err != nil {
