@@ -2,10 +2,12 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -65,6 +67,7 @@ type Subscription struct {
 	mu       sync.Mutex
 	progress Checkpoint
 	lag      map[string]int64
+	running  atomic.Bool // Events runs once
 }
 
 // Subscribe returns a subscription; Events starts it.
@@ -116,6 +119,10 @@ type shardItem struct {
 // the end of every shard. Call it once.
 func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
+		if !sub.running.CompareAndSwap(false, true) {
+			yield(Event{}, errors.New("eventstore: a Subscription's Events runs once; Subscribe again with its Checkpoint"))
+			return
+		}
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		defer wg.Wait()

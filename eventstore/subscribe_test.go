@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/memory"
 	"github.com/stretchr/testify/require"
 )
 
@@ -682,4 +683,22 @@ func TestSubscribeBreakStopsReaders(t *testing.T) {
 			subGoroutinesSettle(t, base)
 		}
 	})
+}
+
+func TestSubscribeEventsRunsOnce(t *testing.T) {
+	ctx := context.Background()
+	l, err := shardlog.Open(ctx, memory.New())
+	require.NoError(t, err)
+	s, err := eventstore.Open(ctx, l, "once", eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+	require.NoError(t, err)
+	sub, err := s.Subscribe(eventstore.SubscribeOptions{CatchUpOnly: true})
+	require.NoError(t, err)
+	for _, err := range sub.Events(ctx) {
+		require.NoError(t, err)
+	}
+	var second error
+	for _, err := range sub.Events(ctx) {
+		second = err
+	}
+	require.ErrorContains(t, second, "runs once")
 }
