@@ -67,16 +67,18 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 		}
 	}()
 
-	// A previous run on the same data directory left its stream behind:
-	// start over with a fresh one.
-	switch _, err := log.DescribeStream(ctx, demoStream); {
-	case err == nil:
-		p("  removing the stream left by a previous run (%q)", demoStream)
-		if err := log.DeleteStream(ctx, demoStream, true); err != nil {
-			return fmt.Errorf("delete the previous run's stream: %w", err)
+	// A previous run on the same data directory left its streams behind:
+	// start over with fresh ones.
+	for _, name := range []string{demoStream, demoEventStream} {
+		switch _, err := log.DescribeStream(ctx, name); {
+		case err == nil:
+			p("  removing the stream left by a previous run (%q)", name)
+			if err := log.DeleteStream(ctx, name, true); err != nil {
+				return fmt.Errorf("delete the previous run's stream: %w", err)
+			}
+		case !errors.Is(err, shardlog.ErrResourceNotFound):
+			return err
 		}
-	case !errors.Is(err, shardlog.ErrResourceNotFound):
-		return err
 	}
 
 	heading(`Create stream "orders" with 2 shards`)
@@ -184,10 +186,18 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	if n != 5 {
 		return fmt.Errorf("ReadKey %s: %d records, want 5", key, n)
 	}
+
+	snapDir := ""
+	if !opts.Memory {
+		snapDir = snapshotDir(opts.DataDir)
+	}
+	if err := demoEvents(ctx, log, snapDir, p, heading); err != nil {
+		return err
+	}
 	if opts.Memory {
 		p("\nDone.")
 	} else {
-		p("\nDone. The stream stays on disk; the next run replaces it.")
+		p("\nDone. The streams and snapshots stay on disk; the next run replaces them.")
 	}
 	return nil
 }
