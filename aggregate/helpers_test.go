@@ -155,8 +155,6 @@ type envConfig struct {
 
 type envOption func(*envConfig)
 
-func withShards(n int) envOption { return func(c *envConfig) { c.shards = n } }
-
 func withSnapshotStore(s eventstore.SnapshotStore) envOption {
 	return func(c *envConfig) { c.snaps = s }
 }
