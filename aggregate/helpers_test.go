@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
+	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -402,16 +403,11 @@ func (f *failingSnapshots) SaveSnapshot(context.Context, eventstore.Snapshot) er
 // Clock, logs, engine faults.
 
 // fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
+type fakeClock = shardlogtest.Clock
 
 func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
+	return shardlogtest.NewClockAt(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // logBuffer collects slog output, safe for concurrent use.
 type logBuffer struct {

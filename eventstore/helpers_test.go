@@ -17,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
+	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -55,25 +56,10 @@ func eachEngine(t *testing.T, f func(t *testing.T, kind string)) {
 }
 
 // fakeClock is a settable clock for shardlog.WithClock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = shardlogtest.Clock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return shardlogtest.NewClockAt(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // env is one log on one engine, with helpers to open stores on it.

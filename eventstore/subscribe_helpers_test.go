@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"runtime"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
+	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -492,19 +492,4 @@ func subGoroutineBase() int {
 }
 
 // subClock is a settable clock for the log.
-type subClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *subClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *subClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type subClock = shardlogtest.Clock

@@ -14,6 +14,7 @@ import (
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/memory"
+	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -488,7 +489,7 @@ func TestSubscribeCheckpointParentDone(t *testing.T) {
 func TestSubscribeCheckpointExpiredShard(t *testing.T) {
 	subEachEngine(t, func(t *testing.T, eng subEngine) {
 		ctx := t.Context()
-		clk := &subClock{now: time.Now()}
+		clk := shardlogtest.NewClockAt(time.Now())
 		e := subNewEnv(t, eng, 1, shardlog.WithClock(clk.Now))
 		old := e.appendRounds(e.streamsEach("ex", 3), 2)
 		lo, hi := e.split(subShard0)
@@ -526,7 +527,7 @@ func TestSubscribeCheckpointExpiredShard(t *testing.T) {
 // last read was, and drops a shard read to its end.
 func TestSubscribeMillisBehindLatest(t *testing.T) {
 	subEachEngine(t, func(t *testing.T, eng subEngine) {
-		clk := &subClock{now: time.Now()}
+		clk := shardlogtest.NewClockAt(time.Now())
 		e := subNewEnv(t, eng, 3, shardlog.WithClock(clk.Now))
 		e.appendRounds(e.streamsIn(subShard0, "m0", 2), 2)
 		lo, hi := e.split(subShard0) // closed, with events; children empty
