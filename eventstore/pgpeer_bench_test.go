@@ -1,17 +1,11 @@
-//go:build pgpeer
-
 // The PostgreSQL peer of bench_test.go: the same workloads on a plain
 // events table with a unique (stream_id, version) index, the pattern
 // Marten and message-db use, so that bench/eventstore.sh can report
-// same-run ratios.
-//
-// It needs github.com/jackc/pgx/v5, which the module does not require,
-// so it builds only with -tags pgpeer and a go.mod that has pgx;
-// bench/eventstore.sh makes a temporary one (go test -modfile) and
-// leaves the repository's go.mod alone.
+// same-run ratios. The benchmarks skip unless SHOAL_TEST_POSTGRES names a
+// server:
 //
 //	SHOAL_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//	    go test -tags pgpeer -modfile $TMP/pgpeer.mod -run '^$' -bench BenchmarkPG ./eventstore
+//	    go test -run '^$' -bench BenchmarkPG ./eventstore
 
 package eventstore_test
 
