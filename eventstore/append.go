@@ -63,18 +63,39 @@ func (s *Store) Append(ctx context.Context, streamID string, expected ExpectedVe
 	if err != nil {
 		return AppendResult{}, err
 	}
-	hd, err := s.head(ctx, streamID)
-	if err != nil {
-		return AppendResult{}, err
+	// Start from the cached head if there is one; decide anything but
+	// "append" only on a fresh read.
+	hd, cached := s.heads.get(streamID)
+	if !cached {
+		if hd, err = s.head(ctx, streamID); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	refresh := func() error {
+		cached = false
+		hd, err = s.head(ctx, streamID)
+		return err
 	}
 	for attempt := 1; ; attempt++ {
 		if expected.kind == expectAny || expected.kind == expectExists {
 			if res, ok := hd.replays(streamID, batch); ok {
-				return res, nil
+				if !cached {
+					return res, nil
+				}
+				if err := refresh(); err != nil {
+					return AppendResult{}, err
+				}
+				continue
 			}
 		}
 		if !expected.admits(hd.version) {
-			return s.conflict(ctx, streamID, expected, hd, batch)
+			if !cached {
+				return s.conflict(ctx, streamID, expected, hd, batch)
+			}
+			if err := refresh(); err != nil {
+				return AppendResult{}, err
+			}
+			continue
 		}
 		out, err := s.log.AppendKey(ctx, shardlog.AppendKeyInput{
 			StreamName:             s.stream,
@@ -83,10 +104,12 @@ func (s *Store) Append(ctx context.Context, streamID string, expected ExpectedVe
 			ExpectedSequenceNumber: hd.seq,
 		})
 		if err == nil {
+			n := uint64(len(batch))
+			s.heads.put(streamID, head{version: hd.version + n, seq: out.Last, last: batch[n-1].h, arrival: out.ArrivalTimestamp})
 			return AppendResult{
 				StreamID:     streamID,
 				FirstVersion: hd.version + 1,
-				LastVersion:  hd.version + uint64(len(batch)),
+				LastVersion:  hd.version + n,
 				First:        Position{out.ShardID, out.First},
 				Last:         Position{out.ShardID, out.Last},
 				RecordedAt:   out.ArrivalTimestamp,
@@ -94,12 +117,13 @@ func (s *Store) Append(ctx context.Context, streamID string, expected ExpectedVe
 		}
 		var ce *shardlog.ConflictError
 		if !errors.As(err, &ce) {
+			s.heads.drop(streamID)
 			return AppendResult{}, fmt.Errorf("eventstore: append to %q: %w", streamID, renameDataField(err))
 		}
-		if hd, err = s.head(ctx, streamID); err != nil {
+		if err := refresh(); err != nil {
 			return AppendResult{}, err
 		}
-		if attempt == maxAppendAttempts {
+		if attempt >= maxAppendAttempts {
 			return AppendResult{}, &WrongExpectedVersionError{StreamID: streamID, Expected: expected.withoutHint(), Actual: hd.version}
 		}
 	}
@@ -178,9 +202,9 @@ type head struct {
 	// the expected sequence number of the conditional append. It is zero
 	// when the log holds none (a new stream, or one whose events expired
 	// and whose version comes from a snapshot).
-	seq    shardlog.SequenceNumber
-	last   header // the latest retained event's header, when seq is set
-	record shardlog.Record
+	seq     shardlog.SequenceNumber
+	last    header // the latest retained event's header, when seq is set
+	arrival time.Time
 }
 
 // head reads the stream's latest event, or its snapshot's version when
@@ -191,12 +215,15 @@ func (s *Store) head(ctx context.Context, streamID string) (head, error) {
 		return head{}, fmt.Errorf("eventstore: read the version of %q: %w", streamID, err)
 	}
 	if ok {
-		h, _, err := parseEnvelope(r.Data)
+		h, _, err := parseEnvelope(r.Data, s.reg)
 		if err != nil {
 			return head{}, fmt.Errorf("eventstore: stream %q at %s: %w", streamID, r.SequenceNumber, err)
 		}
-		return head{version: h.version, seq: r.SequenceNumber, last: h, record: r}, nil
+		hd := head{version: h.version, seq: r.SequenceNumber, last: h, arrival: r.ApproximateArrivalTimestamp}
+		s.heads.put(streamID, hd)
+		return hd, nil
 	}
+	s.heads.drop(streamID)
 	if s.snapshots != nil {
 		snap, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
 		if err != nil {
@@ -232,7 +259,7 @@ func (hd head) replays(streamID string, batch []proposed) (AppendResult, bool) {
 		LastVersion:  hd.version,
 		First:        Position{shard, first},
 		Last:         Position{shard, hd.seq},
-		RecordedAt:   hd.record.ApproximateArrivalTimestamp,
+		RecordedAt:   hd.arrival,
 		Deduplicated: true,
 	}, true
 }

@@ -91,7 +91,8 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // parseEnvelope decodes b's header and returns the payload, which aliases b.
-func parseEnvelope(b []byte) (h header, payload []byte, err error) {
+// names interns type names (nil: no interning).
+func parseEnvelope(b []byte, names *Registry) (h header, payload []byte, err error) {
 	if len(b) < 18 || b[0] != envelopeV1 {
 		return h, nil, corrupt("record of %d bytes is not an event envelope", len(b))
 	}
@@ -105,7 +106,7 @@ func parseEnvelope(b []byte) (h header, payload []byte, err error) {
 		r.fail()
 	}
 	h.schemaVersion = uint32(sv)
-	h.typ = r.string()
+	h.typ = r.name(names)
 	if flags&flagBatchTail != 0 {
 		h.batchCount = r.uvarint()
 		copy(h.batchFirst[:], r.bytes(16))
@@ -161,6 +162,23 @@ func (r *reader) bytes(n int) []byte {
 	out := r.b[r.off : r.off+n]
 	r.off += n
 	return out
+}
+
+// name reads a type name, returning the registry's copy when it has one,
+// so that reading a stream allocates no name per event.
+func (r *reader) name(names *Registry) string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return ""
+	}
+	b := r.bytes(int(n))
+	if names != nil {
+		if s, ok := names.intern(b); ok {
+			return s
+		}
+	}
+	return string(b)
 }
 
 func (r *reader) string() string {

@@ -43,7 +43,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			prefix := []byte("prefix")
 			b := appendEnvelope(bytes.Clone(prefix), &tc.h, tc.payload)
 			require.Equal(t, prefix, b[:len(prefix)], "appendEnvelope appends")
-			h, payload, err := parseEnvelope(b[len(prefix):])
+			h, payload, err := parseEnvelope(b[len(prefix):], nil)
 			require.NoError(t, err)
 			require.Equal(t, tc.h, h)
 			require.Equal(t, string(tc.payload), string(payload))
@@ -55,7 +55,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			// panics.
 			env := b[len(prefix) : len(b)-len(tc.payload)]
 			for n := range len(env) {
-				_, _, err := parseEnvelope(env[:n])
+				_, _, err := parseEnvelope(env[:n], nil)
 				require.ErrorIs(t, err, ErrCorruptEvent, "%d of %d header bytes", n, len(env))
 			}
 		})
@@ -77,12 +77,12 @@ func TestEnvelopeRejects(t *testing.T) {
 		"too many fields":    append(append(append([]byte{envelopeV1, flagMetadata}, id[:]...), 1, 1), 1, 't', 0, 0, 0xff, 0xff, 0x03),
 		"varint overflow":    append(append([]byte{envelopeV1, 0}, id[:]...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
 	} {
-		_, _, err := parseEnvelope(b)
+		_, _, err := parseEnvelope(b, nil)
 		require.ErrorIs(t, err, ErrCorruptEvent, name)
 	}
 	// The rejected bytes of "schema overflow" are fine below 2^32.
 	ok := append(append(append([]byte{envelopeV1, 0}, id[:]...), 1), 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 't')
-	h, _, err := parseEnvelope(ok)
+	h, _, err := parseEnvelope(ok, nil)
 	require.NoError(t, err)
 	require.Equal(t, uint32(1<<32-1), h.schemaVersion)
 }
@@ -100,7 +100,7 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte{envelopeV1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := bytes.Clone(b)
-		h, payload, err := parseEnvelope(b)
+		h, payload, err := parseEnvelope(b, nil)
 		require.Equal(t, in, b, "parseEnvelope modified its input")
 		if err != nil {
 			require.ErrorIs(t, err, ErrCorruptEvent)
@@ -118,7 +118,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		if want.meta.isZero() {
 			want.meta = Metadata{}
 		}
-		again, payload2, err := parseEnvelope(appendEnvelope(nil, &h, payload))
+		again, payload2, err := parseEnvelope(appendEnvelope(nil, &h, payload), nil)
 		require.NoError(t, err)
 		require.Equal(t, want, again)
 		require.Equal(t, payload, payload2)

@@ -27,9 +27,11 @@ type Event struct {
 	// Position is where the event sits in the log.
 	Position Position
 
-	payload []byte
-	codec   byte
-	store   *Store
+	payload    []byte
+	codec      byte
+	batchCount uint64 // as in the envelope: set on a batch's last event
+	batchFirst uuid.UUID
+	store      *Store
 	data    any
 	decoded bool
 }

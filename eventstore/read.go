@@ -199,12 +199,13 @@ func (s *Store) Exists(ctx context.Context, streamID string) (bool, error) {
 // whether it ran to the end.
 func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, after shardlog.SequenceNumber, yield func(Event, error) bool) bool {
 	read := false
+	var last Event // the last event the log holds, once the read ends
 	for ev, err := range s.readRaw(ctx, streamID, after) {
 		if err != nil {
 			yield(Event{}, err)
 			return false
 		}
-		read = true
+		read, last = true, ev
 		if ev.Version < want {
 			continue
 		}
@@ -215,6 +216,16 @@ func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, afte
 			return false
 		}
 		want = ev.Version + 1
+	}
+	if read {
+		// The stream's latest event: an Append that follows needs not
+		// read it again.
+		s.heads.put(streamID, head{
+			version: last.Version,
+			seq:     last.Position.SequenceNumber,
+			last:    header{id: last.ID, version: last.Version, batchCount: last.batchCount, batchFirst: last.batchFirst},
+			arrival: last.RecordedAt,
+		})
 	}
 	if !read {
 		// No event is retained: the stream may be new, or all of it may
@@ -304,7 +315,7 @@ func (s *Store) readRaw(ctx context.Context, streamID string, after shardlog.Seq
 
 // toEvent decodes a record's envelope.
 func (s *Store) toEvent(r shardlog.Record) (Event, error) {
-	h, payload, err := parseEnvelope(r.Data)
+	h, payload, err := parseEnvelope(r.Data, s.reg)
 	if err != nil {
 		return Event{}, fmt.Errorf("eventstore: record %s of %q: %w", r.SequenceNumber, r.PartitionKey, err)
 	}
@@ -319,6 +330,8 @@ func (s *Store) toEvent(r shardlog.Record) (Event, error) {
 		Position:      Position{r.SequenceNumber.ShardID(), r.SequenceNumber},
 		payload:       payload,
 		codec:         h.codec,
+		batchCount:    h.batchCount,
+		batchFirst:    h.batchFirst,
 		store:         s,
 	}, nil
 }

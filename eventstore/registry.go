@@ -130,6 +130,17 @@ func Upcast[Old, New any](r *Registry, name string, schemaVersion uint32, fn fun
 	return nil
 }
 
+// intern returns the registered type name equal to b, if any.
+func (r *Registry) intern(b []byte) (string, bool) {
+	r.mu.RLock()
+	e, ok := r.current[string(b)]
+	r.mu.RUnlock()
+	if ok {
+		return e.name, true
+	}
+	return "", false
+}
+
 // nameOf returns the registration of v's Go type.
 func (r *Registry) nameOf(v any) (*entry, error) {
 	t := reflect.TypeOf(v)

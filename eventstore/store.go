@@ -22,6 +22,7 @@ type Store struct {
 	snapshots SnapshotStore
 	archive   Archive
 	logger    *slog.Logger
+	heads     *heads
 }
 
 // Option configures Open.
@@ -34,6 +35,7 @@ type options struct {
 	archive   Archive
 	logger    *slog.Logger
 	create    *shardlog.CreateStreamInput
+	heads     int
 }
 
 // WithRegistry sets the registry of event types (default: a new, empty one,
@@ -54,6 +56,13 @@ func WithArchive(a Archive) Option { return func(o *options) { o.archive = a } }
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithHeadCache sets how many streams' latest events the store remembers
+// (default DefaultHeadCacheSize; 0 turns the cache off), so that an Append
+// after a Load or an Append skips reading the stream's version from the
+// log. The cache is never trusted for a decision: the log's conditional
+// append checks it, and a conflict or retry is decided on a fresh read.
+func WithHeadCache(streams int) Option { return func(o *options) { o.heads = max(streams, 0) } }
+
 // CreateIfMissing makes Open create the shardlog stream with these
 // settings when it does not exist (StreamName is filled in).
 func CreateIfMissing(in shardlog.CreateStreamInput) Option {
@@ -63,7 +72,7 @@ func CreateIfMissing(in shardlog.CreateStreamInput) Option {
 // Open returns a store on the shardlog stream streamName, which must exist
 // unless CreateIfMissing is given.
 func Open(ctx context.Context, log *shardlog.Log, streamName string, opts ...Option) (*Store, error) {
-	o := options{codec: Msgpack(), logger: slog.Default()}
+	o := options{codec: Msgpack(), logger: slog.Default(), heads: DefaultHeadCacheSize}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -91,6 +100,7 @@ func Open(ctx context.Context, log *shardlog.Log, streamName string, opts ...Opt
 		snapshots: o.snapshots,
 		archive:   o.archive,
 		logger:    o.logger,
+		heads:     newHeads(o.heads),
 	}, nil
 }
 

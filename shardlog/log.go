@@ -332,4 +332,18 @@ func within24h(events []time.Time, now time.Time) []time.Time {
 	return slices.DeleteFunc(events, func(t time.Time) bool { return !t.After(cut) })
 }
 
-func shardID(index uint32) string { return fmt.Sprintf("shardId-%012d", index) }
+func shardID(index uint32) string {
+	if int(index) < len(shardIDs) {
+		return shardIDs[index]
+	}
+	return fmt.Sprintf("shardId-%012d", index)
+}
+
+// shardIDs holds the IDs of the first shards, which readers name for
+// every record (SequenceNumber.ShardID).
+var shardIDs = func() (ids [1024]string) {
+	for i := range ids {
+		ids[i] = fmt.Sprintf("shardId-%012d", i)
+	}
+	return ids
+}()
