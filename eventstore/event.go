@@ -32,8 +32,8 @@ type Event struct {
 	batchCount uint64 // as in the envelope: set on a batch's last event
 	batchFirst uuid.UUID
 	store      *Store
-	data    any
-	decoded bool
+	data       any
+	decoded    bool
 }
 
 // Data decodes the payload into the Go type registered for the event's
