@@ -56,7 +56,8 @@ func (e *Event) Data() (any, error) {
 }
 
 // Payload returns the encoded payload as stored. It aliases the record
-// the log returned.
+// the log returned (with the in-memory engine, the log's own copy): do not
+// modify it.
 func (e *Event) Payload() []byte { return e.payload }
 
 // DataAs decodes e's payload as a T.
