@@ -103,14 +103,23 @@ func (r *Repository[S]) New(id string) (*S, error) { return r.t.New(id) }
 // snapshot or archive covers return an *eventstore.ExpiredError: Load never
 // returns partial state.
 func (r *Repository[S]) Load(ctx context.Context, id string) (*S, error) {
+	return r.load(ctx, id, func(sn eventstore.Snapshot) bool {
+		return sn.Type == r.t.name && sn.SchemaVersion == r.t.snapshotSchema
+	})
+}
+
+// loadWithout loads the aggregate from its events alone.
+func (r *Repository[S]) loadWithout(ctx context.Context, id string) (*S, error) {
+	return r.load(ctx, id, func(eventstore.Snapshot) bool { return false })
+}
+
+func (r *Repository[S]) load(ctx context.Context, id string, accept func(eventstore.Snapshot) bool) (*S, error) {
 	s, err := r.t.New(id)
 	if err != nil {
 		return nil, err
 	}
 	b, _ := baseOf(s)
-	ld, err := r.store.Load(ctx, id, func(sn eventstore.Snapshot) bool {
-		return sn.Type == r.t.name && sn.SchemaVersion == r.t.snapshotSchema
-	})
+	ld, err := r.store.Load(ctx, id, accept)
 	if err != nil {
 		return nil, err
 	}
@@ -119,18 +128,16 @@ func (r *Repository[S]) Load(ctx context.Context, id string) (*S, error) {
 			// Replay instead; the store's gap check still refuses partial
 			// state if events the snapshot covered are gone.
 			r.logger.WarnContext(ctx, "aggregate: ignoring a snapshot that does not decode", "aggregate", r.t.name, "id", id, "version", sn.Version, "err", err)
-			if s, err = r.t.New(id); err != nil {
-				return nil, err
-			}
-			b, _ = baseOf(s)
-			if ld, err = r.store.Load(ctx, id, func(eventstore.Snapshot) bool { return false }); err != nil {
-				return nil, err
-			}
-		} else {
-			b.version, b.position = sn.Version, sn.Position
+			return r.loadWithout(ctx, id)
 		}
+		b.version, b.position = sn.Version, sn.Position
 	}
 	for ev, err := range ld.Events {
+		if errors.Is(err, eventstore.ErrCorruptSnapshot) && ld.Snapshot != nil {
+			// The log contradicts the snapshot: replay without it.
+			r.logger.WarnContext(ctx, "aggregate: ignoring a snapshot the log contradicts", "aggregate", r.t.name, "id", id, "err", err)
+			return r.loadWithout(ctx, id)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("aggregate %s %q: %w", r.t.name, id, err)
 		}

@@ -453,3 +453,40 @@ func TestRetentionWithSnapshotLoadsAndUpdates(t *testing.T) {
 		require.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
 	})
 }
+
+// A snapshot from another history (the log's stream was deleted and made
+// again under the same name) is contradicted by the log: Load replays the
+// events instead of skipping them.
+func TestSnapshotFromAnotherHistoryIsReplayed(t *testing.T) {
+	eachEngine(t, func(t *testing.T, ek engineKind) {
+		snaps := eventstore.NewMemorySnapshots()
+		e := newEnv(t, ek, withSnapshotStore(snaps))
+		repo := e.repo(t)
+		_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
+		require.NoError(t, err)
+		for i := range 3 {
+			_, err = repo.Update(e.ctx, "c", func(c *Counter) error { return c.Inc(0, i, 1) })
+			require.NoError(t, err)
+		}
+		// A stale snapshot at version 10 whose position is before every
+		// event of the current history.
+		stale := eventstore.Snapshot{StreamID: "c", Version: 10, Type: "counter", SchemaVersion: 1, Data: []byte{0x80}}
+		require.NoError(t, snaps.SaveSnapshot(e.ctx, stale))
+		c, err := repo.Load(e.ctx, "c")
+		require.NoError(t, err)
+		require.Equal(t, uint64(4), c.Version(), "the log's history, not the snapshot's")
+		require.Equal(t, 4, c.Applied())
+		require.Equal(t, stateOf(e.replay(t, "c")), stateOf(c))
+
+		ld, err := e.store.Load(e.ctx, "c", nil)
+		require.NoError(t, err)
+		require.NotNil(t, ld.Snapshot)
+		var loadErr error
+		for _, err := range ld.Events {
+			if err != nil {
+				loadErr = err
+			}
+		}
+		require.ErrorIs(t, loadErr, eventstore.ErrCorruptSnapshot)
+	})
+}

@@ -21,7 +21,9 @@ type Loaded struct {
 
 // Load returns the stream's latest snapshot accepted by accept (nil
 // accepts any) and the events after it. Without a snapshot store it is
-// Read from version 1.
+// Read from version 1. A snapshot that the log contradicts (an event after
+// its position has a version it covers) makes Events yield an error
+// wrapping ErrCorruptSnapshot; load again refusing it to replay instead.
 func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot) bool) (Loaded, error) {
 	if err := validateStreamID(streamID); err != nil {
 		return Loaded{}, err
@@ -48,7 +50,18 @@ func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot)
 	return Loaded{
 		Snapshot: snap,
 		Events: func(yield func(Event, error) bool) {
-			s.readFrom(ctx, streamID, want, after.SequenceNumber, yield)
+			var below func(Event) error
+			if snap != nil {
+				// Every event after the snapshot's position must be newer
+				// than the snapshot. One that is not means the snapshot
+				// belongs to another history (a stream deleted and created
+				// again under the same name, a restored backup): say so
+				// instead of skipping events.
+				below = func(ev Event) error {
+					return fmt.Errorf("%w: the snapshot of %q is at version %d, but version %d follows its position %s in the log", ErrCorruptSnapshot, streamID, snap.Version, ev.Version, snap.Position)
+				}
+			}
+			s.readFrom(ctx, streamID, want, after.SequenceNumber, below, yield)
 		},
 	}, nil
 }

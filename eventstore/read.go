@@ -22,7 +22,7 @@ func (s *Store) Read(ctx context.Context, streamID string, from uint64) iter.Seq
 			yield(Event{}, err)
 			return
 		}
-		s.readFrom(ctx, streamID, max(from, 1), shardlog.SequenceNumber{}, yield)
+		s.readFrom(ctx, streamID, max(from, 1), shardlog.SequenceNumber{}, nil, yield)
 	}
 }
 
@@ -195,9 +195,10 @@ func (s *Store) Exists(ctx context.Context, streamID string) (bool, error) {
 }
 
 // readFrom yields the stream's events with versions from want on, reading
-// the log after `after` and filling gaps from the archive. It reports
-// whether it ran to the end.
-func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, after shardlog.SequenceNumber, yield func(Event, error) bool) bool {
+// the log after `after` and filling gaps from the archive. An event below
+// want is skipped, or, when below is set, ends the read with below's
+// error. It reports whether it ran to the end.
+func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, after shardlog.SequenceNumber, below func(Event) error, yield func(Event, error) bool) bool {
 	read := false
 	var last Event // the last event the log holds, once the read ends
 	for ev, err := range s.readRaw(ctx, streamID, after) {
@@ -207,6 +208,10 @@ func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, afte
 		}
 		read, last = true, ev
 		if ev.Version < want {
+			if below != nil {
+				yield(Event{}, below(ev))
+				return false
+			}
 			continue
 		}
 		if ev.Version > want && !s.fill(ctx, streamID, want, ev.Version-1, false, yield) {
