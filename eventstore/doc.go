@@ -28,7 +28,8 @@
 //     original result and writes nothing; see Append for exactly when.
 //   - Durable: an Append has returned once the log's engine made the
 //     events durable as its sync policy says (the file engine's default,
-//     SyncAlways, has fsynced them).
+//     SyncAlways, has fsynced them). kill_test.go checks this, and that
+//     every append is whole after a crash, with kill -9.
 //   - Retention: the log drops records older than its retention. Reads
 //     never return a stream with a silent hole: a version past retention
 //     is read from the Archive if the store has one, and otherwise the
