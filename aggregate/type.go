@@ -138,6 +138,7 @@ type UnhandledEventError struct {
 	Event     string // the event's Go type
 }
 
+// Error implements error.
 func (e *UnhandledEventError) Error() string {
 	return fmt.Sprintf("aggregate %s: no Apply for event %s", e.Aggregate, e.Event)
 }

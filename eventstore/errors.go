@@ -39,6 +39,7 @@ type WrongExpectedVersionError struct {
 	Actual uint64
 }
 
+// Error implements error.
 func (e *WrongExpectedVersionError) Error() string {
 	return fmt.Sprintf("eventstore: stream %q: expected version %s, actual %d", e.StreamID, e.Expected, e.Actual)
 }
@@ -55,6 +56,7 @@ type UnknownTypeError struct {
 	SchemaVersion uint32 // set on read
 }
 
+// Error implements error.
 func (e *UnknownTypeError) Error() string {
 	if e.GoType != "" {
 		return fmt.Sprintf("eventstore: Go type %s is not registered (eventstore.Register)", e.GoType)
@@ -73,6 +75,7 @@ type ExpiredError struct {
 	From, To uint64
 }
 
+// Error implements error.
 func (e *ExpiredError) Error() string {
 	return fmt.Sprintf("eventstore: stream %q: versions %d-%d are past the log's retention and no snapshot or archive covers them", e.StreamID, e.From, e.To)
 }

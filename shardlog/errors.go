@@ -61,6 +61,7 @@ type ArgumentError struct {
 	Err    error  // the sentinel it wraps; ErrInvalidArgument when nil
 }
 
+// Error implements error.
 func (e *ArgumentError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", e.Unwrap(), e.Field, e.Reason)
 }
@@ -89,6 +90,7 @@ type ConflictError struct {
 	Actual       SequenceNumber // the zero value means "no records"
 }
 
+// Error implements error.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%v: key %q: expected latest sequence number %s, actual %s",
 		ErrKeyConflict, e.PartitionKey, describeSeq(e.Expected), describeSeq(e.Actual))

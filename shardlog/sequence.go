@@ -63,10 +63,10 @@ func (s SequenceNumber) Position() uint64 { return s.pos }
 // ShardIndex returns the index of the shard that assigned s.
 func (s SequenceNumber) ShardIndex() uint32 { return s.shard }
 
-// Compare compares two sequence numbers as integers: -1, 0 or +1.
 // ShardID returns the ID of the shard that assigned s.
 func (s SequenceNumber) ShardID() string { return shardID(s.shard) }
 
+// Compare compares two sequence numbers as integers: -1, 0 or +1.
 func (s SequenceNumber) Compare(o SequenceNumber) int { return s.u128().cmp(o.u128()) }
 
 // Next returns the smallest sequence number of the same shard after s.
