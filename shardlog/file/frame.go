@@ -129,6 +129,7 @@ type CorruptError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("shardlog/file: corrupt data in %s at offset %d: %s", e.Path, e.Offset, e.Reason)
 }

@@ -35,6 +35,7 @@ var (
 // process crash loses nothing. Records are visible at once.
 func SyncInterval(d time.Duration) SyncPolicy { return SyncPolicy{mode: syncInterval, interval: d} }
 
+// String returns "always", "never" or "interval(d)".
 func (p SyncPolicy) String() string {
 	switch p.mode {
 	case syncAlways:
