@@ -102,7 +102,9 @@
 // list, then reads with pread, without blocking appenders. The records of
 // one read share its buffers (256 KiB chunks): Data and PartitionKey alias
 // them, so a caller that keeps a few records of a large read for long
-// should copy their Data.
+// should copy their Data. Reads by key (ReadKey, LastKey, the conditional
+// append's check) copy each record out of a read-only mmap of its segment
+// instead, into a buffer of its own.
 //
 // # Tailing
 //

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -52,6 +53,14 @@ type segment struct {
 
 	refs    atomic.Int32 // readers holding the segment, plus one for the shard
 	removed atomic.Bool
+
+	// mm maps the file for readFrameAt, made on its first call: a mapped
+	// read costs a copy instead of a pread system call. It is unmapped
+	// only when the last reference is released, so no reader can touch
+	// it after. Reads stay below the bytes written, which the file holds
+	// however it was truncated since.
+	mmOnce sync.Once
+	mm     []byte
 }
 
 func segmentName(base uint64) string { return fmt.Sprintf("%020d%s", base, segmentExt) }
@@ -203,8 +212,20 @@ func (s *segment) acquire() { s.refs.Add(1) }
 
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 && s.removed.Load() {
+		s.mmOnce.Do(func() {}) // no mapping from here on
+		unmapFile(s.mm)
 		s.f.Close()
 	}
+}
+
+// mapped returns the segment's read mapping, making it on first use.
+func (s *segment) mapped() []byte {
+	s.mmOnce.Do(func() {
+		if st, err := s.f.Stat(); err == nil {
+			s.mm = mapFile(s.f, st.Size())
+		}
+	})
+	return s.mm
 }
 
 // scanner reads frames of one segment sequentially through a buffer.
@@ -292,8 +313,27 @@ func (sc *scanner) corrupt(cause error) error {
 
 func (e *frameError) Unwrap() error { return e.CorruptError }
 
-// readFrameAt reads the single frame at off.
-func (s *segment) readFrameAt(off int64) (frame, error) {
+// readFrameAt reads the single frame at off. limit is where the bytes on
+// file end for the caller (its view's visible end): a frame claiming to
+// reach past it is read with pread, which reports it, never through the
+// mapping, which could fault past the end of the file.
+func (s *segment) readFrameAt(off, limit int64) (frame, error) {
+	if mm := s.mapped(); off >= 0 && off+frameHeaderSize <= min(limit, int64(len(mm))) {
+		size, err := frameLength(mm[off : off+frameHeaderSize])
+		if err != nil {
+			return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: "bad frame length"}
+		}
+		if off+int64(size) <= min(limit, int64(len(mm))) {
+			// Copy: nothing returned may point into the mapping.
+			buf := make([]byte, size)
+			copy(buf, mm[off:])
+			fr, _, err := decodeFrame(buf)
+			if err != nil {
+				return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: err.Error()}
+			}
+			return fr, nil
+		}
+	}
 	buf := make([]byte, 512)
 	n, err := s.f.ReadAt(buf, off)
 	if err != nil && !(errors.Is(err, io.EOF) && n > 0) {

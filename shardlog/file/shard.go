@@ -324,6 +324,8 @@ func groupLocs(locs []activeLoc) map[string][]keyLoc {
 
 func (s *shard) closeFiles() {
 	for _, seg := range s.segs {
+		seg.mmOnce.Do(func() {})
+		unmapFile(seg.mm)
 		seg.f.Close()
 	}
 }
@@ -632,7 +634,11 @@ func (s *shard) arrivedSinceLocked(loc keyLoc, t time.Time) (bool, error) {
 	if seg.lastArr < tn {
 		return false, nil
 	}
-	fr, err := seg.readFrameAt(int64(loc.off))
+	limit := seg.size
+	if seg == s.active() {
+		limit = s.diskOff
+	}
+	fr, err := seg.readFrameAt(int64(loc.off), limit)
 	if err != nil {
 		return false, err
 	}
@@ -839,7 +845,7 @@ func (s *shard) readKey(key string, after uint64, max int, last bool) ([]shardlo
 		if seg == nil {
 			continue // trimmed since the index was read
 		}
-		fr, err := seg.readFrameAt(int64(l.off))
+		fr, err := seg.readFrameAt(int64(l.off), seg.limit)
 		if err != nil {
 			return nil, err
 		}
