@@ -47,4 +47,3 @@ func TestReadKeyDamagedFrameUnderMapping(t *testing.T) {
 		})
 	}
 }
-
