@@ -1,0 +1,78 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// head is what Append knows of a stream before writing.
+type head struct {
+	version uint64
+	// seq is the sequence number of the stream's latest retained event:
+	// the expected sequence number of the conditional append. It is zero
+	// when the log holds none (a new stream, or one whose events expired
+	// and whose version comes from a snapshot).
+	seq     shardlog.SequenceNumber
+	last    header // the latest retained event's header, when seq is set
+	arrival time.Time
+}
+
+// head reads the stream's latest event, or its snapshot's version when
+// all its events are past retention.
+func (s *Store) head(ctx context.Context, streamID string) (head, error) {
+	r, ok, err := s.log.LastKey(ctx, s.stream, streamID)
+	if err != nil {
+		return head{}, fmt.Errorf("eventstore: read the version of %q: %w", streamID, err)
+	}
+	if ok {
+		h, _, err := parseEnvelope(r.Data, s.reg)
+		if err != nil {
+			return head{}, fmt.Errorf("eventstore: stream %q at %s: %w", streamID, r.SequenceNumber, err)
+		}
+		hd := head{version: h.version, seq: r.SequenceNumber, last: h, arrival: r.ApproximateArrivalTimestamp}
+		s.heads.put(streamID, hd)
+		return hd, nil
+	}
+	s.heads.drop(streamID)
+	if s.snapshots != nil {
+		snap, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
+		if err != nil {
+			return head{}, fmt.Errorf("eventstore: read the snapshot of %q: %w", streamID, err)
+		}
+		if ok {
+			return head{version: snap.Version}, nil
+		}
+	}
+	return head{}, nil
+}
+
+// replays reports whether batch is the stream's latest append, stored
+// already, and returns that append's result.
+func (hd head) replays(streamID string, batch []proposed) (AppendResult, bool) {
+	if hd.seq.IsZero() {
+		return AppendResult{}, false
+	}
+	n := uint64(len(batch))
+	last := batch[n-1].h
+	if hd.last.id != last.id || hd.version < n {
+		return AppendResult{}, false
+	}
+	// The latest append's count: a single event carries no batch tail.
+	if max(hd.last.batchCount, 1) != n || (n > 1 && hd.last.batchFirst != batch[0].h.id) {
+		return AppendResult{}, false
+	}
+	first := shardlog.MakeSequenceNumber(hd.seq.Position()-(n-1), hd.seq.ShardIndex())
+	shard := hd.seq.ShardID()
+	return AppendResult{
+		StreamID:     streamID,
+		FirstVersion: hd.version - n + 1,
+		LastVersion:  hd.version,
+		First:        Position{shard, first},
+		Last:         Position{shard, hd.seq},
+		RecordedAt:   hd.arrival,
+		Deduplicated: true,
+	}, true
+}
