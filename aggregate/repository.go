@@ -51,7 +51,13 @@ func SnapshotWhen[S any](policy func(state *S, before, after uint64) bool) Repos
 // WithLogger sets where snapshot failures are logged (default
 // slog.Default()). A failed snapshot does not fail the Save: the events are
 // stored, and the next snapshot covers them.
-func WithLogger(l *slog.Logger) RepositoryOption { return func(o *repoOptions) { o.logger = l } }
+func WithLogger(l *slog.Logger) RepositoryOption {
+	return func(o *repoOptions) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
 
 // NewRepository returns a repository of aggregates of type t in store. It
 // registers t's event types in the store's registry (see Apply).

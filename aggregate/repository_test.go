@@ -885,3 +885,17 @@ func TestUpdateStopsRetryingWhenTheContextEnds(t *testing.T) {
 		require.Equal(t, map[string]int{"1/1": 1, "1/2": 1, "1/3": 1}, e.replay(t, "c").Seen)
 	})
 }
+
+// An Apply for an unnamed event type cannot register it by name: the
+// error says to register it explicitly.
+func TestApplyUnnamedEventTypeNeedsRegister(t *testing.T) {
+	type state struct {
+		aggregate.Base
+		N int
+	}
+	typ := aggregate.Define[state]("unnamed",
+		aggregate.Apply(func(s *state, e struct{ N int }) { s.N += e.N }))
+	e := newEnv(t, engineKinds[0])
+	_, err := aggregate.NewRepository(e.store, typ)
+	require.ErrorContains(t, err, "eventstore.Register")
+}

@@ -55,6 +55,9 @@ func Apply[S, E any](fn func(state *S, event E)) TypeOption[S] {
 			if _, _, ok := eventstore.Lookup[E](r); ok {
 				return nil
 			}
+			if et.Name() == "" {
+				return fmt.Errorf("event type %s has no name to register it under: register it with eventstore.Register", et)
+			}
 			return eventstore.Register[E](r, et.Name())
 		})
 	}

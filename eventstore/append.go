@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -238,7 +239,7 @@ func (s *Store) conflict(ctx context.Context, streamID string, expected Expected
 
 // validateStreamID checks a stream ID against the partition-key rules.
 func validateStreamID(id string) error {
-	if n := len([]rune(id)); n < 1 || n > shardlog.MaxPartitionKeyLength {
+	if n := utf8.RuneCountInString(id); n < 1 || n > shardlog.MaxPartitionKeyLength {
 		return &shardlog.ArgumentError{Field: "streamID", Reason: fmt.Sprintf("length %d is outside 1-%d characters (it is the partition key)", n, shardlog.MaxPartitionKeyLength)}
 	}
 	return nil

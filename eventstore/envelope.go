@@ -97,6 +97,9 @@ func parseEnvelope(b []byte, names *Registry) (h header, payload []byte, err err
 		return h, nil, corrupt("record of %d bytes is not an event envelope", len(b))
 	}
 	flags := b[1]
+	if flags&^(flagMetadata|flagBatchTail|0xf0) != 0 {
+		return h, nil, corrupt("event envelope has unknown flags %#x", flags)
+	}
 	h.codec = flags >> 4
 	copy(h.id[:], b[2:18])
 	r := reader{b: b, off: 18, ok: true}
@@ -115,7 +118,7 @@ func parseEnvelope(b []byte, names *Registry) (h header, payload []byte, err err
 		h.meta.CorrelationID = r.string()
 		h.meta.CausationID = r.string()
 		if n := r.uvarint(); n > 0 && r.ok {
-			if n > uint64(len(b)) {
+			if n > uint64(len(b)-r.off)/2 { // each field takes two bytes at least
 				r.fail()
 			} else {
 				h.meta.Fields = make(map[string]string, n)

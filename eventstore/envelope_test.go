@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -123,4 +124,14 @@ func FuzzParseEnvelope(f *testing.F) {
 		require.Equal(t, want, again)
 		require.Equal(t, payload, payload2)
 	})
+}
+
+func TestParseEnvelopeRejectsUnknownFlags(t *testing.T) {
+	h := header{version: 1, schemaVersion: 1, typ: "t"}
+	b := appendEnvelope(nil, &h, []byte("x"))
+	b[1] |= 0x04
+	_, _, err := parseEnvelope(b, nil)
+	if !errors.Is(err, ErrCorruptEvent) {
+		t.Fatalf("flag bit 2: got %v, want ErrCorruptEvent", err)
+	}
 }

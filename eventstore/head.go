@@ -20,8 +20,8 @@ type head struct {
 	arrival time.Time
 }
 
-// head reads the stream's latest event, or its snapshot's version when
-// all its events are past retention.
+// head reads the stream's latest event, or, when all its events are past
+// retention, the version its snapshot or archive knows.
 func (s *Store) head(ctx context.Context, streamID string) (head, error) {
 	r, ok, err := s.log.LastKey(ctx, s.stream, streamID)
 	if err != nil {
@@ -37,16 +37,30 @@ func (s *Store) head(ctx context.Context, streamID string) (head, error) {
 		return hd, nil
 	}
 	s.heads.drop(streamID)
-	if s.snapshots != nil {
-		snap, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
-		if err != nil {
-			return head{}, fmt.Errorf("eventstore: read the snapshot of %q: %w", streamID, err)
-		}
-		if ok {
-			return head{version: snap.Version}, nil
-		}
+	v, err := s.retiredVersion(ctx, streamID)
+	return head{version: v}, err
+}
+
+// retiredVersion returns the version a stream reached beyond what the log
+// retains: the higher of its snapshot's and its archive's last version,
+// 0 when neither knows the stream. The archive is read to its end for the
+// key, so an archive should index records by partition key.
+func (s *Store) retiredVersion(ctx context.Context, streamID string) (uint64, error) {
+	v, err := s.snapshotVersion(ctx, streamID)
+	if err != nil || s.archive == nil {
+		return v, err
 	}
-	return head{}, nil
+	for r, err := range s.archive.ReadKey(ctx, s.stream, streamID, shardlog.SequenceNumber{}) {
+		if err != nil {
+			return 0, fmt.Errorf("eventstore: archive read of %q: %w", streamID, err)
+		}
+		h, _, err := parseEnvelope(r.Data, s.reg)
+		if err != nil {
+			return 0, fmt.Errorf("eventstore: archived record %s of %q: %w", r.SequenceNumber, streamID, err)
+		}
+		v = max(v, h.version)
+	}
+	return v, nil
 }
 
 // replays reports whether batch is the stream's latest append, stored

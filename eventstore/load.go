@@ -29,6 +29,7 @@ func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot)
 		return Loaded{}, err
 	}
 	var snap *Snapshot
+	var snapVersion uint64 // of the stored snapshot, used or not (0: none, or unreadable)
 	if s.snapshots != nil {
 		sn, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
 		if errors.Is(err, ErrCorruptSnapshot) {
@@ -38,6 +39,9 @@ func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot)
 		}
 		if err != nil {
 			return Loaded{}, fmt.Errorf("eventstore: load the snapshot of %q: %w", streamID, err)
+		}
+		if ok {
+			snapVersion = sn.Version
 		}
 		if ok && (accept == nil || accept(sn)) {
 			snap = &sn
@@ -61,7 +65,7 @@ func (s *Store) Load(ctx context.Context, streamID string, accept func(Snapshot)
 					return fmt.Errorf("%w: the snapshot of %q is at version %d, but version %d follows its position %s in the log", ErrCorruptSnapshot, streamID, snap.Version, ev.Version, snap.Position)
 				}
 			}
-			s.readFrom(ctx, streamID, want, after.SequenceNumber, below, yield)
+			s.readFrom(ctx, streamID, want, after.SequenceNumber, below, &snapVersion, yield)
 		},
 	}, nil
 }

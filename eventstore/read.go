@@ -22,7 +22,7 @@ func (s *Store) Read(ctx context.Context, streamID string, from uint64) iter.Seq
 			yield(Event{}, err)
 			return
 		}
-		s.readFrom(ctx, streamID, max(from, 1), shardlog.SequenceNumber{}, nil, yield)
+		s.readFrom(ctx, streamID, max(from, 1), shardlog.SequenceNumber{}, nil, nil, yield)
 	}
 }
 
@@ -149,8 +149,9 @@ func (s *Store) archived(ctx context.Context, streamID string, below uint64) ([]
 }
 
 // Last returns the stream's latest event. A stream with no events returns
-// ErrStreamNotFound; one whose latest event is past retention (its
-// version known from a snapshot) returns an *ExpiredError.
+// ErrStreamNotFound. When every event is past retention it comes from the
+// archive; one that is nowhere (its version known from a snapshot) returns
+// an *ExpiredError.
 func (s *Store) Last(ctx context.Context, streamID string) (Event, error) {
 	if err := validateStreamID(streamID); err != nil {
 		return Event{}, err
@@ -162,7 +163,7 @@ func (s *Store) Last(ctx context.Context, streamID string) (Event, error) {
 	if ok {
 		return s.toEvent(r)
 	}
-	v, err := s.snapshotVersion(ctx, streamID)
+	v, err := s.retiredVersion(ctx, streamID)
 	if err != nil {
 		return Event{}, err
 	}
@@ -198,7 +199,10 @@ func (s *Store) Exists(ctx context.Context, streamID string) (bool, error) {
 // the log after `after` and filling gaps from the archive. An event below
 // want is skipped, or, when below is set, ends the read with below's
 // error. It reports whether it ran to the end.
-func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, after shardlog.SequenceNumber, below func(Event) error, yield func(Event, error) bool) bool {
+//
+// When the log holds none of the stream's events, snapVersion gives the
+// version its snapshot knows (nil: read the snapshot store).
+func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, after shardlog.SequenceNumber, below func(Event) error, snapVersion *uint64, yield func(Event, error) bool) bool {
 	read := false
 	var last Event // the last event the log holds, once the read ends
 	for ev, err := range s.readRaw(ctx, streamID, after) {
@@ -236,10 +240,15 @@ func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, afte
 		// No event is retained: the stream may be new, or all of it may
 		// have expired after a snapshot recorded its version. The
 		// archive may hold versions after the snapshot's as well.
-		v, err := s.snapshotVersion(ctx, streamID)
-		if err != nil {
-			yield(Event{}, err)
-			return false
+		var v uint64
+		if snapVersion != nil {
+			v = *snapVersion
+		} else {
+			var err error
+			if v, err = s.snapshotVersion(ctx, streamID); err != nil {
+				yield(Event{}, err)
+				return false
+			}
 		}
 		if v >= want || s.archive != nil {
 			return s.fill(ctx, streamID, want, v, true, yield)
@@ -295,8 +304,11 @@ func (s *Store) snapshotVersion(ctx context.Context, streamID string) (uint64, e
 		return 0, nil
 	}
 	snap, ok, err := s.snapshots.LoadSnapshot(ctx, streamID)
-	if err != nil || !ok {
-		return 0, err
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: read the snapshot of %q: %w", streamID, err)
+	}
+	if !ok {
+		return 0, nil
 	}
 	return snap.Version, nil
 }

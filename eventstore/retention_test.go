@@ -484,3 +484,35 @@ func TestLoadReplaysPastACorruptSnapshot(t *testing.T) {
 }
 
 type corruptProbe struct{ N int }
+
+// When the log holds none of a stream's events, its version is the
+// highest its snapshot or its archive knows: an archive ahead of the
+// snapshot keeps Append from reusing versions and Last from going back.
+func TestVersionAfterFullExpiryComesFromTheArchive(t *testing.T) {
+	eachEngine(t, func(t *testing.T, kind string) {
+		x := newExpiredEnv(t, kind)
+		snaps := eventstore.NewMemorySnapshots()
+		require.NoError(t, snaps.SaveSnapshot(x.ctx, eventstore.Snapshot{StreamID: "acct", Version: 4, Position: x.pos[4]}))
+		x.clk.Advance(retention) // now versions 5-6 have expired too
+		s := x.store(eventstore.WithSnapshots(snaps), eventstore.WithArchive(x.arch))
+
+		v, err := s.Version(x.ctx, "acct")
+		require.NoError(t, err)
+		require.Equal(t, uint64(6), v, "the archive holds versions past the snapshot's")
+		last, err := s.Last(x.ctx, "acct")
+		require.NoError(t, err)
+		require.Equal(t, uint64(6), last.Version)
+		require.Equal(t, x.ids[5], last.ID)
+
+		_, err = s.Append(x.ctx, "acct", eventstore.Exact(4), deposited{Amount: 9})
+		requireWrongVersion(t, err, "acct", eventstore.Exact(4), 6)
+		res, err := s.Append(x.ctx, "acct", eventstore.Exact(6), deposited{Amount: 7})
+		require.NoError(t, err)
+		require.Equal(t, uint64(7), res.LastVersion)
+
+		// Without a snapshot, the archive alone keeps the version.
+		bare := x.store(eventstore.WithArchive(x.arch))
+		_, err = bare.Append(x.ctx, "acct-2", eventstore.NoStream, deposited{Amount: 1})
+		require.NoError(t, err, "a stream neither the log nor the archive knows is new")
+	})
+}

@@ -42,9 +42,16 @@ type options struct {
 // which Registry returns).
 func WithRegistry(r *Registry) Option { return func(o *options) { o.reg = r } }
 
-// WithCodec sets the payload codec for new events (default Msgpack). Events
+// WithCodec sets the payload codec for new events (default Msgpack; nil
+// keeps the default). Events
 // written with the built-in codecs stay readable after a switch.
-func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }
+func WithCodec(c Codec) Option {
+	return func(o *options) {
+		if c != nil {
+			o.codec = c
+		}
+	}
+}
 
 // WithSnapshots lets Load start from the latest snapshot and lets a
 // stream whose events expired keep its version.
@@ -53,8 +60,14 @@ func WithSnapshots(s SnapshotStore) Option { return func(o *options) { o.snapsho
 // WithArchive makes reads fetch events past the log's retention from a.
 func WithArchive(a Archive) Option { return func(o *options) { o.archive = a } }
 
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+// WithLogger sets the logger (default slog.Default(); nil keeps it).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
 
 // WithHeadCache sets how many streams' latest events the store remembers
 // (default DefaultHeadCacheSize; 0 turns the cache off), so that an Append

@@ -205,13 +205,7 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 			case <-ctx.Done():
 				return
 			}
-			if it.err != nil {
-				if ctx.Err() == nil {
-					yield(Event{}, it.err)
-				}
-				return
-			}
-			for _, ev := range it.events {
+			for _, ev := range it.events { // those before an error too
 				if ctx.Err() != nil {
 					return
 				}
@@ -221,6 +215,12 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 				if !yield(ev, nil) {
 					return
 				}
+			}
+			if it.err != nil {
+				if ctx.Err() == nil {
+					yield(Event{}, it.err)
+				}
+				return
 			}
 			sub.mu.Lock()
 			sub.lag[it.shard] = it.lag

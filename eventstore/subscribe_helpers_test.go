@@ -15,7 +15,6 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
-	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -490,6 +489,3 @@ func subGoroutineBase() int {
 	}
 	return n
 }
-
-// subClock is a settable clock for the log.
-type subClock = shardlogtest.Clock

@@ -703,3 +703,35 @@ func TestSubscribeEventsRunsOnce(t *testing.T) {
 	}
 	require.ErrorContains(t, second, "runs once")
 }
+
+// A record that is not an event (written to the stream through shardlog)
+// ends the subscription with ErrCorruptEvent, after the events before it
+// in the same shard were delivered.
+func TestSubscribeDeliversEventsBeforeABadRecord(t *testing.T) {
+	ctx := context.Background()
+	l, err := shardlog.Open(ctx, memory.New())
+	require.NoError(t, err)
+	reg := eventstore.NewRegistry()
+	require.NoError(t, eventstore.Register[subBadProbe](reg, "probe"))
+	s, err := eventstore.Open(ctx, l, "bad", eventstore.WithRegistry(reg), eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+	require.NoError(t, err)
+	_, err = s.Append(ctx, "k", eventstore.NoStream, subBadProbe{1}, subBadProbe{2})
+	require.NoError(t, err)
+	_, err = l.PutRecord(ctx, shardlog.PutRecordInput{StreamName: "bad", PartitionKey: "raw", Data: []byte("not an event")})
+	require.NoError(t, err)
+	sub, err := s.Subscribe(eventstore.SubscribeOptions{CatchUpOnly: true})
+	require.NoError(t, err)
+	var got []uint64
+	var last error
+	for ev, err := range sub.Events(ctx) {
+		if err != nil {
+			last = err
+			continue
+		}
+		got = append(got, ev.Version)
+	}
+	require.Equal(t, []uint64{1, 2}, got)
+	require.ErrorIs(t, last, eventstore.ErrCorruptEvent)
+}
+
+type subBadProbe struct{ N int }

@@ -116,19 +116,26 @@ func (l *Log) appendKeyTo(ctx context.Context, ref ShardRef, ancestors []ShardRe
 // inherited returns the key's latest retained sequence number in the
 // ancestor shards (nearest first), which are closed and so immutable.
 func (l *Log) inherited(ctx context.Context, ancestors []ShardRef, key string, horizon time.Time) (SequenceNumber, error) {
-	for _, a := range ancestors {
-		r, ok, err := l.engine.LastKey(ctx, a, key)
+	r, _, err := l.lastKeyIn(ctx, ancestors, key, horizon)
+	return r.SequenceNumber, err
+}
+
+// lastKeyIn returns the key's latest record in the first shard of chain
+// that has one, unless that record is past the horizon.
+func (l *Log) lastKeyIn(ctx context.Context, chain []ShardRef, key string, horizon time.Time) (Record, bool, error) {
+	for _, ref := range chain {
+		r, ok, err := l.engine.LastKey(ctx, ref, key)
 		if err != nil {
-			return SequenceNumber{}, engineError(err, "key lookup in %s/%s", a.Stream, a.ID)
+			return Record{}, false, engineError(err, "key lookup in %s/%s", ref.Stream, ref.ID)
 		}
 		if ok {
 			if r.ApproximateArrivalTimestamp.Before(horizon) {
-				return SequenceNumber{}, nil
+				return Record{}, false, nil
 			}
-			return r.SequenceNumber, nil
+			return r, true, nil
 		}
 	}
-	return SequenceNumber{}, nil
+	return Record{}, false, nil
 }
 
 // ancestors returns the chain of shards that owned hash key h before sm,
@@ -179,19 +186,7 @@ func (l *Log) LastKey(ctx context.Context, streamName, partitionKey string) (Rec
 	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
 	horizon := l.horizon(&s.meta)
 	s.mu.RUnlock()
-	for _, ref := range chain {
-		r, ok, err := l.engine.LastKey(ctx, ref, partitionKey)
-		if err != nil {
-			return Record{}, false, engineError(err, "key lookup in %s/%s", ref.Stream, ref.ID)
-		}
-		if ok {
-			if r.ApproximateArrivalTimestamp.Before(horizon) {
-				return Record{}, false, nil
-			}
-			return r, true, nil
-		}
-	}
-	return Record{}, false, nil
+	return l.lastKeyIn(ctx, chain, partitionKey, horizon)
 }
 
 // keyPage is how many records ReadKey asks an engine for at a time.

@@ -169,14 +169,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 // decodeRow fills in the fields of snap that need converting.
 func decodeRow(snap *eventstore.Snapshot, version int64, schemaVersion int32, seq string) error {
 	if version < 0 {
-		return fmt.Errorf("negative version %d", version)
+		return fmt.Errorf("%w: negative version %d", eventstore.ErrCorruptSnapshot, version)
 	}
 	if schemaVersion < 0 {
-		return fmt.Errorf("negative schema_version %d", schemaVersion)
+		return fmt.Errorf("%w: negative schema_version %d", eventstore.ErrCorruptSnapshot, schemaVersion)
 	}
 	sn, err := shardlog.ParseSequenceNumber("sequence_number", seq)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", eventstore.ErrCorruptSnapshot, err)
 	}
 	snap.Version = uint64(version)
 	snap.SchemaVersion = uint32(schemaVersion)
