@@ -299,32 +299,15 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, items ch
 	sub.mu.Lock()
 	p := sub.progress.Shards[shardID]
 	sub.mu.Unlock()
-	start := shardlog.StartingPosition{Type: shardlog.TrimHorizon}
-	if !p.After.IsZero() {
-		start = shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: p.After}
-	}
-	s := sub.store
-	cur, err := s.log.NewCursor(ctx, s.stream, shardID, start)
+	rd, err := sub.store.ReadShard(ctx, shardID, p.After)
 	if err != nil {
-		send(shardItem{err: fmt.Errorf("eventstore: subscribe to %s: %w", shardID, err)})
+		send(shardItem{err: err})
 		return
 	}
 	for first := true; ; first = false {
-		b, err := cur.Next(ctx, sub.opts.BatchSize)
-		if err != nil {
-			send(shardItem{err: fmt.Errorf("eventstore: read %s: %w", shardID, err)})
-			return
-		}
-		it := shardItem{lag: b.MillisBehindLatest, end: b.End, children: b.ChildShards, events: make([]Event, 0, len(b.Records))}
-		for _, r := range b.Records {
-			ev, err := s.toEvent(r)
-			if err != nil {
-				it.err = err
-				break
-			}
-			it.events = append(it.events, ev)
-		}
-		if len(b.Records) == 0 && !b.End && sub.opts.CatchUpOnly {
+		b, err := rd.Next(ctx, sub.opts.BatchSize)
+		it := shardItem{lag: b.MillisBehindLatest, end: b.End, children: b.ChildShards, events: b.Events, err: err}
+		if err == nil && len(b.Events) == 0 && !b.End && sub.opts.CatchUpOnly {
 			it.caughtUp = true
 		}
 		// The first read is reported even if empty, so MillisBehindLatest
@@ -335,10 +318,10 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, items ch
 		if it.end || it.caughtUp || it.err != nil {
 			return
 		}
-		if len(b.Records) == 0 {
-			if err := cur.Wait(ctx); err != nil {
+		if len(b.Events) == 0 {
+			if err := rd.Wait(ctx); err != nil {
 				if ctx.Err() == nil {
-					send(shardItem{err: fmt.Errorf("eventstore: wait on %s: %w", shardID, err)})
+					send(shardItem{err: err})
 				}
 				return
 			}

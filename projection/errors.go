@@ -1,0 +1,40 @@
+package projection
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/shoal-dev/shoal/eventstore"
+)
+
+// ErrLeaseLost is returned when a write carries a fencing token that is no
+// longer the shard's current lease token, or a renewal or release finds the
+// lease held by another owner: another instance took the shard over, and
+// this one must stop processing it.
+var ErrLeaseLost = errors.New("projection: lease lost")
+
+// ErrLeaseHeld is returned by LeaseStore.Acquire when another owner holds a
+// live lease on the shard.
+var ErrLeaseHeld = errors.New("projection: lease held by another owner")
+
+// HandlerError is a handler's failure on one event after every retry. The
+// runner parks the event (see Parked) and, under StopOnPark, stops with
+// this error.
+type HandlerError struct {
+	Projection string
+	Position   eventstore.Position
+	StreamID   string
+	Version    uint64
+	Type       string
+	Attempts   int
+	Err        error
+}
+
+// Error implements error.
+func (e *HandlerError) Error() string {
+	return fmt.Sprintf("projection %s: event %s v%d of %q at %s failed %d times: %v",
+		e.Projection, e.Type, e.Version, e.StreamID, e.Position, e.Attempts, e.Err)
+}
+
+// Unwrap returns the handler's error.
+func (e *HandlerError) Unwrap() error { return e.Err }
