@@ -1,0 +1,111 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// balance renews this instance's leases, gives up shards beyond its fair
+// share, and takes free or expired ones up to it. The fair share is the
+// ready shards divided by the live instances, rounded up; instances give
+// shards up voluntarily, so a shard changes hands only once its holder
+// released it or stopped renewing it: no two live instances process a
+// shard at once.
+func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) error {
+	ttl, owner, name := pr.opts.LeaseTTL, pr.opts.Owner, pr.p.name
+	owners, err := pr.leases.Heartbeat(ctx, name, owner, ttl)
+	if err != nil {
+		return fmt.Errorf("projection %s: heartbeat: %w", name, err)
+	}
+	// Renew first, so a slow store cannot let held leases lapse.
+	held := 0
+	for id, sl := range s.slots {
+		if sl.stopping || sl.lost {
+			continue
+		}
+		sent := time.Now()
+		l, err := pr.leases.Renew(ctx, sl.lease, ttl)
+		if err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				sl.lost = true
+				sl.cancel()
+				continue
+			}
+			pr.opts.Logger.Warn("projection: renewing a lease failed", "projection", name, "shard", id, "err", err)
+			held++ // still valid until its local deadline
+			continue
+		}
+		sl.lease = l
+		sl.w.valid.Store(sent.Add(ttl).UnixNano())
+		held++
+	}
+	n := max(len(owners), 1)
+	if !slices.Contains(owners, owner) {
+		n++
+	}
+	fair := (len(ready) + n - 1) / n
+	if held > fair {
+		var mine []string
+		for id, sl := range s.slots {
+			if !sl.stopping && !sl.lost {
+				mine = append(mine, id)
+			}
+		}
+		slices.SortFunc(mine, compareShard)
+		for _, id := range mine[fair:] {
+			s.slots[id].stopping = true
+			s.slots[id].cancel() // released when the worker has stopped
+		}
+		return nil
+	}
+	if held == fair {
+		return nil
+	}
+	leases, err := pr.leases.Leases(ctx, name)
+	if err != nil {
+		return fmt.Errorf("projection %s: leases: %w", name, err)
+	}
+	busy := map[string]bool{}
+	for _, l := range leases {
+		if !l.Expired {
+			busy[l.Shard] = true
+		}
+	}
+	for _, id := range ready {
+		if held >= fair {
+			break
+		}
+		if s.slots[id] != nil || busy[id] {
+			continue
+		}
+		sent := time.Now()
+		l, err := pr.leases.Acquire(ctx, name, id, owner, ttl)
+		if errors.Is(err, ErrLeaseHeld) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("projection %s: acquire %s: %w", name, id, err)
+		}
+		// Read the checkpoint now that the lease is ours: the previous
+		// holder may have moved it since the scheduler read it.
+		cps, err := pr.cps.Checkpoints(ctx, name)
+		if err == nil && cps[id].Done {
+			err = pr.leases.Release(ctx, l)
+			if err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			_ = pr.leases.Release(context.WithoutCancel(ctx), l)
+			return fmt.Errorf("projection %s: after acquiring %s: %w", name, id, err)
+		}
+		pr.opts.Observer.Lease(LeaseChange{Projection: name, Shard: id, Owner: owner, Token: l.Token, Held: true})
+		pr.opts.Logger.Info("projection: lease acquired", "projection", name, "shard", id, "owner", owner, "token", l.Token)
+		pr.start(wctx, s, id, cps[id].After, l, sent.Add(ttl).UnixNano())
+		held++
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package pgprojection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shoal-dev/shoal/projection"
+)
+
+// ErrNoTx is returned by a handler registered with On when it runs without
+// a Store transaction in its ctx: the runner's checkpoint store is not a
+// pgprojection.Store.
+var ErrNoTx = errors.New("pgprojection handler ran outside a pgprojection.Store transaction: use the Store as the runner's checkpoint store")
+
+// txKey is the context key of the transaction InTx runs apply in.
+type txKey struct{}
+
+// TxFrom returns the transaction InTx passes its apply function through
+// ctx, and whether there is one. Handlers write the read model through it
+// so the writes commit with the checkpoint; they must not commit or roll
+// it back (tx.Begin gives a savepoint).
+func TxFrom(ctx context.Context) (pgx.Tx, bool) {
+	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	return tx, ok && tx != nil
+}
+
+// InTx implements projection.Transactor: it begins a transaction, runs
+// apply with a ctx carrying it (TxFrom), then records p as the checkpoint
+// of shard in the same transaction, fenced by token as SaveCheckpoint, and
+// commits. If apply, the checkpoint write (projection.ErrLeaseLost for a
+// stale token) or the commit fails, nothing is committed: the read-model
+// writes are rolled back with the checkpoint. apply's error is returned
+// as is.
+func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projection.Progress, token uint64, apply func(ctx context.Context) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgprojection: begin a transaction for %s/%s: %w", projectionName, shard, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if apply != nil {
+		if err := apply(context.WithValue(ctx, txKey{}, tx)); err != nil {
+			return err
+		}
+	}
+	if err := s.save(ctx, tx, projectionName, shard, p, token); err != nil {
+		if errors.Is(err, projection.ErrLeaseLost) {
+			return err
+		}
+		return fmt.Errorf("pgprojection: save checkpoint %s/%s: %w", projectionName, shard, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgprojection: commit %s/%s: %w", projectionName, shard, err)
+	}
+	return nil
+}
+
+// On registers fn with projection.On for events whose payload type is E,
+// passing it the transaction of the Store's InTx, so its read-model writes
+// commit atomically with the checkpoint. Run the projection with the Store
+// as the runner's checkpoint store: called without a Store transaction,
+// the handler returns ErrNoTx.
+func On[E any](p *projection.Projection, fn func(ctx context.Context, tx pgx.Tx, ev projection.Event[E]) error) {
+	projection.On(p, adapt(p.Name(), fn))
+}
+
+// adapt turns a transactional handler of projection name into a plain one.
+func adapt[E any](name string, fn func(ctx context.Context, tx pgx.Tx, ev projection.Event[E]) error) func(ctx context.Context, ev projection.Event[E]) error {
+	return func(ctx context.Context, ev projection.Event[E]) error {
+		tx, ok := TxFrom(ctx)
+		if !ok {
+			return fmt.Errorf("projection %s: %w", name, ErrNoTx)
+		}
+		return fn(ctx, tx, ev)
+	}
+}

@@ -1,0 +1,326 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// Runner runs projections over a store: for each projection, every shard
+// in order on its own goroutine, and a child shard only once all its
+// parents are finished, so each stream's events reach the handlers in
+// version order. Handlers of different shards run concurrently.
+type Runner struct {
+	runs    []*projRun
+	running atomic.Bool
+}
+
+// NewRunner returns a runner for projections over store.
+func NewRunner(store *eventstore.Store, opts Options, projections ...*Projection) (*Runner, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if len(projections) == 0 {
+		return nil, &shardlog.ArgumentError{Field: "projections", Reason: "at least one is required"}
+	}
+	r := &Runner{}
+	seen := map[string]bool{}
+	for i, p := range projections {
+		if p == nil || p.name == "" {
+			return nil, &shardlog.ArgumentError{Field: fmt.Sprintf("projections[%d]", i), Reason: "needs a name (projection.New)"}
+		}
+		if seen[p.name] {
+			return nil, &shardlog.ArgumentError{Field: fmt.Sprintf("projections[%d]", i), Reason: fmt.Sprintf("the name %q is used twice", p.name)}
+		}
+		seen[p.name] = true
+		d, err := p.bind(store.Registry())
+		if err != nil {
+			return nil, err
+		}
+		pr := &projRun{store: store, opts: opts, p: p, d: d, cps: opts.Checkpoints, workers: map[string]*worker{}}
+		if opts.Owner != "" {
+			pr.leases = opts.Checkpoints.(LeaseStore)
+		}
+		r.runs = append(r.runs, pr)
+	}
+	return r, nil
+}
+
+// Run processes events until ctx is done (it then returns nil, once every
+// shard goroutine has checkpointed what it applied and, with leases, given
+// its leases back), a fatal error, or, with CatchUpOnly, the current end
+// of every shard. A handler error is not fatal (it is retried, then the
+// event is parked) unless StopOnPark is set; a failing checkpoint store
+// is fatal without leases, and retried on the next renewal with them. Call
+// Run once.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("projection: a Runner runs once")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(r.runs))
+	for _, pr := range r.runs {
+		go func() { errs <- pr.run(ctx) }()
+	}
+	var first error
+	for range r.runs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// Stats is a projection's progress, for dashboards.
+type Stats struct {
+	Projection string
+	// Events applied (parked ones included), retries made and events
+	// parked since Run started.
+	Events, Retries, Parked int64
+	// Shards lists the shards this instance is processing.
+	Shards []ShardStatus
+}
+
+// ShardStatus is a shard's progress for one projection.
+type ShardStatus struct {
+	Shard string
+	// After is the last event applied.
+	After shardlog.SequenceNumber
+	// Events applied since this instance started the shard.
+	Events int64
+	// MillisBehindLatest is how far the last read was behind the shard's
+	// newest record: the projection's lag on this shard.
+	MillisBehindLatest int64
+}
+
+// Stats returns each projection's progress.
+func (r *Runner) Stats() []Stats {
+	out := make([]Stats, 0, len(r.runs))
+	for _, pr := range r.runs {
+		s := Stats{Projection: pr.p.name, Events: pr.events.Load(), Retries: pr.retries.Load(), Parked: pr.parked.Load()}
+		pr.mu.Lock()
+		for id, w := range pr.workers {
+			st := ShardStatus{Shard: id, Events: w.events.Load(), MillisBehindLatest: w.lag.Load()}
+			if a := w.pub.Load(); a != nil {
+				st.After = *a
+			}
+			s.Shards = append(s.Shards, st)
+		}
+		pr.mu.Unlock()
+		slices.SortFunc(s.Shards, func(a, b ShardStatus) int { return compareShard(a.Shard, b.Shard) })
+		out = append(out, s)
+	}
+	return out
+}
+
+func compareShard(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// projRun runs one projection.
+type projRun struct {
+	store  *eventstore.Store
+	opts   Options
+	p      *Projection
+	d      *dispatch
+	cps    CheckpointStore
+	leases LeaseStore // nil without leases
+
+	events, retries, parked atomic.Int64
+
+	mu      sync.Mutex
+	workers map[string]*worker // running, for Stats
+}
+
+// slot is a running shard worker, as the scheduler sees it.
+type slot struct {
+	w        *worker
+	cancel   context.CancelFunc
+	lease    Lease
+	stopping bool // cancelled to give the shard to another instance
+	lost     bool // its lease could not be renewed
+}
+
+// sched is the scheduler's state; only run's goroutine touches it.
+type sched struct {
+	slots    map[string]*slot
+	caughtUp map[string]bool
+	out      chan outcome
+	wg       sync.WaitGroup
+}
+
+// run schedules the projection's shards until ctx is done or a fatal error.
+func (pr *projRun) run(ctx context.Context) error {
+	s := &sched{slots: map[string]*slot{}, caughtUp: map[string]bool{}, out: make(chan outcome)}
+	wctx, stopAll := context.WithCancel(ctx)
+	defer func() {
+		stopAll()
+		go func() { s.wg.Wait(); close(s.out) }()
+		for o := range s.out {
+			pr.ended(ctx, s, o)
+		}
+		pr.leave()
+	}()
+	var tick <-chan time.Time
+	if pr.leases != nil {
+		t := time.NewTicker(pr.opts.LeaseTTL / 3)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		if err := pr.schedule(ctx, wctx, s); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if pr.leases == nil {
+				return err
+			}
+			pr.opts.Logger.Warn("projection: scheduling failed; retrying at the next renewal", "projection", pr.p.name, "err", err)
+		}
+		if pr.opts.CatchUpOnly && len(s.slots) == 0 {
+			return nil
+		}
+		select {
+		case o := <-s.out:
+			if err := pr.ended(ctx, s, o); err != nil {
+				return err
+			}
+		case <-tick:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// ended handles a worker's outcome; it returns a fatal error.
+func (pr *projRun) ended(ctx context.Context, s *sched, o outcome) error {
+	sl := s.slots[o.shard]
+	delete(s.slots, o.shard)
+	pr.mu.Lock()
+	delete(pr.workers, o.shard)
+	pr.mu.Unlock()
+	if sl == nil {
+		return nil
+	}
+	sl.cancel()
+	switch {
+	case o.caughtUp:
+		s.caughtUp[o.shard] = true
+	case o.err != nil && isLeaseLoss(o.err):
+		pr.opts.Logger.Warn("projection: lease lost; the shard's new owner continues", "projection", pr.p.name, "shard", o.shard, "owner", pr.opts.Owner, "err", o.err)
+		pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
+		return nil
+	case o.err != nil && (ctx.Err() != nil || sl.stopping || sl.lost) && errors.Is(o.err, context.Canceled):
+		// Stopped on purpose.
+	case o.err != nil:
+		return o.err
+	}
+	if pr.leases != nil && !sl.lost {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.opts.LeaseTTL)
+		defer cancel()
+		if err := pr.leases.Release(rctx, sl.lease); err != nil {
+			pr.opts.Logger.Warn("projection: releasing a lease failed; it will expire", "projection", pr.p.name, "shard", o.shard, "err", err)
+		} else {
+			pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token})
+		}
+	}
+	return nil
+}
+
+// leave removes this instance from the live list, so the others take its
+// shards without waiting for its heartbeat to expire.
+func (pr *projRun) leave() {
+	if pr.leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pr.opts.LeaseTTL)
+	defer cancel()
+	if _, err := pr.leases.Heartbeat(ctx, pr.p.name, pr.opts.Owner, 0); err != nil {
+		pr.opts.Logger.Warn("projection: leaving failed; the heartbeat will expire", "projection", pr.p.name, "err", err)
+	}
+}
+
+// schedule starts the shards that are ready and, with leases, renews,
+// balances and takes over leases.
+func (pr *projRun) schedule(ctx, wctx context.Context, s *sched) error {
+	shards, err := pr.store.Shards(ctx)
+	if err != nil {
+		return err
+	}
+	cps, err := pr.cps.Checkpoints(ctx, pr.p.name)
+	if err != nil {
+		return fmt.Errorf("projection %s: checkpoints: %w", pr.p.name, err)
+	}
+	ready := readyShards(shards, cps, s.caughtUp)
+	if pr.leases == nil {
+		for _, id := range ready {
+			if s.slots[id] == nil {
+				pr.start(wctx, s, id, cps[id].After, Lease{}, 0)
+			}
+		}
+		return nil
+	}
+	return pr.balance(ctx, wctx, s, ready)
+}
+
+// readyShards lists, in shard order, the shards that are not finished and
+// whose listed parents all are.
+func readyShards(shards []shardlog.Shard, cps map[string]Progress, skip map[string]bool) []string {
+	listed := make(map[string]bool, len(shards))
+	for _, sh := range shards {
+		listed[sh.ShardID] = true
+	}
+	var ready []string
+	for _, sh := range shards {
+		if cps[sh.ShardID].Done || skip[sh.ShardID] {
+			continue
+		}
+		ok := true
+		for _, p := range []string{sh.ParentShardID, sh.AdjacentParentShardID} {
+			if p != "" && listed[p] && !cps[p].Done {
+				ok = false
+			}
+		}
+		if ok {
+			ready = append(ready, sh.ShardID)
+		}
+	}
+	slices.SortFunc(ready, compareShard)
+	return ready
+}
+
+// start runs a worker on shard id after sequence number after.
+// validUntil (unix nanos) bounds how long it may trust its lease; zero
+// without leases.
+func (pr *projRun) start(wctx context.Context, s *sched, id string, after shardlog.SequenceNumber, l Lease, validUntil int64) {
+	ctx, cancel := context.WithCancel(wctx)
+	w := &worker{run: pr, shard: id, after: after, token: l.Token}
+	w.valid.Store(validUntil)
+	w.pub.Store(&after)
+	s.slots[id] = &slot{w: w, cancel: cancel, lease: l}
+	pr.mu.Lock()
+	pr.workers[id] = w
+	pr.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		o := w.loop(ctx)
+		s.out <- o
+	}()
+}
