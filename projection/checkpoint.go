@@ -62,7 +62,8 @@ type Transactor interface {
 	// InTx runs apply inside one transaction and, if it succeeds, records
 	// p as the progress in shard (fenced by token, as SaveCheckpoint) in
 	// that same transaction, then commits. If apply or the checkpoint
-	// write fails, nothing is committed. The ctx passed to apply carries
-	// the transaction for the store's handler adapters.
+	// write fails, nothing is committed. With shard empty no checkpoint is
+	// written (ReplayKey). The ctx passed to apply carries the transaction
+	// for the store's handler adapters.
 	InTx(ctx context.Context, projection, shard string, p Progress, token uint64, apply func(ctx context.Context) error) error
 }

@@ -32,7 +32,7 @@ func TxFrom(ctx context.Context) (pgx.Tx, bool) {
 // commits. If apply, the checkpoint write (projection.ErrLeaseLost for a
 // stale token) or the commit fails, nothing is committed: the read-model
 // writes are rolled back with the checkpoint. apply's error is returned
-// as is.
+// as is. With shard empty, only apply's writes are committed.
 func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projection.Progress, token uint64, apply func(ctx context.Context) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -44,11 +44,13 @@ func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projec
 			return err
 		}
 	}
-	if err := s.save(ctx, tx, projectionName, shard, p, token); err != nil {
-		if errors.Is(err, projection.ErrLeaseLost) {
-			return err
+	if shard != "" { // empty: no checkpoint (projection.ReplayKey)
+		if err := s.save(ctx, tx, projectionName, shard, p, token); err != nil {
+			if errors.Is(err, projection.ErrLeaseLost) {
+				return err
+			}
+			return fmt.Errorf("pgprojection: save checkpoint %s/%s: %w", projectionName, shard, err)
 		}
-		return fmt.Errorf("pgprojection: save checkpoint %s/%s: %w", projectionName, shard, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("pgprojection: commit %s/%s: %w", projectionName, shard, err)
