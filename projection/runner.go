@@ -58,9 +58,10 @@ func NewRunner(store *eventstore.Store, opts Options, projections ...*Projection
 // shard goroutine has checkpointed what it applied and, with leases, given
 // its leases back), a fatal error, or, with CatchUpOnly, the current end
 // of every shard. A handler error is not fatal (it is retried, then the
-// event is parked) unless StopOnPark is set; a failing checkpoint store
-// is fatal without leases, and retried on the next renewal with them. Call
-// Run once.
+// event is parked) unless StopOnPark is set. A failing checkpoint store is
+// retried as a handler is, then is fatal; with leases, a failure to
+// schedule (heartbeat, renew, acquire) is retried at the next renewal
+// instead. Call Run once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("projection: a Runner runs once")

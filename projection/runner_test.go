@@ -315,3 +315,47 @@ func TestBadOptions(t *testing.T) {
 	_, err := projection.NewRunner(s, projection.Options{}, q)
 	require.ErrorContains(t, err, "eventstore.Register")
 }
+
+// flakyStore fails its first fails checkpoint writes.
+type flakyStore struct {
+	*projection.MemoryStore
+	fails atomic.Int64
+}
+
+func (f *flakyStore) SaveCheckpoint(ctx context.Context, p, shard string, pr projection.Progress, token uint64) error {
+	if f.fails.Add(-1) >= 0 {
+		return errors.New("connection reset")
+	}
+	return f.MemoryStore.SaveCheckpoint(ctx, p, shard, pr, token)
+}
+
+// TestStoreRetried: a checkpoint store that fails for a while is retried
+// with backoff; nothing is parked, and once it fails more often than the
+// retry policy allows, Run fails with its error.
+func TestStoreRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, "memory", 1)
+	appendOrders(t, s, "f", 10, 1)
+	retry := projection.RetryPolicy{Attempts: 4, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+
+	st := &flakyStore{MemoryStore: projection.NewMemoryStore()}
+	st.fails.Store(3)
+	m := newModel()
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: st, CatchUpOnly: true, Retry: retry}, projectionInto("flaky-store", m))
+	require.NoError(t, err)
+	require.NoError(t, r.Run(ctx))
+	assert.Equal(t, int64(3), r.Stats()[0].Retries)
+	parked, err := st.Parked(ctx, "flaky-store")
+	require.NoError(t, err)
+	assert.Empty(t, parked)
+	cps, err := st.Checkpoints(ctx, "flaky-store")
+	require.NoError(t, err)
+	assert.False(t, cps["shardId-000000000000"].After.IsZero())
+
+	st = &flakyStore{MemoryStore: projection.NewMemoryStore()}
+	st.fails.Store(100)
+	r, err = projection.NewRunner(s, projection.Options{Checkpoints: st, CatchUpOnly: true, Retry: retry}, projectionInto("broken-store", newModel()))
+	require.NoError(t, err)
+	require.ErrorContains(t, r.Run(ctx), "connection reset")
+}

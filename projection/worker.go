@@ -98,7 +98,7 @@ func (w *worker) loop(ctx context.Context) outcome {
 // has its event parked; the batch's other events are applied once.
 func (w *worker) apply(ctx context.Context, events []eventstore.Event) error {
 	for len(events) > 0 {
-		n, herr, err := w.commit(ctx, events)
+		n, herr, err := w.commitRetrying(ctx, events)
 		if err != nil {
 			return err
 		}
@@ -113,6 +113,37 @@ func (w *worker) apply(ctx context.Context, events []eventstore.Event) error {
 		events = events[1:]
 	}
 	return nil
+}
+
+// commitRetrying is commit, retrying a failing checkpoint store (not a
+// lost lease) with the retry policy's backoff; the last failure is
+// returned.
+func (w *worker) commitRetrying(ctx context.Context, events []eventstore.Event) (int, error, error) {
+	r := w.run
+	for attempt := 1; ; attempt++ {
+		n, herr, err := w.commit(ctx, events) // n is 0 when err is set
+		if err == nil || isLeaseLoss(err) || ctx.Err() != nil || attempt >= r.opts.Retry.Attempts {
+			return n, herr, err
+		}
+		r.retries.Add(1)
+		r.opts.Observer.Retry(RetryInfo{Projection: r.p.name, Position: events[0].Position, Attempt: attempt, Err: err})
+		r.opts.Logger.Warn("projection: checkpoint store failed; retrying", "projection", r.p.name, "shard", w.shard, "attempt", attempt, "err", err)
+		if err := w.sleep(ctx, attempt); err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// sleep waits the backoff after failed attempt n, or until ctx is done.
+func (w *worker) sleep(ctx context.Context, n int) error {
+	t := time.NewTimer(w.run.opts.Retry.backoff(n, rand.Float64()))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // commit applies events in order and checkpoints what it applied. It
@@ -219,19 +250,15 @@ func (w *worker) retry(ctx context.Context, ev *eventstore.Event, err error) err
 		r.opts.Observer.Retry(RetryInfo{Projection: r.p.name, Position: ev.Position, Attempt: attempt, Err: err})
 		r.opts.Logger.Warn("projection handler failed; retrying", "projection", r.p.name, "position", ev.Position.String(),
 			"stream", ev.StreamID, "version", ev.Version, "attempt", attempt, "err", err)
-		t := time.NewTimer(pol.backoff(attempt, rand.Float64()))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := w.sleep(ctx, attempt); err != nil {
+			return err
 		}
 		if !w.leaseValid() {
 			return errLeaseExpired
 		}
 		var n int
 		var serr error
-		n, err, serr = w.commit(ctx, []eventstore.Event{*ev})
+		n, err, serr = w.commitRetrying(ctx, []eventstore.Event{*ev})
 		if serr != nil {
 			return serr
 		}
