@@ -187,17 +187,17 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 		return fmt.Errorf("ReadKey %s: %d records, want 5", key, n)
 	}
 
-	snapDir := ""
+	dataDir := ""
 	if !opts.Memory {
-		snapDir = snapshotDir(opts.DataDir)
+		dataDir = opts.DataDir
 	}
-	if err := demoEvents(ctx, log, snapDir, p, heading); err != nil {
+	if err := demoEvents(ctx, log, dataDir, p, heading); err != nil {
 		return err
 	}
 	if opts.Memory {
 		p("\nDone.")
 	} else {
-		p("\nDone. The streams and snapshots stay on disk; the next run replaces them.")
+		p("\nDone. The streams, snapshots and checkpoints stay on disk; the next run replaces them.")
 	}
 	return nil
 }
