@@ -340,10 +340,8 @@ func TestGracefulHandOver(t *testing.T) {
 	obs := &leaseObserver{held: map[string]map[string]bool{}}
 	const ttl = 3 * time.Second
 	var stops []func() error
-	var insts []*instance
 	for i := range 2 {
 		in := &instance{shared: sh, owner: fmt.Sprintf("node-%d", i)}
-		insts = append(insts, in)
 		r, err := projection.NewRunner(s, projection.Options{Checkpoints: in, Owner: in.owner, LeaseTTL: ttl, Observer: obs, Logger: discardLogger()}, in.projection())
 		require.NoError(t, err)
 		stops = append(stops, runInBackground(t, r))
