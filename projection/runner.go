@@ -171,6 +171,9 @@ func (pr *projRun) run(ctx context.Context) error {
 	s := &sched{slots: map[string]*slot{}, caughtUp: map[string]bool{}, out: make(chan outcome)}
 	wctx, stopAll := context.WithCancel(ctx)
 	defer func() {
+		for _, sl := range s.slots {
+			sl.stopping = true // their leases are released as they stop
+		}
 		stopAll()
 		go func() { s.wg.Wait(); close(s.out) }()
 		for o := range s.out {

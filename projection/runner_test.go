@@ -359,3 +359,39 @@ func TestStoreRetried(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, r.Run(ctx), "connection reset")
 }
+
+// TestPoisonInTransaction: with a Transactor, a failing event rolls its
+// batch back; the events before it commit, it is tried Attempts times in
+// all and parked, and the rest commit: every other event once.
+func TestPoisonInTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, "memory", 1)
+	appendOrders(t, s, "t", 10, 3)
+	in := &instance{shared: &shared{store: projection.NewMemoryStore(), m: newModel(), inHand: map[string]string{}, holders: map[string][]string{}}, owner: "solo"}
+	var calls atomic.Int64
+	p := projection.New("tx-poison")
+	projection.On(p, func(ctx context.Context, ev projection.Event[placed]) error { return in.handle(ctx, ev.Event) })
+	projection.On(p, func(ctx context.Context, ev projection.Event[paid]) error {
+		if ev.StreamID == "t-4" && ev.Version == 2 {
+			calls.Add(1)
+			return errors.New("poison")
+		}
+		return in.handle(ctx, ev.Event)
+	})
+	retry := projection.RetryPolicy{Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: in, CatchUpOnly: true, BatchSize: 8, Retry: retry, Logger: discardLogger()}, p)
+	require.NoError(t, err)
+	require.NoError(t, r.Run(ctx))
+	assert.Equal(t, int64(3), calls.Load(), "Attempts tries in all")
+	parked, err := in.Parked(ctx, "tx-poison")
+	require.NoError(t, err)
+	require.Len(t, parked, 1)
+	m := in.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	assert.Len(t, m.applied, 29)
+	for id, c := range m.applied {
+		assert.Equal(t, 1, c, id)
+	}
+}

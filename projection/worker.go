@@ -173,8 +173,13 @@ func (w *worker) commit(ctx context.Context, events []eventstore.Event) (int, er
 		case failed == 0:
 			return 0, herr, nil
 		}
-		n, _, err := w.commit(ctx, events[:failed]) // handlers may fail differently the second time
-		return n, nil, err
+		// Commit the events before the failing one; handlers may fail
+		// differently the second time.
+		n, herr2, err := w.commit(ctx, events[:failed])
+		if err != nil || herr2 != nil || n < failed {
+			return n, herr2, err
+		}
+		return failed, herr, nil
 	}
 	applied, herr := len(events), error(nil)
 	for i := range events {
