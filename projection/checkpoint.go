@@ -64,6 +64,9 @@ type Transactor interface {
 	// that same transaction, then commits. If apply or the checkpoint
 	// write fails, nothing is committed. With shard empty no checkpoint is
 	// written (ReplayKey). The ctx passed to apply carries the transaction
-	// for the store's handler adapters.
+	// for the store's handler adapters. Once apply has returned, InTx must
+	// not let ctx interrupt its commit: it returns only when the commit is
+	// decided, or when the connection failed (the runner then reads the
+	// checkpoint back before it retries, to learn whether it landed).
 	InTx(ctx context.Context, projection, shard string, p Progress, token uint64, apply func(ctx context.Context) error) error
 }

@@ -41,6 +41,9 @@ type instance struct {
 	partitioned atomic.Bool
 	stall       atomic.Pointer[chan struct{}]
 	fenced      atomic.Int64
+	// lostAcks makes that many commits succeed but report an error, as
+	// a connection that fails after the server committed would.
+	lostAcks atomic.Int64
 }
 
 var errDead = errors.New("instance is dead")
@@ -153,6 +156,9 @@ func (in *instance) InTx(ctx context.Context, p, shard string, pr projection.Pro
 	}
 	for _, ev := range staged {
 		in.m.apply(ev)
+	}
+	if in.lostAcks.Add(-1) >= 0 {
+		return errors.New("connection reset after COMMIT was sent")
 	}
 	return nil
 }

@@ -230,21 +230,31 @@ func (pr *projRun) ended(ctx context.Context, s *sched, o outcome) error {
 		pr.opts.Logger.Warn("projection: lease lost; the shard's new owner continues", "projection", pr.p.name, "shard", o.shard, "owner", pr.opts.Owner, "err", o.err)
 		pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
 		return nil
-	case o.err != nil && (ctx.Err() != nil || sl.stopping || sl.lost) && errors.Is(o.err, context.Canceled):
+	case o.err != nil && (ctx.Err() != nil || sl.stopping || sl.lost) && isStop(o.err):
 		// Stopped on purpose.
 	case o.err != nil:
 		return o.err
 	}
+	if pr.leases != nil && sl.lost {
+		pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
+	}
 	if pr.leases != nil && !sl.lost {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.opts.LeaseTTL)
 		defer cancel()
-		if err := pr.leases.Release(rctx, sl.lease); err != nil {
+		if err := pr.leases.Release(rctx, sl.lease); errors.Is(err, ErrLeaseLost) {
+			pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
+		} else if err != nil {
 			pr.opts.Logger.Warn("projection: releasing a lease failed; it will expire", "projection", pr.p.name, "shard", o.shard, "err", err)
 		} else {
 			pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token})
 		}
 	}
 	return nil
+}
+
+// isStop reports whether err is a cancellation or a deadline.
+func isStop(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // leave removes this instance from the live list, so the others take its

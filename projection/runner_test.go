@@ -395,3 +395,21 @@ func TestPoisonInTransaction(t *testing.T) {
 		assert.Equal(t, 1, c, id)
 	}
 }
+
+// TestLostCommitAck: a transaction that committed but whose
+// acknowledgement was lost is recognised by reading the checkpoint back,
+// and its batch is not applied a second time.
+func TestLostCommitAck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, "memory", 2)
+	appendOrders(t, s, "l", 20, 3)
+	in := &instance{shared: &shared{store: projection.NewMemoryStore(), m: newModel(), inHand: map[string]string{}, holders: map[string][]string{}}, owner: "solo"}
+	in.lostAcks.Store(4)
+	retry := projection.RetryPolicy{Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: in, CatchUpOnly: true, BatchSize: 7, Retry: retry, Logger: discardLogger()}, in.projection())
+	require.NoError(t, err)
+	require.NoError(t, r.Run(ctx))
+	assert.Negative(t, in.lostAcks.Load(), "every injected failure was hit")
+	in.m.check(t, "l", 20, 3)
+}

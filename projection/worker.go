@@ -122,7 +122,13 @@ func (w *worker) commitRetrying(ctx context.Context, events []eventstore.Event) 
 	r := w.run
 	for attempt := 1; ; attempt++ {
 		n, herr, err := w.commit(ctx, events) // n is 0 when err is set
-		if err == nil || isLeaseLoss(err) || ctx.Err() != nil || attempt >= r.opts.Retry.Attempts {
+		if err == nil || isLeaseLoss(err) || ctx.Err() != nil {
+			return n, herr, err
+		}
+		if k, lerr := w.landed(ctx, events); lerr == nil && k > 0 {
+			return k, nil, nil // the commit failed only on its way back
+		}
+		if attempt >= r.opts.Retry.Attempts {
 			return n, herr, err
 		}
 		r.retries.Add(1)
@@ -132,6 +138,32 @@ func (w *worker) commitRetrying(ctx context.Context, events []eventstore.Event) 
 			return 0, nil, err
 		}
 	}
+}
+
+// landed reads the shard's checkpoint back after a failed commit, and
+// returns how many of events it already covers: a transaction whose
+// COMMIT reached the server before the connection failed is not applied
+// a second time.
+func (w *worker) landed(ctx context.Context, events []eventstore.Event) (int, error) {
+	if _, ok := w.run.cps.(Transactor); !ok {
+		return 0, nil // handlers ran outside any transaction: at-least-once anyway
+	}
+	cps, err := w.run.cps.Checkpoints(ctx, w.run.p.name)
+	if err != nil {
+		return 0, err
+	}
+	after := cps[w.shard].After
+	if after.Compare(w.after) <= 0 {
+		return 0, nil
+	}
+	k := 0
+	for k < len(events) && events[k].Position.SequenceNumber.Compare(after) <= 0 {
+		k++
+	}
+	if k > 0 {
+		w.done(events[:k])
+	}
+	return k, nil
 }
 
 // sleep waits the backoff after failed attempt n, or until ctx is done.

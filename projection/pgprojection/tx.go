@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shoal-dev/shoal/projection"
@@ -32,7 +33,10 @@ func TxFrom(ctx context.Context) (pgx.Tx, bool) {
 // commits. If apply, the checkpoint write (projection.ErrLeaseLost for a
 // stale token) or the commit fails, nothing is committed: the read-model
 // writes are rolled back with the checkpoint. apply's error is returned
-// as is. With shard empty, only apply's writes are committed.
+// as is. With shard empty, only apply's writes are committed. Once apply
+// has returned, the checkpoint write and the commit are not interrupted by
+// ctx (they get commitTimeout), so InTx does not return while its commit
+// is undecided, short of a lost connection.
 func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projection.Progress, token uint64, apply func(ctx context.Context) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -44,19 +48,27 @@ func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projec
 			return err
 		}
 	}
+	// Once the handlers are done, the checkpoint and the commit run to
+	// their end even if ctx is cancelled: a COMMIT interrupted on the wire
+	// may still land, and the caller would not know it had.
+	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
 	if shard != "" { // empty: no checkpoint (projection.ReplayKey)
-		if err := s.save(ctx, tx, projectionName, shard, p, token); err != nil {
+		if err := s.save(fin, tx, projectionName, shard, p, token); err != nil {
 			if errors.Is(err, projection.ErrLeaseLost) {
 				return err
 			}
 			return fmt.Errorf("pgprojection: save checkpoint %s/%s: %w", projectionName, shard, err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.Commit(fin); err != nil {
 		return fmt.Errorf("pgprojection: commit %s/%s: %w", projectionName, shard, err)
 	}
 	return nil
 }
+
+// commitTimeout bounds the checkpoint write and commit after the handlers.
+const commitTimeout = 30 * time.Second
 
 // On registers fn with projection.On for events whose payload type is E,
 // passing it the transaction of the Store's InTx, so its read-model writes
