@@ -417,3 +417,24 @@ func TestFencedCommit(t *testing.T) {
 	sh.m.check(t, "g", 40, 1)
 	assert.Positive(t, victim.fenced.Load(), "the paused commit was refused by its token")
 }
+
+// TestDeadlineReleasesLeases: a Run ended by its context's deadline stops
+// as a cancelled one does: nil, and its leases given back.
+func TestDeadlineReleasesLeases(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, "memory", 2)
+	appendOrders(t, s, "d", 10, 1)
+	st := projection.NewMemoryStore()
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: st, Owner: "solo", LeaseTTL: time.Minute, Logger: discardLogger()}, projectionInto("deadline", newModel()))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	require.NoError(t, r.Run(ctx))
+	ls, err := st.Leases(context.Background(), "deadline")
+	require.NoError(t, err)
+	require.Len(t, ls, 2)
+	for _, l := range ls {
+		assert.True(t, l.Expired, "%s released", l.Shard)
+		assert.Empty(t, l.Owner)
+	}
+}
