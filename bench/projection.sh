@@ -16,7 +16,7 @@
 #   3. PostgreSQL read model (projection/pgprojection/bench_test.go), $PG_EVENTS events, one row each:
 #        BenchmarkPGReadModel/shoal          Runner + pgprojection.On, one tx.Exec INSERT per event,
 #                                            BatchSize $PG_BATCH per transaction (with the checkpoint)
-#        BenchmarkPGReadModel/shoal-batched  the same, INSERTs queued on a pgx.Batch sent once per batch
+#        BenchmarkPGReadModel/shoal-queued   the same with pgprojection.OnQueued: a batch's INSERTs in one pgx.Batch
 #        BenchmarkPGReadModel/raw-1conn      the same rows prebuilt, pgx.Batch of 1000 per transaction
 #        BenchmarkPGReadModel/raw-4conns     the same on 4 connections (the runner's 4 shards)
 # Each Shoal replay figure is events/s of wall time and cpu-ns/event (getrusage of the process over
@@ -214,7 +214,7 @@ bare msgpack decoding, 1 goroutine: CPU ns per event|BenchmarkBareDecode/1gorout
 bare msgpack decoding, 4 goroutines: CPU ns per event|BenchmarkBareDecode/4goroutines.cpu-ns/event
 payload bytes (msgpack)|BenchmarkBareDecode/1goroutine.payload-B
 PG read model, Shoal, one INSERT per event: events/s|BenchmarkPGReadModel/shoal.events/s
-PG read model, Shoal, INSERTs sent as one pgx.Batch per batch: events/s|BenchmarkPGReadModel/shoal-batched.events/s
+PG read model, Shoal, OnQueued (one pgx.Batch per batch): events/s|BenchmarkPGReadModel/shoal-queued.events/s
 PG raw batched INSERT, 1 connection: rows/s|BenchmarkPGReadModel/raw-1conn.events/s
 PG raw batched INSERT, 4 connections: rows/s|BenchmarkPGReadModel/raw-4conns.events/s
 '
@@ -227,8 +227,8 @@ decode-all replay CPU ÷ bare decode CPU, 1 goroutine|BenchmarkReplayDecode/file
 decode-all replay time ÷ lazy replay time|BenchmarkReplayLazy/file.events/s|BenchmarkReplayDecode/file.events/s|
 PG read model time ÷ raw batched INSERT time, 4 conns (target ≤ 2)|BenchmarkPGReadModel/raw-4conns.events/s|BenchmarkPGReadModel/shoal.events/s|<=2
 PG read model time ÷ raw batched INSERT time, 1 conn|BenchmarkPGReadModel/raw-1conn.events/s|BenchmarkPGReadModel/shoal.events/s|
-PG read model, batched, time ÷ raw batched INSERT time, 4 conns|BenchmarkPGReadModel/raw-4conns.events/s|BenchmarkPGReadModel/shoal-batched.events/s|<=2
-PG read model, batched, time ÷ raw batched INSERT time, 1 conn|BenchmarkPGReadModel/raw-1conn.events/s|BenchmarkPGReadModel/shoal-batched.events/s|
+PG read model, OnQueued, time ÷ raw batched INSERT time, 4 conns|BenchmarkPGReadModel/raw-4conns.events/s|BenchmarkPGReadModel/shoal-queued.events/s|<=2
+PG read model, OnQueued, time ÷ raw batched INSERT time, 1 conn|BenchmarkPGReadModel/raw-1conn.events/s|BenchmarkPGReadModel/shoal-queued.events/s|
 '
 
 AWK_FMT="$(cat "$ROOT/bench/fmt.awk")"'

@@ -38,3 +38,18 @@ func (e *HandlerError) Error() string {
 
 // Unwrap returns the handler's error.
 func (e *HandlerError) Unwrap() error { return e.Err }
+
+// EventError attributes a Transactor's failure to one event of a batch:
+// a read-model write that the event's handler queued failed when the
+// batch's writes were sent (pgprojection.OnQueued). The runner treats it
+// as that event's handler error: retried, then parked.
+type EventError struct {
+	Position eventstore.Position
+	Err      error
+}
+
+// Error implements error.
+func (e *EventError) Error() string { return fmt.Sprintf("event at %s: %v", e.Position, e.Err) }
+
+// Unwrap returns the write's error.
+func (e *EventError) Unwrap() error { return e.Err }

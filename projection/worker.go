@@ -196,6 +196,14 @@ func (w *worker) commit(ctx context.Context, events []eventstore.Event) (int, er
 			}
 			return nil
 		})
+		var ee *EventError
+		if errors.As(err, &ee) { // a queued write of one event failed
+			for i := range events {
+				if events[i].Position == ee.Position {
+					failed, herr = i, ee.Err
+				}
+			}
+		}
 		switch {
 		case err == nil:
 			w.done(events)

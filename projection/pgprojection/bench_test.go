@@ -41,11 +41,10 @@ import (
 //     (ev.Data()) and runs one tx.Exec per event: the natural user code,
 //     one round trip per event. The runner works the 4 shards at once, on
 //     4 connections.
-//   - shoal-batched: the same runner and handler shape, but the handler
-//     queues its INSERT on a pgx.Batch that a wrapper around the Store's
-//     InTx (benchBatchingStore, test code only) sends with SendBatch once
-//     the batch's handlers have run, before the checkpoint: one round trip
-//     per batch. What a batched-write hook in pgprojection would give.
+//   - shoal-queued: the same runner, but the handler is registered with
+//     pgprojection.OnQueued and queues its INSERT (w.Exec); the Store
+//     sends a batch's queued writes in one pgx.Batch before the
+//     checkpoint: one round trip per batch.
 //   - raw-1conn, raw-4conns: the same rows, built in memory beforehand,
 //     inserted with pgx.Batch (SendBatch) 1000 rows per transaction
 //     (Begin, SendBatch, Commit), on one connection, or on 4 at once with
@@ -255,38 +254,6 @@ func pgBenchArgs(streamID string, version uint64, d pgBenchDeposited) []any {
 	return []any{streamID, int64(version), d.AccountID, d.Amount, d.Currency, d.Reference, d.Balance, d.At}
 }
 
-// benchBatchingStore is a pgprojection.Store whose transactions collect
-// the handlers' writes on a pgx.Batch (benchPending) and send it in one
-// round trip after the batch's handlers have run, before the checkpoint.
-// A handler error still fails the whole transaction; a failing INSERT is
-// reported by the batch, not by the event's handler.
-type benchBatchingStore struct{ *pgprojection.Store }
-
-type benchPendingKey struct{}
-
-// benchPending returns the batch of the transaction ctx carries.
-func benchPending(ctx context.Context) (*pgx.Batch, bool) {
-	bt, ok := ctx.Value(benchPendingKey{}).(*pgx.Batch)
-	return bt, ok
-}
-
-func (s benchBatchingStore) InTx(ctx context.Context, name, shard string, p projection.Progress, token uint64, apply func(ctx context.Context) error) error {
-	return s.Store.InTx(ctx, name, shard, p, token, func(ctx context.Context) error {
-		bt := &pgx.Batch{}
-		if err := apply(context.WithValue(ctx, benchPendingKey{}, bt)); err != nil {
-			return err
-		}
-		if bt.Len() == 0 {
-			return nil
-		}
-		tx, ok := pgprojection.TxFrom(ctx)
-		if !ok {
-			return pgprojection.ErrNoTx
-		}
-		return tx.SendBatch(ctx, bt).Close()
-	})
-}
-
 func BenchmarkPGReadModel(b *testing.B) {
 	pool := benchPool(b)
 	ctx := context.Background()
@@ -387,21 +354,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 		runShoal(b, p.Name(), cps, p)
 	})
 
-	b.Run("shoal-batched", func(b *testing.B) {
-		p := projection.New("pg-bench-batched")
-		pgprojection.On(p, func(ctx context.Context, _ pgx.Tx, ev projection.Event[pgBenchDeposited]) error {
+	b.Run("shoal-queued", func(b *testing.B) {
+		p := projection.New("pg-bench-queued")
+		pgprojection.OnQueued(p, func(_ context.Context, w *pgprojection.Writes, ev projection.Event[pgBenchDeposited]) error {
 			d, err := ev.Data()
 			if err != nil {
 				return err
 			}
-			bt, ok := benchPending(ctx)
-			if !ok {
-				return fmt.Errorf("no pending batch in ctx: run with benchBatchingStore")
-			}
-			bt.Queue(insert, pgBenchArgs(ev.StreamID, ev.Version, d)...)
+			w.Exec(insert, pgBenchArgs(ev.StreamID, ev.Version, d)...)
 			return nil
 		})
-		runShoal(b, p.Name(), benchBatchingStore{cps}, p)
+		runShoal(b, p.Name(), cps, p)
 	})
 
 	// insertRows inserts rows pgBenchRawBatch per transaction.

@@ -44,7 +44,12 @@ func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projec
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	if apply != nil {
-		if err := apply(context.WithValue(ctx, txKey{}, tx)); err != nil {
+		q := &queue{}
+		actx := context.WithValue(context.WithValue(ctx, txKey{}, tx), queueKey{}, q)
+		if err := apply(actx); err != nil {
+			return err
+		}
+		if err := q.flush(ctx, tx); err != nil {
 			return err
 		}
 	}
@@ -85,6 +90,12 @@ func adapt[E any](name string, fn func(ctx context.Context, tx pgx.Tx, ev projec
 		tx, ok := TxFrom(ctx)
 		if !ok {
 			return fmt.Errorf("projection %s: %w", name, ErrNoTx)
+		}
+		if q, ok := ctx.Value(queueKey{}).(*queue); ok {
+			// Earlier events' queued writes go first, in event order.
+			if err := q.flush(ctx, tx); err != nil {
+				return err
+			}
 		}
 		return fn(ctx, tx, ev)
 	}
