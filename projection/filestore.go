@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
+
+	"github.com/shoal-dev/shoal/internal/durable"
 )
 
 const (
@@ -111,15 +113,18 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	if dir == "" {
 		return nil, errors.New("projection: open file store: empty directory name")
 	}
-	if err := ensureDir(dir); err != nil {
+	if err := durable.EnsureDir(dir); err != nil {
 		return fail(err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, fileStoreLock), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fail(err)
 	}
-	if err := tryLockFile(lock); err != nil {
+	if err := durable.Lock(lock, false); err != nil {
 		lock.Close()
+		if errors.Is(err, durable.ErrLocked) {
+			err = fmt.Errorf("the directory is in use by another FileStore (%s is locked)", lock.Name())
+		}
 		return fail(err)
 	}
 	d, err := os.Open(dir)
@@ -133,23 +138,6 @@ func OpenFileStore(dir string) (*FileStore, error) {
 		return fail(err)
 	}
 	return s, nil
-}
-
-// ensureDir creates dir where missing and makes its entry durable.
-func ensureDir(dir string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		return syncDirAt(filepath.Dir(dir))
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	return nil
 }
 
 // removeTemps deletes temporary files a crashed write left behind. The
@@ -291,7 +279,7 @@ func (s *FileStore) write(projection string, p *fileProjection, shards map[strin
 			return err
 		}
 		tmp := strings.TrimSuffix(path, fileStoreExt) + fileStoreTmpExt
-		if err := writeFileSynced(tmp, b); err != nil {
+		if err := durable.WriteFile(tmp, b); err != nil {
 			os.Remove(tmp)
 			return err
 		}
@@ -300,7 +288,7 @@ func (s *FileStore) write(projection string, p *fileProjection, shards map[strin
 			return err
 		}
 	}
-	if err := syncDirFile(s.d); err != nil {
+	if err := durable.SyncDir(s.d); err != nil {
 		// The rename may or may not survive a crash: forget the cached
 		// state so the next call reads what the file holds.
 		p.loaded = false
@@ -417,40 +405,6 @@ func (s *FileStore) Reset(ctx context.Context, projection string) error {
 		return fmt.Errorf("projection: reset %s: %w", projection, err)
 	}
 	p.loaded = true
-	return nil
-}
-
-// writeFileSynced writes b to a new file at path (truncating a stray one)
-// and fsyncs it.
-func writeFileSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("fsync %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// syncDirAt fsyncs the directory at path.
-func syncDirAt(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = syncDirFile(d)
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", path, err)
-	}
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/shoal-dev/shoal/eventstore"
+
+	"github.com/shoal-dev/shoal/internal/durable"
 )
 
 const (
@@ -52,19 +54,8 @@ func Open(dir string) (*Store, error) {
 // ensureDirs creates dir and its subdirectories where missing, and makes
 // the new directory entries durable.
 func ensureDirs(dir string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := syncDirPath(filepath.Dir(dir)); err != nil {
-			return err
-		}
-	case err != nil:
+	if err := durable.EnsureDir(dir); err != nil {
 		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
 	}
 	created := false
 	for i := range fanOut {
@@ -77,7 +68,7 @@ func ensureDirs(dir string) error {
 		}
 	}
 	if created {
-		return syncDirPath(dir)
+		return durable.SyncDirPath(dir)
 	}
 	return nil
 }
@@ -167,7 +158,7 @@ func (s *Store) replace(path, streamID string, version uint64, b []byte) error {
 		return err
 	}
 	defer dir.Close() // releases the flock too
-	if err := lockDir(dir); err != nil {
+	if err := durable.Lock(dir, true); err != nil {
 		return fmt.Errorf("lock %s: %w", dirPath, err)
 	}
 	old, ok, err := readFile(path, streamID)
@@ -178,7 +169,7 @@ func (s *Store) replace(path, streamID string, version uint64, b []byte) error {
 		return nil
 	}
 	tmp := path[:len(path)-len(snapExt)] + tmpExt
-	if err := writeSynced(tmp, b); err != nil {
+	if err := durable.WriteFile(tmp, b); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -186,42 +177,8 @@ func (s *Store) replace(path, streamID string, version uint64, b []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("fsync %s: %w", dirPath, err)
-	}
-	return nil
-}
-
-// writeSynced writes b to a new file at path (truncating a stray one) and
-// fsyncs it.
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("fsync %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// syncDirPath fsyncs the directory at path.
-func syncDirPath(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = syncDir(d)
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("fsync %s: %w", path, err)
 	}
 	return nil
 }

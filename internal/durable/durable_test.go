@@ -1,0 +1,39 @@
+package durable_test
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/shoal-dev/shoal/internal/durable"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteFileAndSyncDir(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	require.NoError(t, os.WriteFile(p, []byte("a longer stray content"), 0o644))
+	require.NoError(t, durable.WriteFile(p, []byte("new")))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "new", string(b), "a stray file is truncated")
+	require.NoError(t, durable.SyncDirPath(dir))
+	require.Error(t, durable.SyncDirPath(filepath.Join(dir, "missing")))
+}
+
+func TestLock(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no flock")
+	}
+	p := filepath.Join(t.TempDir(), "LOCK")
+	a, err := os.Create(p)
+	require.NoError(t, err)
+	require.NoError(t, durable.Lock(a, false))
+	b, err := os.Open(p)
+	require.NoError(t, err)
+	defer b.Close()
+	require.ErrorIs(t, durable.Lock(b, false), durable.ErrLocked)
+	require.NoError(t, a.Close())
+	require.NoError(t, durable.Lock(b, false), "closing the holder releases it")
+}
