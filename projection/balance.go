@@ -16,11 +16,8 @@ import (
 // shard at once.
 func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) error {
 	ttl, owner, name := pr.opts.LeaseTTL, pr.opts.Owner, pr.p.name
-	owners, err := pr.leases.Heartbeat(ctx, name, owner, ttl)
-	if err != nil {
-		return fmt.Errorf("projection %s: heartbeat: %w", name, err)
-	}
-	// Renew first, so a slow store cannot let held leases lapse.
+	// Renew first, so neither a slow store nor a failed heartbeat lets
+	// held leases lapse.
 	held := 0
 	for id, sl := range s.slots {
 		if sl.stopping || sl.lost {
@@ -41,6 +38,10 @@ func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) 
 		sl.lease = l
 		sl.w.valid.Store(sent.Add(ttl).UnixNano())
 		held++
+	}
+	owners, err := pr.leases.Heartbeat(ctx, name, owner, ttl)
+	if err != nil {
+		return fmt.Errorf("projection %s: heartbeat: %w", name, err)
 	}
 	n := max(len(owners), 1)
 	if !slices.Contains(owners, owner) {
