@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
 // Observer is told what a runner does, for metrics and progress bars; the
@@ -21,6 +22,10 @@ type Observer interface {
 	// Lease is called when this instance acquires, releases or loses a
 	// shard's lease.
 	Lease(LeaseChange)
+	// Gap is called when a shard resumes from a checkpoint whose event
+	// has passed the log's retention: events after it may have expired
+	// unread.
+	Gap(GapInfo)
 }
 
 // BatchInfo describes one applied batch.
@@ -52,6 +57,15 @@ type LeaseChange struct {
 	Held, Lost               bool
 }
 
+// GapInfo describes a checkpoint that fell behind retention. The events
+// between After and Oldest (exclusive) may have expired before the
+// projection read them; the log cannot tell whether there were any.
+type GapInfo struct {
+	Projection, Shard string
+	After             shardlog.SequenceNumber // the checkpoint
+	Oldest            shardlog.SequenceNumber // the shard's oldest retained event
+}
+
 // NopObserver ignores everything.
 type NopObserver struct{}
 
@@ -66,3 +80,6 @@ func (NopObserver) Park(string, Parked) {}
 
 // Lease implements Observer.
 func (NopObserver) Lease(LeaseChange) {}
+
+// Gap implements Observer.
+func (NopObserver) Gap(GapInfo) {}

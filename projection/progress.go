@@ -64,6 +64,7 @@ func (t *tracker) Batch(b BatchInfo) {
 func (t *tracker) Retry(r RetryInfo)        { t.inner.Retry(r) }
 func (t *tracker) Park(p string, pk Parked) { t.inner.Park(p, pk) }
 func (t *tracker) Lease(c LeaseChange)      { t.inner.Lease(c) }
+func (t *tracker) Gap(g GapInfo)            { t.inner.Gap(g) }
 
 // snapshot builds a report; t.mu is held.
 func (t *tracker) snapshot(done bool) RebuildProgress {

@@ -85,9 +85,10 @@ func (r *Runner) Run(ctx context.Context) error {
 // Stats is a projection's progress, for dashboards.
 type Stats struct {
 	Projection string
-	// Events applied (parked ones included), retries made and events
-	// parked since Run started.
-	Events, Retries, Parked int64
+	// Events applied (parked ones included), retries made, events
+	// parked, and shards resumed behind retention (Observer.Gap) since
+	// Run started.
+	Events, Retries, Parked, Gaps int64
 	// Shards lists the shards this instance is processing.
 	Shards []ShardStatus
 }
@@ -108,7 +109,7 @@ type ShardStatus struct {
 func (r *Runner) Stats() []Stats {
 	out := make([]Stats, 0, len(r.runs))
 	for _, pr := range r.runs {
-		s := Stats{Projection: pr.p.name, Events: pr.events.Load(), Retries: pr.retries.Load(), Parked: pr.parked.Load()}
+		s := Stats{Projection: pr.p.name, Events: pr.events.Load(), Retries: pr.retries.Load(), Parked: pr.parked.Load(), Gaps: pr.gaps.Load()}
 		pr.mu.Lock()
 		for id, w := range pr.workers {
 			st := ShardStatus{Shard: id, Events: w.events.Load(), MillisBehindLatest: w.lag.Load()}
@@ -143,7 +144,7 @@ type projRun struct {
 	cps    CheckpointStore
 	leases LeaseStore // nil without leases
 
-	events, retries, parked atomic.Int64
+	events, retries, parked, gaps atomic.Int64
 
 	mu      sync.Mutex
 	workers map[string]*worker // running, for Stats

@@ -165,7 +165,7 @@ func testRunnersShareShards(t *testing.T, c redis.UniversalClient, prefix string
 		})
 		r, err := projection.NewRunner(s, projection.Options{
 			Checkpoints: m, Owner: owner, LeaseTTL: ttl, BatchSize: batch,
-			Observer: leaseCounter{held}, Logger: slog.New(slog.DiscardHandler),
+			Observer: leaseCounter{held: held}, Logger: slog.New(slog.DiscardHandler),
 			Retry: projection.RetryPolicy{Attempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond},
 		}, p)
 		require.NoError(t, err)
@@ -217,12 +217,10 @@ func testRunnersShareShards(t *testing.T, c redis.UniversalClient, prefix string
 
 // leaseCounter counts the leases each owner holds.
 type leaseCounter struct {
+	projection.NopObserver
 	held map[string]*atomic.Int64
 }
 
-func (o leaseCounter) Batch(projection.BatchInfo)     {}
-func (o leaseCounter) Retry(projection.RetryInfo)     {}
-func (o leaseCounter) Park(string, projection.Parked) {}
 func (o leaseCounter) Lease(c projection.LeaseChange) {
 	if c.Held {
 		o.held[c.Owner].Add(1)

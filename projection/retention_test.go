@@ -1,0 +1,78 @@
+package projection_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/projection"
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/memory"
+	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type gapObserver struct {
+	projection.NopObserver
+	mu   sync.Mutex
+	gaps []projection.GapInfo
+}
+
+func (o *gapObserver) Gap(g projection.GapInfo) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.gaps = append(o.gaps, g)
+}
+
+// TestRetentionGap: a projection that resumes from a checkpoint whose
+// event has passed retention reports it (Observer.Gap, Stats.Gaps, a
+// warning) and goes on from the oldest retained event; one whose
+// checkpoint is still retained reports nothing.
+func TestRetentionGap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := shardlogtest.NewClockAt(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	l, err := shardlog.Open(ctx, memory.New(), shardlog.WithClock(clk.Now), shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	reg := eventstore.NewRegistry()
+	require.NoError(t, eventstore.Register[placed](reg, "order.placed"))
+	require.NoError(t, eventstore.Register[paid](reg, "order.paid"))
+	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg),
+		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+	require.NoError(t, err)
+
+	appendOrders(t, s, "old", 5, 1)
+	cps := projection.NewMemoryStore()
+	run := func(name string) (*projection.Runner, *gapObserver, *model) {
+		obs, m := &gapObserver{}, newModel()
+		r, err := projection.NewRunner(s, projection.Options{Checkpoints: cps, CatchUpOnly: true, Observer: obs, Logger: discardLogger()}, projectionInto(name, m))
+		require.NoError(t, err)
+		require.NoError(t, r.Run(ctx))
+		return r, obs, m
+	}
+	run("behind")
+	// "kept" reads the newer events before the old ones expire.
+	clk.Advance(shardlog.DefaultRetentionHours*time.Hour - time.Hour)
+	appendOrders(t, s, "mid", 5, 1)
+	run("kept")
+	clk.Advance(2 * time.Hour) // the "old" events expire
+	require.NoError(t, l.EnforceRetention(ctx))
+	appendOrders(t, s, "new", 5, 1)
+
+	r, obs, m := run("behind")
+	require.Len(t, obs.gaps, 1)
+	g := obs.gaps[0]
+	assert.Equal(t, "behind", g.Projection)
+	assert.Equal(t, "shardId-000000000000", g.Shard)
+	assert.Positive(t, g.Oldest.Compare(g.After))
+	assert.Equal(t, int64(1), r.Stats()[0].Gaps)
+	assert.Equal(t, 10, m.total(), "it goes on from the oldest retained event")
+
+	r, obs, _ = run("kept")
+	assert.Empty(t, obs.gaps)
+	assert.Zero(t, r.Stats()[0].Gaps)
+}
