@@ -138,7 +138,10 @@ func checkDemo(t *testing.T, got string, extra ...string) {
 		"order-1: 24 items, version 25: every command applied once",
 		"latest snapshot: version 20",
 		"ship order-2 (no items): order has no items",
-		"28 events; checkpoint covers shards",
+		"rebuilt: 28 events replayed",
+		"live: a new item on order-2 reached the read model",
+		"order-2   1 items  2.50 EUR",
+		"checkpoints saved for shards",
 		"Done.",
 	}, extra...) {
 		if !strings.Contains(got, want) {
