@@ -290,7 +290,7 @@ var errCrash = errors.New("injected crash")
 // one that did not return in time.
 var (
 	errStopped = errors.New("stopped")
-	errHung    = errors.New("Run did not return in time")
+	errHung    = errors.New("the runner did not return in time")
 )
 
 type crashKind int
