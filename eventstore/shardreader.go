@@ -29,6 +29,10 @@ type ShardBatch struct {
 	// events stay in version order.
 	End         bool
 	ChildShards []shardlog.ChildShard
+	// ExpiredGap is set when the read began before the shard's oldest
+	// retained event: events between the reader's position and the first
+	// one returned may have expired unread (shardlog.Batch.ExpiredGap).
+	ExpiredGap bool
 }
 
 // ReadShard opens a reader on shardID that starts after sequence number
@@ -59,7 +63,7 @@ func (r *ShardReader) Next(ctx context.Context, limit int) (ShardBatch, error) {
 	if err != nil {
 		return ShardBatch{}, fmt.Errorf("eventstore: read shard %s: %w", r.shard, err)
 	}
-	out := ShardBatch{MillisBehindLatest: b.MillisBehindLatest, End: b.End, ChildShards: b.ChildShards, Events: make([]Event, 0, len(b.Records))}
+	out := ShardBatch{MillisBehindLatest: b.MillisBehindLatest, End: b.End, ChildShards: b.ChildShards, ExpiredGap: b.ExpiredGap, Events: make([]Event, 0, len(b.Records))}
 	for _, rec := range b.Records {
 		ev, err := r.store.toEvent(rec)
 		if err != nil {
@@ -67,7 +71,7 @@ func (r *ShardReader) Next(ctx context.Context, limit int) (ShardBatch, error) {
 			if rerr := r.reopen(ctx, before, out.Events); rerr != nil {
 				return ShardBatch{Events: out.Events}, fmt.Errorf("%w (and reopening the shard: %v)", err, rerr)
 			}
-			return ShardBatch{Events: out.Events, MillisBehindLatest: b.MillisBehindLatest}, err
+			return ShardBatch{Events: out.Events, MillisBehindLatest: b.MillisBehindLatest, ExpiredGap: b.ExpiredGap}, err
 		}
 		out.Events = append(out.Events, ev)
 	}

@@ -22,9 +22,10 @@ type Observer interface {
 	// Lease is called when this instance acquires, releases or loses a
 	// shard's lease.
 	Lease(LeaseChange)
-	// Gap is called when a shard resumes from a checkpoint whose event
-	// has passed the log's retention: events after it may have expired
-	// unread.
+	// Gap is called when a read began past expired events: the
+	// projection fell behind the log's retention on a shard (while it was
+	// stopped, or while it ran), and events after its checkpoint may have
+	// expired unread.
 	Gap(GapInfo)
 }
 
@@ -63,7 +64,7 @@ type LeaseChange struct {
 type GapInfo struct {
 	Projection, Shard string
 	After             shardlog.SequenceNumber // the checkpoint
-	Oldest            shardlog.SequenceNumber // the shard's oldest retained event
+	Oldest            shardlog.SequenceNumber // the next event read (zero: none yet)
 }
 
 // NopObserver ignores everything.

@@ -76,3 +76,54 @@ func TestRetentionGap(t *testing.T) {
 	assert.Empty(t, obs.gaps)
 	assert.Zero(t, r.Stats()[0].Gaps)
 }
+
+// TestRetentionGapWhileRunning: a shard whose worker is held up in a
+// handler while the events after it expire reports the gap when it reads
+// on, instead of skipping them silently.
+func TestRetentionGapWhileRunning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := shardlogtest.NewClockAt(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	l, err := shardlog.Open(ctx, memory.New(), shardlog.WithClock(clk.Now), shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	reg := eventstore.NewRegistry()
+	require.NoError(t, eventstore.Register[placed](reg, "order.placed"))
+	require.NoError(t, eventstore.Register[paid](reg, "order.paid"))
+	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg),
+		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+	require.NoError(t, err)
+	appendOrders(t, s, "old", 5, 1)
+
+	release := make(chan struct{})
+	var once sync.Once
+	entered := make(chan struct{})
+	m := newModel()
+	p := projection.New("slow")
+	projection.On(p, func(_ context.Context, ev projection.Event[placed]) error {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		m.apply(ev.Event)
+		return nil
+	})
+	obs := &gapObserver{}
+	r, err := projection.NewRunner(s, projection.Options{CatchUpOnly: true, BatchSize: 1, Observer: obs, Logger: discardLogger()}, p)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	<-entered
+	clk.Advance(25 * time.Hour) // the other four "old" events expire unread
+	require.NoError(t, l.EnforceRetention(ctx))
+	appendOrders(t, s, "new", 5, 1)
+	close(release)
+	require.NoError(t, <-done)
+
+	assert.Equal(t, 6, m.total(), "one old event and the five new ones")
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	require.Len(t, obs.gaps, 1)
+	assert.False(t, obs.gaps[0].After.IsZero())
+	assert.Equal(t, int64(1), r.Stats()[0].Gaps)
+}

@@ -50,9 +50,6 @@ func (w *worker) leaseValid() bool {
 // CatchUpOnly) its current end.
 func (w *worker) loop(ctx context.Context) outcome {
 	r := w.run
-	if err := w.checkRetention(ctx); err != nil {
-		return outcome{shard: w.shard, err: err}
-	}
 	rd, err := r.store.ReadShard(ctx, w.shard, w.after)
 	if err != nil {
 		return outcome{shard: w.shard, err: err}
@@ -66,6 +63,9 @@ func (w *worker) loop(ctx context.Context) outcome {
 			return outcome{shard: w.shard, err: ctx.Err()}
 		}
 		w.lag.Store(b.MillisBehindLatest)
+		if b.ExpiredGap {
+			w.gap(b)
+		}
 		if len(b.Events) > 0 {
 			start := time.Now()
 			if err := w.apply(ctx, b.Events); err != nil {
@@ -97,31 +97,19 @@ func (w *worker) loop(ctx context.Context) outcome {
 	}
 }
 
-// checkRetention reports a checkpoint whose event the log no longer
-// holds: the shard's oldest retained event comes after it, so events in
-// between may have expired unread.
-func (w *worker) checkRetention(ctx context.Context) error {
-	if w.after.IsZero() {
-		return nil
-	}
-	rd, err := w.run.store.ReadShard(ctx, w.shard, shardlog.SequenceNumber{})
-	if err != nil {
-		return err
-	}
-	b, err := rd.Next(ctx, 1)
-	if err != nil || len(b.Events) == 0 {
-		return nil // a bad record is reported by the read that follows
-	}
-	oldest := b.Events[0].Position.SequenceNumber
-	if oldest.Compare(w.after) <= 0 {
-		return nil
-	}
+// gap reports a read that began past expired events: the checkpoint's
+// event has passed retention, and events after it may have expired
+// unread.
+func (w *worker) gap(b eventstore.ShardBatch) {
 	r := w.run
+	g := GapInfo{Projection: r.p.name, Shard: w.shard, After: w.after}
+	if len(b.Events) > 0 {
+		g.Oldest = b.Events[0].Position.SequenceNumber
+	}
 	r.gaps.Add(1)
-	r.opts.Observer.Gap(GapInfo{Projection: r.p.name, Shard: w.shard, After: w.after, Oldest: oldest})
-	r.opts.Logger.Warn("projection: the checkpoint is behind the log's retention; events after it may have expired unread",
-		"projection", r.p.name, "shard", w.shard, "checkpoint", w.after.String(), "oldest", oldest.String())
-	return nil
+	r.opts.Observer.Gap(g)
+	r.opts.Logger.Warn("projection: the read passed the log's retention; events after the checkpoint may have expired unread",
+		"projection", r.p.name, "shard", w.shard, "checkpoint", w.after.String(), "next", g.Oldest.String())
 }
 
 // apply applies a batch and checkpoints it. A handler that keeps failing

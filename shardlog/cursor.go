@@ -26,6 +26,11 @@ type Batch struct {
 	// ChildShards then lists the shards to read next.
 	End         bool
 	ChildShards []ChildShard
+	// ExpiredGap is set when the read began before the shard's oldest
+	// retained record, past an expired one: records between the cursor's
+	// position and the first record returned may have expired unread.
+	// Reads from the trim horizon never set it.
+	ExpiredGap bool
 }
 
 // NewCursor opens a cursor on a shard at a starting position.
@@ -62,7 +67,7 @@ func (c *Cursor) Next(ctx context.Context, limit int) (Batch, error) {
 	}
 	c.from = r.next
 	c.end, c.children = r.end, r.children
-	return Batch{Records: r.records, MillisBehindLatest: r.millisBehind, End: r.end, ChildShards: r.children}, nil
+	return Batch{Records: r.records, MillisBehindLatest: r.millisBehind, End: r.end, ChildShards: r.children, ExpiredGap: r.expiredGap}, nil
 }
 
 // Wait blocks until the shard may have records at the cursor's position,

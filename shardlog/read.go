@@ -12,6 +12,10 @@ type shardRead struct {
 	end          bool           // the shard is closed and every record was read
 	children     []ChildShard   // set when end
 	millisBehind int64
+	// expiredGap: the read began before the shard's oldest retained
+	// record, so records between from and the first one returned may
+	// have expired unread.
+	expiredGap bool
 }
 
 // readShard reads up to limit records (and maxBytes) from shardID at from,
@@ -48,6 +52,7 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	if err != nil {
 		return shardRead{}, engineError(err, "bounds of %s/%s", s.name, shardID)
 	}
+	gap := false
 	if b.Count > 0 && b.FirstArrival.Before(horizon) {
 		seq, ok, err := l.engine.SeekTime(ctx, ref, horizon)
 		if err != nil {
@@ -57,19 +62,25 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 			seq = b.Last.Next()
 		}
 		if from.Compare(seq) < 0 {
+			gap = from.pos > 0 // not a trim-horizon start
 			from = seq
 		}
+	} else if b.Count > 0 && from.pos > 0 && from.Compare(b.First) < 0 {
+		// The read starts before the oldest record held: records there
+		// were trimmed, or never existed; the log cannot tell which.
+		gap = true
 	}
 	recs, err := l.engine.Read(ctx, ref, from, limit, maxBytes)
 	if err != nil {
 		return shardRead{}, engineError(err, "read %s/%s", s.name, shardID)
 	}
-	out := shardRead{next: from}
+	out := shardRead{next: from, expiredGap: gap}
 	kept := recs[:0]
 	size := 0
 	for _, r := range recs {
 		out.next = r.SequenceNumber.Next()
 		if r.ApproximateArrivalTimestamp.Before(horizon) {
+			out.expiredGap = true
 			continue
 		}
 		size += r.Size()

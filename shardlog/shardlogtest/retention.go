@@ -129,6 +129,40 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, []string{"new"}, readAll(h, "s"))
 	})
 
+	for _, enforced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("CursorReportsExpiredGap/enforced=%v", enforced), func(t *testing.T) {
+			t.Parallel()
+			h := NewHarness(t, newEngine)
+			h.CreateStream("s", 1)
+			first := h.Put("s", "key", []byte("a"))
+			h.Put("s", "key", []byte("b")) // never read before it expires
+			// A cursor that read "a" and stops there, a cursor at the tip,
+			// and one that will start from the trim horizon.
+			behind, err := h.Log.NewCursor(h.Ctx, "s", first.ShardID, shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: first.SequenceNumber})
+			require.NoError(t, err)
+			h.Clock.Advance(25 * time.Hour)
+			if enforced {
+				require.NoError(t, h.Log.EnforceRetention(h.Ctx))
+			}
+			h.Put("s", "key", []byte("c"))
+			b, err := behind.Next(h.Ctx, 0)
+			require.NoError(t, err)
+			require.True(t, b.ExpiredGap, "the cursor's next record expired unread")
+			require.Len(t, b.Records, 1)
+			require.Equal(t, []byte("c"), b.Records[0].Data)
+			b, err = behind.Next(h.Ctx, 0)
+			require.NoError(t, err)
+			require.False(t, b.ExpiredGap, "a cursor that caught up reports nothing")
+
+			th, err := h.Log.NewCursor(h.Ctx, "s", first.ShardID, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+			require.NoError(t, err)
+			b, err = th.Next(h.Ctx, 0)
+			require.NoError(t, err)
+			require.False(t, b.ExpiredGap, "a trim-horizon read skips nothing it was asked for")
+			require.Len(t, b.Records, 1)
+		})
+	}
+
 	t.Run("LastKeySequenceIgnoresExpired", func(t *testing.T) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
