@@ -8,16 +8,12 @@ import (
 	"time"
 )
 
-// balance renews this instance's leases, gives up shards beyond its fair
-// share, and takes free or expired ones up to it. The fair share is the
-// ready shards divided by the live instances, rounded up; instances give
-// shards up voluntarily, so a shard changes hands only once its holder
-// released it or stopped renewing it: no two live instances process a
-// shard at once.
-func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) error {
-	ttl, owner, name := pr.opts.LeaseTTL, pr.opts.Owner, pr.p.name
-	// Renew first, so neither a slow store nor a failed heartbeat lets
-	// held leases lapse.
+// renew extends this instance's leases. It runs first in every
+// scheduling pass, before anything else can fail, so a slow store or a
+// failing read of shards or checkpoints does not let held leases lapse. It
+// returns how many leases this instance holds.
+func (pr *projRun) renew(ctx context.Context, s *sched) int {
+	ttl := pr.opts.LeaseTTL
 	held := 0
 	for id, sl := range s.slots {
 		if sl.stopping || sl.lost {
@@ -31,7 +27,7 @@ func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) 
 				sl.cancel()
 				continue
 			}
-			pr.opts.Logger.Warn("projection: renewing a lease failed", "projection", name, "shard", id, "err", err)
+			pr.opts.Logger.Warn("projection: renewing a lease failed", "projection", pr.p.name, "shard", id, "err", err)
 			held++ // still valid until its local deadline
 			continue
 		}
@@ -39,15 +35,27 @@ func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) 
 		sl.w.valid.Store(sent.Add(ttl).UnixNano())
 		held++
 	}
+	return held
+}
+
+// balance gives up shards beyond this instance's share and takes free or
+// expired ones up to it. With R ready shards and n live instances, each
+// instance's share is R/n rounded down, plus one for the first R mod n
+// instances in name order: the shares add up to R, so an instance that
+// joins always gets shards from those above their share. Instances give
+// shards up voluntarily, so a shard changes hands only once its holder
+// released it or its lease expired.
+func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string, held int) error {
+	ttl, owner, name := pr.opts.LeaseTTL, pr.opts.Owner, pr.p.name
 	owners, err := pr.leases.Heartbeat(ctx, name, owner, ttl)
 	if err != nil {
 		return fmt.Errorf("projection %s: heartbeat: %w", name, err)
 	}
-	n := max(len(owners), 1)
 	if !slices.Contains(owners, owner) {
-		n++
+		owners = append(owners, owner)
+		slices.Sort(owners)
 	}
-	fair := (len(ready) + n - 1) / n
+	fair := share(len(ready), owners, owner)
 	if held > fair {
 		var mine []string
 		for id, sl := range s.slots {
@@ -109,4 +117,15 @@ func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string) 
 		held++
 	}
 	return nil
+}
+
+// share is owner's share of ready shards among the live owners (sorted,
+// owner included).
+func share(ready int, owners []string, owner string) int {
+	n := len(owners)
+	fair := ready / n
+	if slices.Index(owners, owner) < ready%n {
+		fair++
+	}
+	return fair
 }

@@ -49,8 +49,9 @@
 // Set Options.Owner and use a SharedStore (pgprojection, redisprojection,
 // or MemoryStore within one process). Each shard is then processed by the
 // instance holding its lease. Instances heartbeat, renew their leases
-// every LeaseTTL/3, and balance: each takes up to its fair share of the
-// ready shards (ceil(shards/instances)) and gives back what is over it.
+// every LeaseTTL/3, and balance: each takes up to its share of the ready
+// shards (shards/instances, the remainder going to the first instances
+// in name order) and gives back what is over it.
 // A lease changes hands only when it was released or expired, and a holder
 // stops acting on its lease when its local deadline (last renewal's send
 // time plus the TTL) passes, so two live instances never process one

@@ -438,3 +438,24 @@ func TestDeadlineReleasesLeases(t *testing.T) {
 		assert.Empty(t, l.Owner)
 	}
 }
+
+// TestJoinGetsShare: an instance joining instances that hold their share
+// rounded up still gets shards: with 4 shards, A and B hold 2 each until C
+// joins; then the shares are 2, 1, 1.
+func TestJoinGetsShare(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, "memory", 4)
+	st := projection.NewMemoryStore()
+	obs := &leaseObserver{held: map[string]map[string]bool{}}
+	start := func(owner string) {
+		r, err := projection.NewRunner(s, projection.Options{Checkpoints: st, Owner: owner, LeaseTTL: 150 * time.Millisecond, Observer: obs, Logger: discardLogger()}, projectionInto("join", newModel()))
+		require.NoError(t, err)
+		runInBackground(t, r)
+	}
+	start("a")
+	start("b")
+	require.Eventually(t, func() bool { return obs.count("a") == 2 && obs.count("b") == 2 }, 5*time.Second, 5*time.Millisecond)
+	start("c")
+	require.Eventually(t, func() bool { return obs.count("a") == 2 && obs.count("b") == 1 && obs.count("c") == 1 }, 5*time.Second, 5*time.Millisecond,
+		"shares 2/1/1")
+}

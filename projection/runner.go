@@ -274,6 +274,10 @@ func (pr *projRun) leave() {
 // schedule starts the shards that are ready and, with leases, renews,
 // balances and takes over leases.
 func (pr *projRun) schedule(ctx, wctx context.Context, s *sched) error {
+	held := 0
+	if pr.leases != nil {
+		held = pr.renew(ctx, s)
+	}
 	shards, err := pr.store.Shards(ctx)
 	if err != nil {
 		return err
@@ -291,7 +295,7 @@ func (pr *projRun) schedule(ctx, wctx context.Context, s *sched) error {
 		}
 		return nil
 	}
-	return pr.balance(ctx, wctx, s, ready)
+	return pr.balance(ctx, wctx, s, ready, held)
 }
 
 // readyShards lists, in shard order, the shards that are not finished and
