@@ -54,8 +54,10 @@
 // in name order) and gives back what is over it.
 // A lease changes hands only when it was released or expired, and a holder
 // stops acting on its lease when its local deadline (last renewal's send
-// time plus the TTL) passes, so two live instances never process one
-// shard at once. A checkpoint write carries the lease's token and is
+// time plus the TTL) passes: it checks before every batch, retry and,
+// without a Transactor, handler call. So two live instances process one
+// shard at once only if a single handler call outlasts the lease (a pause
+// longer than the TTL). A checkpoint write carries the lease's token and is
 // refused with ErrLeaseLost once the token is stale: an instance that
 // paused past its TTL cannot move a checkpoint, nor, with pgprojection,
 // commit its read-model writes.

@@ -17,6 +17,12 @@ var ErrLeaseLost = errors.New("projection: lease lost")
 // live lease on the shard.
 var ErrLeaseHeld = errors.New("projection: lease held by another owner")
 
+// ErrTransient marks a Transactor failure that is the store's, not the
+// event's (a dropped connection during a handler's write): the runner
+// retries the batch as it retries a failing store, and parks nothing for
+// it.
+var ErrTransient = errors.New("projection: transient store failure")
+
 // HandlerError is a handler's failure on one event after every retry. The
 // runner parks the event (see Parked) and, under StopOnPark, stops with
 // this error.

@@ -18,8 +18,9 @@ type RebuildProgress struct {
 	// was behind the shard's newest record.
 	MillisBehindLatest map[string]int64
 	Elapsed            time.Duration
-	// Done is set on the last report, when every shard is read to the end
-	// it had when Rebuild reached it.
+	// Done is set on the last report, when a read of every shard came
+	// back empty (events appended during the rebuild are included until
+	// then; live runners take the rest).
 	Done bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
 // HandlerFunc handles one event of any type: the form every typed handler
@@ -22,6 +23,7 @@ type Projection struct {
 	order    []reflect.Type // registration order, for stable errors
 	fallback HandlerFunc
 	reset    func(ctx context.Context) error
+	needsTx  bool
 }
 
 // typedHandler is a handler for one payload type, and how to find that
@@ -66,6 +68,20 @@ func (p *Projection) OnOther(fn HandlerFunc) { p.fallback = fn }
 // reset for a rebuild (Reset, Rebuild). It runs before the checkpoints
 // are deleted.
 func (p *Projection) OnReset(fn func(ctx context.Context) error) { p.reset = fn }
+
+// RequireTransactor marks p as writing through its checkpoint store's
+// transaction (pgprojection.On and OnQueued call it): NewRunner, Rebuild
+// and ReplayKey then refuse a store that is not a Transactor, instead of
+// every event failing.
+func (p *Projection) RequireTransactor() { p.needsTx = true }
+
+// checkStore refuses a store p cannot run on.
+func (p *Projection) checkStore(cps CheckpointStore) error {
+	if _, ok := cps.(Transactor); p.needsTx && !ok {
+		return &shardlog.ArgumentError{Field: "Checkpoints", Reason: fmt.Sprintf("projection %s writes through a transaction (pgprojection): %T is not a projection.Transactor", p.name, cps)}
+	}
+	return nil
+}
 
 // dispatch maps type names to handlers for one store's registry.
 type dispatch struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
 // Reset clears p's read model (its OnReset function) and then its
@@ -31,6 +32,9 @@ func Reset(ctx context.Context, cps CheckpointStore, p *Projection) error {
 // end. Start the projection's live runners afterwards; they continue from
 // the rebuild's checkpoints.
 func Rebuild(ctx context.Context, store *eventstore.Store, p *Projection, opts Options, interval time.Duration, progress func(RebuildProgress)) error {
+	if opts.Checkpoints == nil {
+		return &shardlog.ArgumentError{Field: "Checkpoints", Reason: "a rebuild needs the store its live runners will continue from"}
+	}
 	opts.CatchUpOnly = true
 	o, err := opts.withDefaults()
 	if err != nil {

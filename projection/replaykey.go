@@ -20,6 +20,9 @@ func ReplayKey(ctx context.Context, store *eventstore.Store, cps CheckpointStore
 	if err != nil {
 		return 0, err
 	}
+	if err := p.checkStore(cps); err != nil {
+		return 0, err
+	}
 	var events []eventstore.Event
 	for ev, err := range store.Read(ctx, streamID, 1) {
 		if err != nil {

@@ -45,6 +45,9 @@ func NewRunner(store *eventstore.Store, opts Options, projections ...*Projection
 		if err != nil {
 			return nil, err
 		}
+		if err := p.checkStore(opts.Checkpoints); err != nil {
+			return nil, err
+		}
 		pr := &projRun{store: store, opts: opts, p: p, d: d, cps: opts.Checkpoints, workers: map[string]*worker{}}
 		if opts.Owner != "" {
 			pr.leases = opts.Checkpoints.(LeaseStore)
@@ -165,6 +168,9 @@ type sched struct {
 	caughtUp map[string]bool
 	out      chan outcome
 	wg       sync.WaitGroup
+	// releaseBy, once set (at shutdown), is the deadline of every lease
+	// release.
+	releaseBy time.Time
 }
 
 // run schedules the projection's shards until ctx is done or a fatal error.
@@ -175,6 +181,9 @@ func (pr *projRun) run(ctx context.Context) error {
 		for _, sl := range s.slots {
 			sl.stopping = true // their leases are released as they stop
 		}
+		// Every release shares one deadline, so a hung store delays the
+		// stop by one LeaseTTL, not one per shard.
+		s.releaseBy = time.Now().Add(pr.opts.LeaseTTL)
 		stopAll()
 		go func() { s.wg.Wait(); close(s.out) }()
 		for o := range s.out {
@@ -224,6 +233,7 @@ func (pr *projRun) ended(ctx context.Context, s *sched, o outcome) error {
 		return nil
 	}
 	sl.cancel()
+	var fatal error
 	switch {
 	case o.caughtUp:
 		s.caughtUp[o.shard] = true
@@ -234,23 +244,29 @@ func (pr *projRun) ended(ctx context.Context, s *sched, o outcome) error {
 	case o.err != nil && (ctx.Err() != nil || sl.stopping || sl.lost) && isStop(o.err):
 		// Stopped on purpose.
 	case o.err != nil:
-		return o.err
+		fatal = o.err // give the lease back all the same
 	}
-	if pr.leases != nil && sl.lost {
+	if pr.leases == nil {
+		return fatal
+	}
+	if sl.lost {
 		pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
+		return fatal
 	}
-	if pr.leases != nil && !sl.lost {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.opts.LeaseTTL)
-		defer cancel()
-		if err := pr.leases.Release(rctx, sl.lease); errors.Is(err, ErrLeaseLost) {
-			pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
-		} else if err != nil {
-			pr.opts.Logger.Warn("projection: releasing a lease failed; it will expire", "projection", pr.p.name, "shard", o.shard, "err", err)
-		} else {
-			pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token})
-		}
+	deadline := s.releaseBy
+	if deadline.IsZero() {
+		deadline = time.Now().Add(pr.opts.LeaseTTL)
 	}
-	return nil
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	if err := pr.leases.Release(rctx, sl.lease); errors.Is(err, ErrLeaseLost) {
+		pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token, Lost: true})
+	} else if err != nil {
+		pr.opts.Logger.Warn("projection: releasing a lease failed; it will expire", "projection", pr.p.name, "shard", o.shard, "err", err)
+	} else {
+		pr.opts.Observer.Lease(LeaseChange{Projection: pr.p.name, Shard: o.shard, Owner: pr.opts.Owner, Token: sl.lease.Token})
+	}
+	return fatal
 }
 
 // isStop reports whether err is a cancellation or a deadline.

@@ -81,8 +81,10 @@ func (w *worker) loop(ctx context.Context) outcome {
 		}
 		if b.End {
 			p := Progress{After: w.after, Done: true}
-			if err := r.cps.SaveCheckpoint(ctx, r.p.name, w.shard, p, w.token); err != nil {
-				return outcome{shard: w.shard, err: fmt.Errorf("projection %s: checkpoint %s: %w", r.p.name, w.shard, err)}
+			if err := w.storeRetry(ctx, "checkpoint", func() error {
+				return r.cps.SaveCheckpoint(ctx, r.p.name, w.shard, p, w.token)
+			}); err != nil {
+				return outcome{shard: w.shard, err: w.storeError(ctx, "checkpoint", err)}
 			}
 			return outcome{shard: w.shard, end: true, children: b.ChildShards}
 		}
@@ -184,6 +186,24 @@ func (w *worker) landed(ctx context.Context, events []eventstore.Event) (int, er
 	return k, nil
 }
 
+// storeRetry runs a checkpoint-store operation, retrying a failure (not a
+// lost lease) with the retry policy's backoff.
+func (w *worker) storeRetry(ctx context.Context, what string, op func() error) error {
+	r := w.run
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || isLeaseLoss(err) || ctx.Err() != nil || attempt >= r.opts.Retry.Attempts {
+			return err
+		}
+		r.retries.Add(1)
+		r.opts.Observer.Retry(RetryInfo{Projection: r.p.name, Position: eventstore.Position{ShardID: w.shard, SequenceNumber: w.after}, Attempt: attempt, Err: err})
+		r.opts.Logger.Warn("projection: checkpoint store failed; retrying", "projection", r.p.name, "shard", w.shard, "op", what, "attempt", attempt, "err", err)
+		if err := w.sleep(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
 // sleep waits the backoff after failed attempt n, or until ctx is done.
 func (w *worker) sleep(ctx context.Context, n int) error {
 	t := time.NewTimer(w.run.opts.Retry.backoff(n, rand.Float64()))
@@ -215,7 +235,9 @@ func (w *worker) commit(ctx context.Context, events []eventstore.Event) (int, er
 			return nil
 		})
 		var ee *EventError
-		if errors.As(err, &ee) { // a queued write of one event failed
+		if errors.Is(err, ErrTransient) {
+			failed = -1 // the store failed, not the event
+		} else if errors.As(err, &ee) { // a queued write of one event failed
 			for i := range events {
 				if events[i].Position == ee.Position {
 					failed, herr = i, ee.Err
@@ -239,10 +261,14 @@ func (w *worker) commit(ctx context.Context, events []eventstore.Event) (int, er
 		}
 		return failed, herr, nil
 	}
-	applied, herr := len(events), error(nil)
+	applied, herr, lost := len(events), error(nil), false
 	for i := range events {
 		if ctx.Err() != nil {
 			applied = i
+			break
+		}
+		if !w.leaseValid() { // another instance may hold the shard by now
+			applied, lost = i, true
 			break
 		}
 		if err := w.handle(ctx, &events[i]); err != nil {
@@ -262,6 +288,9 @@ func (w *worker) commit(ctx context.Context, events []eventstore.Event) (int, er
 	}
 	if ctx.Err() != nil {
 		return applied, nil, ctx.Err()
+	}
+	if lost {
+		return applied, nil, errLeaseExpired
 	}
 	return applied, herr, nil
 }
@@ -342,7 +371,7 @@ func (w *worker) park(ctx context.Context, ev *eventstore.Event, err error, atte
 	if r.opts.StopOnPark {
 		progress = Progress{After: w.after}
 	}
-	if perr := r.cps.Park(ctx, r.p.name, pk, progress, w.token); perr != nil {
+	if perr := w.storeRetry(ctx, "park", func() error { return r.cps.Park(ctx, r.p.name, pk, progress, w.token) }); perr != nil {
 		return w.storeError(ctx, "park", perr)
 	}
 	r.parked.Add(1)

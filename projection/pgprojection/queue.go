@@ -69,6 +69,7 @@ func (q *queue) flush(ctx context.Context, tx pgx.Tx) error {
 // Store as the runner's checkpoint store: without it, fn is not called
 // and the handler returns ErrNoTx.
 func OnQueued[E any](p *projection.Projection, fn func(ctx context.Context, w *Writes, ev projection.Event[E]) error) {
+	p.RequireTransactor()
 	name := p.Name()
 	projection.On(p, func(ctx context.Context, ev projection.Event[E]) error {
 		q, ok := ctx.Value(queueKey{}).(*queue)

@@ -2,6 +2,7 @@ package pgprojection_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/projection/pgprojection"
+	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -72,21 +74,70 @@ func TestOnQueued(t *testing.T) {
 	assert.Zero(t, disorder)
 }
 
-// TestOnQueuedWithoutTx: an OnQueued handler run outside a Store
-// transaction returns ErrNoTx.
-func TestOnQueuedWithoutTx(t *testing.T) {
+// TestTransactionalHandlersNeedTransactor: a projection with pgprojection
+// handlers is refused a store that cannot give them a transaction, by
+// NewRunner, Rebuild and ReplayKey, instead of every event failing.
+func TestTransactionalHandlersNeedTransactor(t *testing.T) {
 	s := newEventStore(t, 1)
-	_, err := s.Append(context.Background(), "a", eventstore.NoStream, accountOpened{})
-	require.NoError(t, err)
-	p := projection.New("no-tx")
-	called := false
-	pgprojection.OnQueued(p, func(context.Context, *pgprojection.Writes, projection.Event[accountOpened]) error {
-		called = true
-		return nil
+	for name, register := range map[string]func(p *projection.Projection){
+		"On": func(p *projection.Projection) {
+			pgprojection.On(p, func(context.Context, pgx.Tx, projection.Event[accountOpened]) error { return nil })
+		},
+		"OnQueued": func(p *projection.Projection) {
+			pgprojection.OnQueued(p, func(context.Context, *pgprojection.Writes, projection.Event[accountOpened]) error { return nil })
+		},
+		"OnOther": func(p *projection.Projection) {
+			pgprojection.OnOther(p, func(context.Context, pgx.Tx, *eventstore.Event) error { return nil })
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := projection.New("needs-tx")
+			register(p)
+			var ae *shardlog.ArgumentError
+			_, err := projection.NewRunner(s, projection.Options{}, p)
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, "Checkpoints", ae.Field)
+			err = projection.Rebuild(context.Background(), s, p, projection.Options{Checkpoints: projection.NewMemoryStore()}, 0, nil)
+			require.ErrorAs(t, err, &ae)
+			_, err = projection.ReplayKey(context.Background(), s, projection.NewMemoryStore(), p, "a", nil)
+			require.ErrorAs(t, err, &ae)
+		})
+	}
+}
+
+// TestDroppedConnectionIsNotParked: a handler whose connection drops
+// mid-batch fails the batch as the store's failure (projection.ErrTransient):
+// the batch is retried on a new connection and no event is parked.
+func TestDroppedConnectionIsNotParked(t *testing.T) {
+	ctx := context.Background()
+	s := newEventStore(t, 1)
+	l := newLedger()
+	for range 2 {
+		l.round(t, s, 20)
+	}
+	store, pool, rm := newRunnerStore(t, 4)
+	p := readModelProjection("dropped", rm)
+	var dropped atomic.Bool
+	pgprojection.On(p, func(ctx context.Context, tx pgx.Tx, ev projection.Event[accountCredited]) error {
+		if ev.StreamID == "acct-7" && dropped.CompareAndSwap(false, true) {
+			_ = tx.Conn().Close(ctx) // the connection goes away under the handler
+			_, err := tx.Exec(ctx, "SELECT 1")
+			return err
+		}
+		return applyToReadModel(ctx, tx, rm, ev.Event)
 	})
-	r, err := projection.NewRunner(s, projection.Options{CatchUpOnly: true, Logger: quietLogger(),
-		Retry: projection.RetryPolicy{Attempts: 1}, StopOnPark: true}, p)
+	obs := &countingObserver{}
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: store, CatchUpOnly: true, BatchSize: 10, Observer: obs, Logger: quietLogger(),
+		Retry: projection.RetryPolicy{Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}}, p)
 	require.NoError(t, err)
-	require.ErrorIs(t, r.Run(context.Background()), pgprojection.ErrNoTx)
-	assert.False(t, called)
+	require.NoError(t, r.Run(ctx))
+	require.True(t, dropped.Load())
+	parked, err := store.Parked(ctx, "dropped")
+	require.NoError(t, err)
+	assert.Empty(t, parked)
+	requireExactlyOnce(t, pool, rm, l)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	require.Len(t, obs.why, 1, "one retry")
+	assert.Contains(t, obs.why[0], projection.ErrTransient.Error(), "retried as the store's failure, not the event's")
 }

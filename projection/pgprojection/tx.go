@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/projection"
 )
 
@@ -47,10 +48,10 @@ func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projec
 		q := &queue{}
 		actx := context.WithValue(context.WithValue(ctx, txKey{}, tx), queueKey{}, q)
 		if err := apply(actx); err != nil {
-			return err
+			return transient(tx, err)
 		}
 		if err := q.flush(ctx, tx); err != nil {
-			return err
+			return transient(tx, err)
 		}
 	}
 	// Once the handlers are done, the checkpoint and the commit run to
@@ -72,6 +73,16 @@ func (s *Store) InTx(ctx context.Context, projectionName, shard string, p projec
 	return nil
 }
 
+// transient marks err as the store's failure, not the event's, when the
+// transaction's connection is gone (projection.ErrTransient): the runner
+// then retries the batch rather than parking the event it was applying.
+func transient(tx pgx.Tx, err error) error {
+	if tx.Conn().IsClosed() {
+		return fmt.Errorf("%w: %w", projection.ErrTransient, err)
+	}
+	return err
+}
+
 // commitTimeout bounds the checkpoint write and commit after the handlers.
 const commitTimeout = 30 * time.Second
 
@@ -81,21 +92,46 @@ const commitTimeout = 30 * time.Second
 // as the runner's checkpoint store: called without a Store transaction,
 // the handler returns ErrNoTx.
 func On[E any](p *projection.Projection, fn func(ctx context.Context, tx pgx.Tx, ev projection.Event[E]) error) {
+	p.RequireTransactor()
 	projection.On(p, adapt(p.Name(), fn))
+}
+
+// OnOther is projection.Projection.OnOther for a transactional handler:
+// fn gets every event no typed handler takes, with the transaction, after
+// the writes earlier events queued (OnQueued) were sent.
+func OnOther(p *projection.Projection, fn func(ctx context.Context, tx pgx.Tx, ev *eventstore.Event) error) {
+	p.RequireTransactor()
+	name := p.Name()
+	p.OnOther(func(ctx context.Context, ev *eventstore.Event) error {
+		tx, err := txFlushed(ctx, name)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, tx, ev)
+	})
+}
+
+// txFlushed returns ctx's transaction after sending the writes queued so
+// far, so a handler's own writes follow them.
+func txFlushed(ctx context.Context, name string) (pgx.Tx, error) {
+	tx, ok := TxFrom(ctx)
+	if !ok {
+		return nil, fmt.Errorf("projection %s: %w", name, ErrNoTx)
+	}
+	if q, ok := ctx.Value(queueKey{}).(*queue); ok {
+		if err := q.flush(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	return tx, nil
 }
 
 // adapt turns a transactional handler of projection name into a plain one.
 func adapt[E any](name string, fn func(ctx context.Context, tx pgx.Tx, ev projection.Event[E]) error) func(ctx context.Context, ev projection.Event[E]) error {
 	return func(ctx context.Context, ev projection.Event[E]) error {
-		tx, ok := TxFrom(ctx)
-		if !ok {
-			return fmt.Errorf("projection %s: %w", name, ErrNoTx)
-		}
-		if q, ok := ctx.Value(queueKey{}).(*queue); ok {
-			// Earlier events' queued writes go first, in event order.
-			if err := q.flush(ctx, tx); err != nil {
-				return err
-			}
+		tx, err := txFlushed(ctx, name) // earlier events' queued writes first
+		if err != nil {
+			return err
 		}
 		return fn(ctx, tx, ev)
 	}
