@@ -413,3 +413,35 @@ func TestLostCommitAck(t *testing.T) {
 	assert.Negative(t, in.lostAcks.Load(), "every injected failure was hit")
 	in.m.check(t, "l", 20, 3)
 }
+
+// flakyParkStore fails its first fails Park calls.
+type flakyParkStore struct {
+	*projection.MemoryStore
+	fails atomic.Int64
+}
+
+func (f *flakyParkStore) Park(ctx context.Context, p string, ev projection.Parked, pr projection.Progress, token uint64) error {
+	if f.fails.Add(-1) >= 0 {
+		return errors.New("connection reset")
+	}
+	return f.MemoryStore.Park(ctx, p, ev, pr, token)
+}
+
+// TestParkRetried: a failing Park is retried like any store write.
+func TestParkRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, "memory", 1)
+	appendOrders(t, s, "k", 3, 1)
+	st := &flakyParkStore{MemoryStore: projection.NewMemoryStore()}
+	st.fails.Store(2)
+	p := projection.New("park-retry")
+	projection.On(p, func(context.Context, projection.Event[placed]) error { return errors.New("poison") })
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: st, CatchUpOnly: true, Logger: discardLogger(),
+		Retry: projection.RetryPolicy{Attempts: 3, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}}, p)
+	require.NoError(t, err)
+	require.NoError(t, r.Run(ctx))
+	parked, err := st.Parked(ctx, "park-retry")
+	require.NoError(t, err)
+	assert.Len(t, parked, 3)
+}
