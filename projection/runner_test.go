@@ -445,3 +445,43 @@ func TestParkRetried(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, parked, 3)
 }
+
+// TestSeveralProjections: one runner feeds two projections, each with its
+// own checkpoints; a handler that panics is treated as a failing one.
+func TestSeveralProjections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, "memory", 2)
+	appendOrders(t, s, "m", 10, 2)
+	cps := projection.NewMemoryStore()
+	a, b := newModel(), newModel()
+	pa := projectionInto("a", a)
+	pb := projectionInto("b", b)
+	projection.On(pb, func(_ context.Context, ev projection.Event[paid]) error {
+		if ev.StreamID == "m-3" {
+			panic("boom")
+		}
+		b.apply(ev.Event)
+		return nil
+	})
+	r, err := projection.NewRunner(s, projection.Options{Checkpoints: cps, CatchUpOnly: true, Logger: discardLogger(),
+		Retry: projection.RetryPolicy{Attempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}}, pa, pb)
+	require.NoError(t, err)
+	require.NoError(t, r.Run(ctx))
+	a.check(t, "m", 10, 2)
+	assert.Equal(t, 19, b.total())
+	parked, err := cps.Parked(ctx, "b")
+	require.NoError(t, err)
+	require.Len(t, parked, 1)
+	assert.Contains(t, parked[0].Error, "handler panicked: boom")
+	st := r.Stats()
+	require.Len(t, st, 2)
+	assert.Equal(t, "a", st[0].Projection)
+	assert.Equal(t, int64(20), st[0].Events)
+	assert.Equal(t, int64(1), st[1].Parked)
+	for _, name := range []string{"a", "b"} {
+		got, err := cps.Checkpoints(ctx, name)
+		require.NoError(t, err)
+		assert.Len(t, got, 2, name)
+	}
+}
