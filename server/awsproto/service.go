@@ -1,0 +1,130 @@
+package awsproto
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// JSON11 is the content type of AWS JSON 1.1 requests and responses.
+const JSON11 = "application/x-amz-json-1.1"
+
+// maxBody bounds a request body: PutRecords carries at most 10 MiB of
+// data, about 13.4 MiB once base64-encoded, plus its keys and framing.
+const maxBody = 16 << 20
+
+// Handler runs one operation: it decodes the request body with decode
+// (into the operation's input struct) and returns the output to encode,
+// or an error. An *Error reaches the client as is; any other error is an
+// InternalFailure (HTTP 500), logged.
+type Handler func(ctx context.Context, decode func(v any) error) (any, error)
+
+// Service answers one AWS service's JSON 1.1 operations.
+type Service struct {
+	// TargetPrefix is the X-Amz-Target prefix, e.g. "Kinesis_20131202".
+	TargetPrefix string
+	// Operations maps operation names to handlers.
+	Operations map[string]Handler
+	// Logger logs internal failures; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Handles reports whether r is addressed to s (its X-Amz-Target prefix).
+func (s *Service) Handles(r *http.Request) bool {
+	prefix, _, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	return ok && prefix == s.TargetPrefix
+}
+
+// ServeHTTP implements http.Handler for JSON 1.1 requests.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		WriteError(w, Errorf(Serialization, "method %s is not supported: use POST", r.Method))
+		return
+	}
+	prefix, op, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	if !ok || prefix != s.TargetPrefix {
+		WriteError(w, Errorf(UnknownOperation, "X-Amz-Target %q names no operation of %s", r.Header.Get("X-Amz-Target"), s.TargetPrefix))
+		return
+	}
+	h, ok := s.Operations[op]
+	if !ok {
+		WriteError(w, Errorf(UnknownOperation, "unknown operation %s", op))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		WriteError(w, Errorf(Serialization, "reading the body: %v", err))
+		return
+	}
+	if len(body) > maxBody {
+		WriteError(w, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
+		return
+	}
+	decode := func(v any) error {
+		if len(bytes.TrimSpace(body)) == 0 {
+			body = []byte("{}")
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(v); err != nil {
+			return Errorf(Serialization, "%s: %v", op, err)
+		}
+		if dec.More() {
+			return Errorf(Serialization, "%s: trailing data after the request document", op)
+		}
+		return nil
+	}
+	out, err := h(r.Context(), decode)
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			s.logger().Error("awsproto: internal failure", "operation", op, "err", err)
+			ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
+		}
+		WriteError(w, ae)
+		return
+	}
+	if out == nil {
+		out = struct{}{}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		s.logger().Error("awsproto: encoding a response", "operation", op, "err", err)
+		WriteError(w, &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"})
+		return
+	}
+	w.Header().Set("Content-Type", JSON11)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// WriteError writes e as an AWS JSON error response.
+func WriteError(w http.ResponseWriter, e *Error) {
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	b, _ := json.Marshal(struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}{e.Type, e.Message})
+	w.Header().Set("Content-Type", JSON11)
+	w.Header().Set("X-Amzn-ErrorType", e.Type)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// String describes s for logs.
+func (s *Service) String() string { return fmt.Sprintf("awsproto.Service(%s)", s.TargetPrefix) }
