@@ -6,6 +6,7 @@
 //	              append conditionally, split a shard, read everything back
 //	shoal check   check the file engine's data directory (--repair to move
 //	              damaged data aside)
+//	shoal serve   serve the Kinesis Data Streams API over the file engine
 //	shoal help    print this help
 //
 // The demo runs on the embedded file engine, with its data under ./data
@@ -21,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 const usage = `Usage: shoal <command> [flags]
@@ -37,13 +39,17 @@ Commands:
           status 1 if there are any. --repair moves the damaged end of each
           damaged segment to DIR/quarantine (its records are lost to the
           log), truncates the segment there, and checks again.
+  serve   serve the Amazon Kinesis Data Streams API (AWS JSON 1.1) over
+          the embedded file engine, for AWS SDKs and tools: --addr
+          HOST:PORT (127.0.0.1:4567), --data DIR (./data), --credentials
+          FILE to require SigV4, --tls-cert/--tls-key for HTTPS.
   help    print this help
 
 Run "shoal <command> -h" for a command's flags.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -75,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDemoCommand(ctx, rest, stdout, stderr)
 	case "check":
 		return runCheckCommand(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServeCommand(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "shoal: unknown command %q\n", cmd)
 		fs.Usage()

@@ -1,0 +1,107 @@
+package kinesis
+
+import (
+	"context"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+type getShardIteratorInput struct {
+	streamRef
+	ShardId                *string `json:"ShardId"`
+	ShardIteratorType      *string `json:"ShardIteratorType"`
+	StartingSequenceNumber *string `json:"StartingSequenceNumber"`
+	Timestamp              *epoch  `json:"Timestamp"`
+}
+
+type getShardIteratorOutput struct {
+	ShardIterator string `json:"ShardIterator"`
+}
+
+func (a *api) getShardIterator(ctx context.Context, in *getShardIteratorInput) (*getShardIteratorOutput, error) {
+	name, err := a.name(in.streamRef)
+	if err != nil {
+		return nil, err
+	}
+	id, err := required("ShardId", in.ShardId)
+	if err != nil {
+		return nil, err
+	}
+	typ, err := required("ShardIteratorType", in.ShardIteratorType)
+	if err != nil {
+		return nil, err
+	}
+	q := shardlog.GetShardIteratorInput{
+		StreamName: name, ShardID: id, ShardIteratorType: shardlog.IteratorType(typ), Timestamp: timeOf(in.Timestamp),
+	}
+	if s := optional(in.StartingSequenceNumber); s != "" {
+		if q.StartingSequenceNumber, err = shardlog.ParseSequenceNumber("StartingSequenceNumber", s); err != nil {
+			return nil, err
+		}
+	}
+	it, err := a.log.GetShardIterator(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &getShardIteratorOutput{ShardIterator: it}, nil
+}
+
+type getRecordsInput struct {
+	ShardIterator *string `json:"ShardIterator"`
+	Limit         *int    `json:"Limit"`
+	StreamARN     *string `json:"StreamARN"` // routing only; the iterator names the stream
+}
+
+type record struct {
+	SequenceNumber              string `json:"SequenceNumber"`
+	ApproximateArrivalTimestamp epoch  `json:"ApproximateArrivalTimestamp"`
+	Data                        []byte `json:"Data"`
+	PartitionKey                string `json:"PartitionKey"`
+}
+
+type childShard struct {
+	ShardId      string       `json:"ShardId"`
+	ParentShards []string     `json:"ParentShards"`
+	HashKeyRange hashKeyRange `json:"HashKeyRange"`
+}
+
+type getRecordsOutput struct {
+	Records            []record     `json:"Records"`
+	NextShardIterator  *string      `json:"NextShardIterator"` // null at the end of a closed shard
+	MillisBehindLatest int64        `json:"MillisBehindLatest"`
+	ChildShards        []childShard `json:"ChildShards,omitempty"` // only at the end of a closed shard
+}
+
+func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsOutput, error) {
+	it, err := required("ShardIterator", in.ShardIterator)
+	if err != nil {
+		return nil, err
+	}
+	if in.Limit != nil && *in.Limit == 0 {
+		return nil, invalidArg("Limit", "0 is outside 1-%d", shardlog.MaxGetRecordsLimit)
+	}
+	res, err := a.log.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it, Limit: optional(in.Limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := &getRecordsOutput{Records: make([]record, len(res.Records)), MillisBehindLatest: res.MillisBehindLatest}
+	for i, r := range res.Records {
+		data := r.Data
+		if data == nil {
+			data = []byte{}
+		}
+		out.Records[i] = record{
+			SequenceNumber:              r.SequenceNumber.String(),
+			ApproximateArrivalTimestamp: epoch(r.ApproximateArrivalTimestamp),
+			Data:                        data,
+			PartitionKey:                r.PartitionKey,
+		}
+	}
+	if res.NextShardIterator != "" {
+		out.NextShardIterator = &res.NextShardIterator
+	}
+	for _, c := range res.ChildShards {
+		out.ChildShards = append(out.ChildShards, childShard{ShardId: c.ShardID, ParentShards: c.ParentShards, HashKeyRange: wireRange(c.HashKeyRange)})
+	}
+	return out, nil
+}

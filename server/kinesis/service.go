@@ -1,0 +1,105 @@
+package kinesis
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/shoal-dev/shoal/server/awsproto"
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// TargetPrefix is the X-Amz-Target prefix of Kinesis Data Streams.
+const TargetPrefix = "Kinesis_20131202"
+
+// Option configures the service New returns.
+type Option func(*config)
+
+type config struct {
+	logger            *slog.Logger
+	provisionedLimits bool
+	shardLimit        int
+	onDemandLimit     int
+}
+
+// WithLogger sets the logger of internal failures. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithProvisionedLimits turns on the per-shard read and write budgets
+// (ProvisionedThroughputExceededException) of every stream created through
+// the API. Default: off, as Shoal has no capacity to protect.
+func WithProvisionedLimits() Option { return func(c *config) { c.provisionedLimits = true } }
+
+// WithAccountLimits sets the shard and on-demand stream quotas that
+// DescribeLimits reports. Shoal reports them but does not enforce them.
+// Default: 20000 shards and 50 on-demand streams, the AWS defaults in
+// us-east-1.
+func WithAccountLimits(shards, onDemandStreams int) Option {
+	return func(c *config) { c.shardLimit, c.onDemandLimit = shards, onDemandStreams }
+}
+
+// api holds what the operations share.
+type api struct {
+	log *shardlog.Log
+	cfg config
+}
+
+// New returns the Kinesis Data Streams service over log. Its operations
+// cover the data and control planes of shardlog except SubscribeToShard,
+// stream encryption and enhanced monitoring.
+func New(log *shardlog.Log, opts ...Option) *awsproto.Service {
+	cfg := config{shardLimit: 20000, onDemandLimit: 50}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a := &api{log: log, cfg: cfg}
+	return &awsproto.Service{
+		TargetPrefix: TargetPrefix,
+		Logger:       cfg.logger,
+		Operations: map[string]awsproto.Handler{
+			"CreateStream":                  handle(a.createStream),
+			"DeleteStream":                  handle(a.deleteStream),
+			"DescribeStream":                handle(a.describeStream),
+			"DescribeStreamSummary":         handle(a.describeStreamSummary),
+			"ListStreams":                   handle(a.listStreams),
+			"UpdateStreamMode":              handle(a.updateStreamMode),
+			"UpdateMaxRecordSize":           handle(a.updateMaxRecordSize),
+			"IncreaseStreamRetentionPeriod": handle(a.increaseRetention),
+			"DecreaseStreamRetentionPeriod": handle(a.decreaseRetention),
+			"DescribeLimits":                handle(a.describeLimits),
+			"ListShards":                    handle(a.listShards),
+			"PutRecord":                     handle(a.putRecord),
+			"PutRecords":                    handle(a.putRecords),
+			"GetShardIterator":              handle(a.getShardIterator),
+			"GetRecords":                    handle(a.getRecords),
+			"SplitShard":                    handle(a.splitShard),
+			"MergeShards":                   handle(a.mergeShards),
+			"UpdateShardCount":              handle(a.updateShardCount),
+			"AddTagsToStream":               handle(a.addTags),
+			"RemoveTagsFromStream":          handle(a.removeTags),
+			"ListTagsForStream":             handle(a.listTags),
+			"RegisterStreamConsumer":        handle(a.registerConsumer),
+			"DeregisterStreamConsumer":      handle(a.deregisterConsumer),
+			"DescribeStreamConsumer":        handle(a.describeConsumer),
+			"ListStreamConsumers":           handle(a.listConsumers),
+		},
+	}
+}
+
+// handle adapts an operation to awsproto.Handler: it decodes the request
+// into a fresh I and maps the operation's error to a Kinesis exception.
+func handle[I, O any](fn func(ctx context.Context, in *I) (O, error)) awsproto.Handler {
+	return func(ctx context.Context, decode func(v any) error) (any, error) {
+		in := new(I)
+		if err := decode(in); err != nil {
+			return nil, err
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, wireError(err)
+		}
+		return out, nil
+	}
+}
+
+// empty is the output of operations that return nothing.
+type empty struct{}
