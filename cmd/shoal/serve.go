@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/server/kinesis"
+	"github.com/shoal-dev/shoal/server/metrics"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 )
@@ -42,7 +43,8 @@ Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
 http://HOST:PORT (for example BaseEndpoint in the Go SDK, --endpoint-url in
 the AWS CLI). Records are fdatasync'd before a put returns. /healthz answers
-200 while the server runs. SIGINT or SIGTERM stops it gracefully.
+200 while the server runs; /metrics serves Prometheus metrics (no signature
+needed). SIGINT or SIGTERM stops it gracefully.
 
 Flags:
 `)
@@ -99,11 +101,14 @@ func serve(ctx context.Context, opts serveOptions) error {
 	}
 	defer log.Close()
 
+	reg := metrics.New()
 	var api http.Handler = kinesis.New(log)
 	if verifier != nil {
 		api = verifier.Wrap(api)
 	}
+	api = reg.Observe(api) // counts signature errors too
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
