@@ -41,7 +41,9 @@ type GetRecordsInput struct {
 
 // GetRecordsOutput is a batch of records from one shard.
 type GetRecordsOutput struct {
-	Records []Record
+	// StreamName is the stream the iterator reads.
+	StreamName string
+	Records    []Record
 	// NextShardIterator continues after Records. It is empty at the end of
 	// a closed shard, where ChildShards lists the shards to read next.
 	NextShardIterator  string
@@ -80,7 +82,7 @@ func (l *Log) GetRecords(ctx context.Context, in GetRecordsInput) (*GetRecordsOu
 	if err != nil {
 		return nil, err
 	}
-	out := &GetRecordsOutput{Records: r.records, MillisBehindLatest: r.millisBehind}
+	out := &GetRecordsOutput{StreamName: s.name, Records: r.records, MillisBehindLatest: r.millisBehind}
 	if out.Records == nil {
 		out.Records = []Record{}
 	}

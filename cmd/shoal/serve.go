@@ -102,7 +102,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	defer log.Close()
 
 	reg := metrics.New()
-	var api http.Handler = kinesis.New(log)
+	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg))
 	if verifier != nil {
 		api = verifier.Wrap(api)
 	}

@@ -249,6 +249,9 @@ func TestServe(t *testing.T) {
 		`shoal_kinesis_errors_total{operation="DescribeStream",exception="ResourceNotFoundException"} 1` + "\n",
 		`shoal_kinesis_request_duration_seconds_count{operation="GetRecords"} `,
 		"shoal_kinesis_requests_in_flight 0\n",
+		// The data metrics, from the API itself: 21 records in.
+		`shoal_kinesis_incoming_records_total{stream="s"} 21` + "\n",
+		`shoal_kinesis_outgoing_records_total{stream="s"} `,
 	} {
 		require.Contains(t, body, s)
 	}

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -82,8 +83,17 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 	}
 	res, err := a.log.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it, Limit: optional(in.Limit)})
 	if err != nil {
+		if errors.Is(err, shardlog.ErrProvisionedThroughputExceeded) {
+			a.cfg.recorder.ReadThrottled("")
+		}
 		return nil, err
 	}
+	bytes := 0
+	for _, r := range res.Records {
+		bytes += len(r.Data) + len(r.PartitionKey)
+	}
+	a.cfg.recorder.Outgoing(res.StreamName, len(res.Records), bytes)
+	a.cfg.recorder.IteratorAge(res.StreamName, res.MillisBehindLatest)
 	out := &getRecordsOutput{Records: make([]record, len(res.Records)), MillisBehindLatest: res.MillisBehindLatest}
 	for i, r := range res.Records {
 		data := r.Data

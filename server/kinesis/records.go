@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/shoal-dev/shoal/shardlog"
@@ -41,8 +42,12 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 	}
 	res, err := a.log.PutRecord(ctx, q)
 	if err != nil {
+		if errors.Is(err, shardlog.ErrProvisionedThroughputExceeded) {
+			a.cfg.recorder.WriteThrottled(name)
+		}
 		return nil, err
 	}
+	a.cfg.recorder.Incoming(name, 1, len(data)+len(key))
 	return &putRecordOutput{ShardId: res.ShardID, SequenceNumber: res.SequenceNumber.String()}, nil
 }
 
@@ -96,7 +101,16 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 		return nil, err
 	}
 	out := &putRecordsOutput{FailedRecordCount: res.FailedRecordCount, Records: make([]putRecordsResult, len(res.Records))}
+	accepted, bytes := 0, 0
+	defer func() { a.cfg.recorder.Incoming(name, accepted, bytes) }()
 	for i, r := range res.Records {
+		if r.ErrorCode == errThroughputExceeded {
+			a.cfg.recorder.WriteThrottled(name)
+		}
+		if r.ErrorCode == "" {
+			accepted++
+			bytes += len(entries[i].Data) + len(entries[i].PartitionKey)
+		}
 		if r.ErrorCode != "" {
 			msg := r.ErrorMessage
 			if r.Err != nil {

@@ -3,6 +3,7 @@ package kinesis
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -19,6 +20,12 @@ type config struct {
 	provisionedLimits bool
 	shardLimit        int
 	onDemandLimit     int
+	// subscriptionLifetime bounds a SubscribeToShard stream (see
+	// WithSubscriptionLifetime).
+	subscriptionLifetime time.Duration
+	// shutdown ends SubscribeToShard streams when done (see WithShutdown).
+	shutdown context.Context
+	recorder Recorder
 }
 
 // WithLogger sets the logger of internal failures. Default: slog.Default().
@@ -39,19 +46,30 @@ func WithAccountLimits(shards, onDemandStreams int) Option {
 
 // api holds what the operations share.
 type api struct {
-	log *shardlog.Log
-	cfg config
+	log        *shardlog.Log
+	cfg        config
+	monitoring monitoring // enhanced monitoring state (monitoring.go)
 }
 
 // New returns the Kinesis Data Streams service over log. Its operations
-// cover the data and control planes of shardlog except SubscribeToShard,
-// stream encryption and enhanced monitoring.
+// cover the data and control planes of shardlog except SubscribeToShard
+// (a streaming response: see Handler) and stream encryption.
 func New(log *shardlog.Log, opts ...Option) *awsproto.Service {
-	cfg := config{shardLimit: 20000, onDemandLimit: 50}
+	return newAPI(log, opts).service()
+}
+
+// newAPI applies opts to the defaults.
+func newAPI(log *shardlog.Log, opts []Option) *api {
+	cfg := config{shardLimit: 20000, onDemandLimit: 50, subscriptionLifetime: shardlog.SubscriptionLifetime, recorder: nopRecorder{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a := &api{log: log, cfg: cfg}
+	return &api{log: log, cfg: cfg}
+}
+
+// service returns the JSON 1.1 operations of a.
+func (a *api) service() *awsproto.Service {
+	cfg := a.cfg
 	return &awsproto.Service{
 		TargetPrefix: TargetPrefix,
 		Logger:       cfg.logger,
@@ -81,6 +99,8 @@ func New(log *shardlog.Log, opts ...Option) *awsproto.Service {
 			"DeregisterStreamConsumer":      handle(a.deregisterConsumer),
 			"DescribeStreamConsumer":        handle(a.describeConsumer),
 			"ListStreamConsumers":           handle(a.listConsumers),
+			"EnableEnhancedMonitoring":      handle(a.enableMonitoring),
+			"DisableEnhancedMonitoring":     handle(a.disableMonitoring),
 		},
 	}
 }

@@ -125,7 +125,7 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		Shards:                  []shard{},
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
-		EnhancedMonitoring:      enhancedMonitoring(d.EnhancedMonitoring),
+		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
 		EncryptionType:          "NONE",
 	}
 	for _, s := range d.Shards {
@@ -187,7 +187,7 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 		StreamModeDetails:       modeDetails{d.StreamMode},
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
-		EnhancedMonitoring:      enhancedMonitoring(d.EnhancedMonitoring),
+		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
 		EncryptionType:          "NONE",
 		OpenShardCount:          d.OpenShardCount,
 		ConsumerCount:           d.ConsumerCount,

@@ -1,0 +1,285 @@
+package kinesis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/shoal-dev/shoal/server/awsproto"
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// subscribeTarget is the X-Amz-Target of SubscribeToShard.
+const subscribeTarget = TargetPrefix + ".SubscribeToShard"
+
+// maxSubscribeBody bounds a SubscribeToShard request body: an ARN, a
+// shard ID and a starting position.
+const maxSubscribeBody = 64 << 10
+
+// WithSubscriptionLifetime sets how long a SubscribeToShard stream lasts
+// before it ends and the consumer must subscribe again. Default, and
+// upper bound: 5 minutes (shardlog.SubscriptionLifetime), as in Kinesis;
+// shorter lifetimes are for tests.
+func WithSubscriptionLifetime(d time.Duration) Option {
+	return func(c *config) { c.subscriptionLifetime = d }
+}
+
+// WithShutdown makes open SubscribeToShard streams end once ctx is done,
+// cleanly, as at the end of their lifetime (the clients subscribe again),
+// so that http.Server.Shutdown need not wait minutes for them. Streams
+// started after that end at once.
+func WithShutdown(ctx context.Context) Option {
+	return func(c *config) { c.shutdown = ctx }
+}
+
+// Handler returns the whole Kinesis Data Streams API over log as an
+// http.Handler: SubscribeToShard (POST with X-Amz-Target
+// Kinesis_20131202.SubscribeToShard) streams its events in the AWS
+// event-stream format, over HTTP/1.1 (chunked) or HTTP/2; every other
+// request goes to the JSON 1.1 service New returns.
+func Handler(log *shardlog.Log, opts ...Option) http.Handler {
+	a := newAPI(log, opts)
+	return &handler{api: a, svc: a.service()}
+}
+
+type handler struct {
+	api *api
+	svc *awsproto.Service
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == subscribeTarget {
+		h.api.subscribe(w, r)
+		return
+	}
+	h.svc.ServeHTTP(w, r)
+}
+
+type startingPosition struct {
+	Type           *string `json:"Type"`
+	SequenceNumber *string `json:"SequenceNumber"`
+	Timestamp      *epoch  `json:"Timestamp"`
+}
+
+type subscribeInput struct {
+	ConsumerARN      *string           `json:"ConsumerARN"`
+	ShardId          *string           `json:"ShardId"`
+	StartingPosition *startingPosition `json:"StartingPosition"`
+}
+
+// subscribeEvent is the model's SubscribeToShardEvent. At the end of a
+// closed shard ContinuationSequenceNumber is null and ChildShards lists
+// the children: that is how the KCL and other EFO clients detect the end
+// of a shard. Other events carry ContinuationSequenceNumber and no
+// ChildShards.
+type subscribeEvent struct {
+	Records                    []record      `json:"Records"`
+	ContinuationSequenceNumber *string       `json:"ContinuationSequenceNumber"`
+	MillisBehindLatest         int64         `json:"MillisBehindLatest"`
+	ChildShards                *[]childShard `json:"ChildShards,omitempty"`
+}
+
+// subscribe answers SubscribeToShard. Bad input, an unknown consumer or
+// shard, and a subscription refused by the Log are ordinary JSON errors,
+// sent before the stream starts. Then it writes the initial-response and
+// one SubscribeToShardEvent per push of the Log's subscription until the
+// lifetime is over, the shard's end is sent, or the client goes away.
+// A subscription ended by the Log (a newer one took over, the consumer or
+// stream went away) ends the stream with an exception event.
+func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sub, err := a.startSubscription(ctx, r.Body)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	defer sub.Close()
+
+	lifetime := min(a.cfg.subscriptionLifetime, shardlog.SubscriptionLifetime)
+	if lifetime <= 0 {
+		lifetime = shardlog.SubscriptionLifetime
+	}
+	streamCtx, cancel := context.WithTimeout(ctx, lifetime)
+	defer cancel()
+	if a.cfg.shutdown != nil {
+		stop := context.AfterFunc(a.cfg.shutdown, cancel)
+		defer stop()
+	}
+
+	ew := awsproto.NewEventWriter(w)
+	if err := ew.InitialResponse([]byte("{}")); err != nil {
+		return
+	}
+	for {
+		ev, err := sub.Next(streamCtx)
+		if err != nil {
+			if errors.Is(err, io.EOF) || streamCtx.Err() != nil {
+				return // the end of the shard or of the lifetime, or the client left
+			}
+			a.writeException(ew, err)
+			return
+		}
+		bytes := 0
+		for _, rec := range ev.Records {
+			bytes += len(rec.Data) + len(rec.PartitionKey)
+		}
+		a.cfg.recorder.Outgoing(sub.StreamName(), len(ev.Records), bytes)
+		a.cfg.recorder.IteratorAge(sub.StreamName(), ev.MillisBehindLatest)
+		payload, err := json.Marshal(wireEvent(ev))
+		if err != nil {
+			a.writeException(ew, err)
+			return
+		}
+		if err := ew.Event("SubscribeToShardEvent", payload); err != nil {
+			return // the client is gone
+		}
+	}
+}
+
+// startSubscription decodes and checks the request and subscribes.
+func (a *api) startSubscription(ctx context.Context, body io.Reader) (*shardlog.Subscription, error) {
+	b, err := io.ReadAll(io.LimitReader(body, maxSubscribeBody+1))
+	if err != nil {
+		return nil, awsproto.Errorf(awsproto.Serialization, "reading the body: %v", err)
+	}
+	if len(b) > maxSubscribeBody {
+		return nil, awsproto.Errorf(awsproto.Serialization, "the body is larger than %d bytes", maxSubscribeBody)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		b = []byte("{}")
+	}
+	var in subscribeInput
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&in); err != nil {
+		return nil, awsproto.Errorf(awsproto.Serialization, "SubscribeToShard: %v", err)
+	}
+	if dec.More() {
+		return nil, awsproto.Errorf(awsproto.Serialization, "SubscribeToShard: trailing data after the request document")
+	}
+
+	arn, err := required("ConsumerARN", in.ConsumerARN)
+	if err != nil {
+		return nil, err
+	}
+	shard, err := required("ShardId", in.ShardId)
+	if err != nil {
+		return nil, err
+	}
+	pos, err := required("StartingPosition", in.StartingPosition)
+	if err != nil {
+		return nil, err
+	}
+	typ, err := required("StartingPosition.Type", pos.Type)
+	if err != nil {
+		return nil, err
+	}
+	q := shardlog.SubscribeToShardInput{
+		ConsumerARN: arn, ShardID: shard,
+		StartingPosition: shardlog.StartingPosition{Type: shardlog.IteratorType(typ), Timestamp: timeOf(pos.Timestamp)},
+	}
+	if s := optional(pos.SequenceNumber); s != "" {
+		if q.StartingPosition.SequenceNumber, err = shardlog.ParseSequenceNumber("StartingPosition.SequenceNumber", s); err != nil {
+			return nil, err
+		}
+	}
+	// The ARN must be the consumer's current one, of this log's region
+	// and account; the Log checks only the names and creation time.
+	if _, err := a.find(ctx, consumerRef{ConsumerARN: &arn}); err != nil {
+		return nil, err
+	}
+	sub, err := a.log.SubscribeToShard(ctx, q)
+	return sub, renameFields(err)
+}
+
+// positionFields renames the Log's GetShardIterator field names to those
+// of SubscribeToShard's StartingPosition.
+var positionFields = map[string]string{
+	"ShardIteratorType":      "StartingPosition.Type",
+	"StartingSequenceNumber": "StartingPosition.SequenceNumber",
+	"Timestamp":              "StartingPosition.Timestamp",
+}
+
+// renameFields returns err with its field named as SubscribeToShard names it.
+func renameFields(err error) error {
+	var arg *shardlog.ArgumentError
+	if errors.As(err, &arg) {
+		if f, ok := positionFields[arg.Field]; ok {
+			renamed := *arg
+			renamed.Field = f
+			return &renamed
+		}
+	}
+	return err
+}
+
+// wireEvent encodes a push of the Log in the model's shape.
+func wireEvent(ev *shardlog.SubscribeToShardEvent) subscribeEvent {
+	out := subscribeEvent{Records: make([]record, len(ev.Records)), MillisBehindLatest: ev.MillisBehindLatest}
+	for i, r := range ev.Records {
+		data := r.Data
+		if data == nil {
+			data = []byte{}
+		}
+		out.Records[i] = record{
+			SequenceNumber:              r.SequenceNumber.String(),
+			ApproximateArrivalTimestamp: epoch(r.ApproximateArrivalTimestamp),
+			Data:                        data,
+			PartitionKey:                r.PartitionKey,
+		}
+	}
+	if ev.ChildShards != nil { // the end of a closed shard
+		children := make([]childShard, len(ev.ChildShards))
+		for i, c := range ev.ChildShards {
+			children[i] = childShard{ShardId: c.ShardID, ParentShards: c.ParentShards, HashKeyRange: wireRange(c.HashKeyRange)}
+		}
+		out.ChildShards = &children
+		return out
+	}
+	seq := ev.ContinuationSequenceNumber.String()
+	out.ContinuationSequenceNumber = &seq
+	return out
+}
+
+// writeError writes an error of the request as a JSON 1.1 error response.
+func (a *api) writeError(w http.ResponseWriter, err error) {
+	err = wireError(err)
+	var ae *awsproto.Error
+	if !errors.As(err, &ae) {
+		a.logger().Error("kinesis: SubscribeToShard failed", "err", err)
+		ae = &awsproto.Error{Status: http.StatusInternalServerError, Type: awsproto.InternalFailure, Message: "internal failure"}
+	}
+	awsproto.WriteError(w, ae)
+}
+
+// writeException ends a started stream with an exception event: a
+// Kinesis exception the SubscribeToShardEventStream models
+// (ResourceInUseException, ResourceNotFoundException, ...), else
+// InternalFailureException.
+func (a *api) writeException(ew *awsproto.EventWriter, err error) {
+	typ, msg := "InternalFailureException", "internal failure"
+	var ae *awsproto.Error
+	switch {
+	case errors.As(wireError(err), &ae) && ae.Status < 500:
+		typ, msg = ae.Type, ae.Message
+	case errors.Is(err, shardlog.ErrClosed):
+		msg = "the log is closed"
+	default:
+		a.logger().Error("kinesis: SubscribeToShard stream failed", "err", err)
+	}
+	payload, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	_ = ew.Exception(typ, payload)
+}
+
+func (a *api) logger() *slog.Logger {
+	if a.cfg.logger != nil {
+		return a.cfg.logger
+	}
+	return slog.Default()
+}
