@@ -25,7 +25,7 @@ const maxBody = 16 << 20
 // InternalFailure (HTTP 500), logged.
 type Handler func(ctx context.Context, decode func(v any) error) (any, error)
 
-// Service answers one AWS service's JSON 1.1 operations.
+// Service answers one AWS service's JSON 1.1 (and CBOR 1.1) operations.
 type Service struct {
 	// TargetPrefix is the X-Amz-Target prefix, e.g. "Kinesis_20131202".
 	TargetPrefix string
@@ -41,32 +41,40 @@ func (s *Service) Handles(r *http.Request) bool {
 	return ok && prefix == s.TargetPrefix
 }
 
-// ServeHTTP implements http.Handler for JSON 1.1 requests.
+// ServeHTTP implements http.Handler for JSON 1.1 requests, and for CBOR
+// 1.1 requests (Content-Type CBOR11), which get CBOR responses and errors.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		WriteError(w, Errorf(Serialization, "method %s is not supported: use POST", r.Method))
+		writeErrorFor(w, r, Errorf(Serialization, "method %s is not supported: use POST", r.Method))
 		return
 	}
 	prefix, op, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	if !ok || prefix != s.TargetPrefix {
-		WriteError(w, Errorf(UnknownOperation, "X-Amz-Target %q names no operation of %s", r.Header.Get("X-Amz-Target"), s.TargetPrefix))
+		writeErrorFor(w, r, Errorf(UnknownOperation, "X-Amz-Target %q names no operation of %s", r.Header.Get("X-Amz-Target"), s.TargetPrefix))
 		return
 	}
 	h, ok := s.Operations[op]
 	if !ok {
-		WriteError(w, Errorf(UnknownOperation, "unknown operation %s", op))
+		writeErrorFor(w, r, Errorf(UnknownOperation, "unknown operation %s", op))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		WriteError(w, Errorf(Serialization, "reading the body: %v", err))
+		writeErrorFor(w, r, Errorf(Serialization, "reading the body: %v", err))
 		return
 	}
 	if len(body) > maxBody {
-		WriteError(w, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
+		writeErrorFor(w, r, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
 		return
 	}
+	useCBOR := isCBOR(r)
 	decode := func(v any) error {
+		if useCBOR {
+			if err := decodeCBOR(body, v); err != nil {
+				return Errorf(Serialization, "%s: %v", op, err)
+			}
+			return nil
+		}
 		if len(bytes.TrimSpace(body)) == 0 {
 			body = []byte("{}")
 		}
@@ -86,19 +94,26 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.logger().Error("awsproto: internal failure", "operation", op, "err", err)
 			ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
 		}
-		WriteError(w, ae)
+		writeErrorFor(w, r, ae)
 		return
 	}
 	if out == nil {
 		out = struct{}{}
 	}
-	b, err := json.Marshal(out)
+	contentType := JSON11
+	var b []byte
+	if useCBOR {
+		contentType = CBOR11
+		b, err = cborEnc.Marshal(out)
+	} else {
+		b, err = json.Marshal(out)
+	}
 	if err != nil {
 		s.logger().Error("awsproto: encoding a response", "operation", op, "err", err)
-		WriteError(w, &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"})
+		writeErrorFor(w, r, &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"})
 		return
 	}
-	w.Header().Set("Content-Type", JSON11)
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 }

@@ -127,7 +127,7 @@ func (v *Verifier) maxSkew() time.Duration {
 // Wrap returns a handler that reads the request body (at most 16 MiB,
 // else a SerializationException), verifies the request's signature, and
 // on success passes the request, its body restored, to next. Errors are
-// written with WriteError.
+// written in the request's protocol (JSON, or CBOR for a CBOR request).
 func (v *Verifier) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body []byte
@@ -135,11 +135,11 @@ func (v *Verifier) Wrap(next http.Handler) http.Handler {
 			var err error
 			body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 			if err != nil {
-				WriteError(w, Errorf(Serialization, "reading the body: %v", err))
+				writeErrorFor(w, r, Errorf(Serialization, "reading the body: %v", err))
 				return
 			}
 			if len(body) > maxBody {
-				WriteError(w, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
+				writeErrorFor(w, r, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
 				return
 			}
 		}
@@ -148,7 +148,7 @@ func (v *Verifier) Wrap(next http.Handler) http.Handler {
 			if !errors.As(err, &ae) {
 				ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
 			}
-			WriteError(w, ae)
+			writeErrorFor(w, r, ae)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
