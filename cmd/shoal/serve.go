@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
@@ -42,7 +43,8 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
 http://HOST:PORT (for example BaseEndpoint in the Go SDK, --endpoint-url in
-the AWS CLI). Records are fdatasync'd before a put returns. /healthz answers
+the AWS CLI). Records are fdatasync'd before a put returns. The keys of
+StartStreamEncryption are kept in DATA/keys/keyring.json (mode 0600). /healthz answers
 200 while the server runs; /metrics serves Prometheus metrics (no signature
 needed). SIGINT or SIGTERM stops it gracefully.
 
@@ -100,9 +102,16 @@ func serve(ctx context.Context, opts serveOptions) error {
 		return err
 	}
 	defer log.Close()
+	// The keys of stream encryption live next to the log they protect
+	// (the engine's LOCK already keeps a second server out of DATA).
+	keys, err := kinesis.OpenKeyring(filepath.Join(opts.DataDir, "keys"))
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
 
 	reg := metrics.New()
-	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg))
+	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(keys))
 	if verifier != nil {
 		api = verifier.Wrap(api)
 	}

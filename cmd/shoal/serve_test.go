@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -268,6 +269,50 @@ func TestServe(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"s"}, ls.StreamNames)
 	require.ElementsMatch(t, want, recordData(t, ctx, c, "s"))
+	require.NoError(t, stop())
+}
+
+// TestServeEncryption: records put on an encrypted stream are not stored
+// in the clear, and read back as plaintext after a restart on the same
+// directory (the keyring is kept in DATA/keys).
+func TestServeEncryption(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	addr, stop := startServe(t, serveOptions{DataDir: dir})
+	c := newClient("http://"+addr, nil, "", "")
+	createStream(t, ctx, c, "enc", 1)
+	_, err := c.StartStreamEncryption(ctx, &sdk.StartStreamEncryptionInput{
+		StreamName: aws.String("enc"), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/aws/kinesis"),
+	})
+	require.NoError(t, err)
+	secret := "a secret record 7f3a"
+	out, err := c.PutRecord(ctx, &sdk.PutRecordInput{StreamName: aws.String("enc"), Data: []byte(secret), PartitionKey: aws.String("k")})
+	require.NoError(t, err)
+	require.Equal(t, types.EncryptionTypeKms, out.EncryptionType)
+	require.Equal(t, []string{secret}, recordData(t, ctx, c, "enc"))
+	require.NoError(t, stop())
+
+	keyring, err := os.Stat(filepath.Join(dir, "keys", "keyring.json"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), keyring.Mode().Perm())
+	// The plaintext is nowhere in the data directory.
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.NotContains(t, string(b), secret, path)
+		return nil
+	}))
+
+	addr, stop = startServe(t, serveOptions{DataDir: dir})
+	c = newClient("http://"+addr, nil, "", "")
+	require.Equal(t, []string{secret}, recordData(t, ctx, c, "enc"))
+	sum, err := c.DescribeStreamSummary(ctx, &sdk.DescribeStreamSummaryInput{StreamName: aws.String("enc")})
+	require.NoError(t, err)
+	require.Equal(t, types.EncryptionTypeKms, sum.StreamDescriptionSummary.EncryptionType)
+	require.Equal(t, "alias/aws/kinesis", aws.ToString(sum.StreamDescriptionSummary.KeyId))
 	require.NoError(t, stop())
 }
 

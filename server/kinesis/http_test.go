@@ -129,7 +129,7 @@ func TestRawNoServerErrors(t *testing.T) {
 		ops = append(ops, op)
 	}
 	sort.Strings(ops)
-	require.Len(t, ops, 27)
+	require.Len(t, ops, 32)
 	bodies := []string{
 		``, `{}`, `null`, `[]`, `0`, `"s"`, `{"StreamName": null}`, `{"StreamName": ""}`,
 		`{"StreamName": "s"}`, `{"StreamARN": "s"}`, `{"StreamARN": "arn:aws:kinesis:::stream/s"}`,

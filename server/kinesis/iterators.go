@@ -58,6 +58,7 @@ type record struct {
 	ApproximateArrivalTimestamp epoch  `json:"ApproximateArrivalTimestamp"`
 	Data                        []byte `json:"Data"`
 	PartitionKey                string `json:"PartitionKey"`
+	EncryptionType              string `json:"EncryptionType,omitempty"` // KMS if stored encrypted; omitted otherwise
 }
 
 type childShard struct {
@@ -88,25 +89,14 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 		}
 		return nil, err
 	}
+	out := &getRecordsOutput{Records: make([]record, len(res.Records)), MillisBehindLatest: res.MillisBehindLatest}
 	bytes := 0
-	for _, r := range res.Records {
-		bytes += len(r.Data) + len(r.PartitionKey)
+	for i, r := range res.Records {
+		out.Records[i] = a.wireRecord(res.StreamName, r)
+		bytes += len(out.Records[i].Data) + len(r.PartitionKey)
 	}
 	a.cfg.recorder.Outgoing(res.StreamName, len(res.Records), bytes)
 	a.cfg.recorder.IteratorAge(res.StreamName, res.MillisBehindLatest)
-	out := &getRecordsOutput{Records: make([]record, len(res.Records)), MillisBehindLatest: res.MillisBehindLatest}
-	for i, r := range res.Records {
-		data := r.Data
-		if data == nil {
-			data = []byte{}
-		}
-		out.Records[i] = record{
-			SequenceNumber:              r.SequenceNumber.String(),
-			ApproximateArrivalTimestamp: epoch(r.ApproximateArrivalTimestamp),
-			Data:                        data,
-			PartitionKey:                r.PartitionKey,
-		}
-	}
 	if res.NextShardIterator != "" {
 		out.NextShardIterator = &res.NextShardIterator
 	}

@@ -19,6 +19,7 @@ type putRecordInput struct {
 type putRecordOutput struct {
 	ShardId        string `json:"ShardId"`
 	SequenceNumber string `json:"SequenceNumber"`
+	EncryptionType string `json:"EncryptionType"` // KMS on an encrypted stream, else NONE
 }
 
 func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutput, error) {
@@ -34,7 +35,18 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 	if err != nil {
 		return nil, err
 	}
-	q := shardlog.PutRecordInput{StreamName: name, PartitionKey: key, Data: data, ExplicitHashKey: optional(in.ExplicitHashKey)}
+	seal, err := a.sealerFor(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	stored, enc := data, encryptionNone
+	if seal != nil {
+		if err := seal.checkSize("Data", key, data); err != nil {
+			return nil, err
+		}
+		stored, enc = seal.seal(key, data), encryptionKMS
+	}
+	q := shardlog.PutRecordInput{StreamName: name, PartitionKey: key, Data: stored, ExplicitHashKey: optional(in.ExplicitHashKey)}
 	if s := optional(in.SequenceNumberForOrdering); s != "" {
 		if q.SequenceNumberForOrdering, err = shardlog.ParseSequenceNumber("SequenceNumberForOrdering", s); err != nil {
 			return nil, err
@@ -48,7 +60,7 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 		return nil, err
 	}
 	a.cfg.recorder.Incoming(name, 1, len(data)+len(key))
-	return &putRecordOutput{ShardId: res.ShardID, SequenceNumber: res.SequenceNumber.String()}, nil
+	return &putRecordOutput{ShardId: res.ShardID, SequenceNumber: res.SequenceNumber.String(), EncryptionType: enc}, nil
 }
 
 type putRecordsEntry struct {
@@ -72,6 +84,7 @@ type putRecordsResult struct {
 type putRecordsOutput struct {
 	FailedRecordCount int                `json:"FailedRecordCount"`
 	Records           []putRecordsResult `json:"Records"`
+	EncryptionType    string             `json:"EncryptionType"` // KMS on an encrypted stream, else NONE
 }
 
 // putRecords appends a batch. Entries that fail one by one (throttled, or
@@ -96,11 +109,27 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 		}
 		entries[i] = shardlog.PutRecordsEntry{PartitionKey: *r.PartitionKey, Data: *r.Data, ExplicitHashKey: optional(r.ExplicitHashKey)}
 	}
+	// sizes are the user's bytes of each entry, which the metrics count.
+	sizes := make([]int, len(entries))
+	for i, e := range entries {
+		sizes[i] = len(e.Data) + len(e.PartitionKey)
+	}
+	seal, err := a.sealerFor(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	enc := encryptionNone
+	if seal != nil {
+		if err := sealEntries(seal, entries); err != nil {
+			return nil, err
+		}
+		enc = encryptionKMS
+	}
 	res, err := a.log.PutRecords(ctx, name, entries)
 	if err != nil {
 		return nil, err
 	}
-	out := &putRecordsOutput{FailedRecordCount: res.FailedRecordCount, Records: make([]putRecordsResult, len(res.Records))}
+	out := &putRecordsOutput{FailedRecordCount: res.FailedRecordCount, Records: make([]putRecordsResult, len(res.Records)), EncryptionType: enc}
 	accepted, bytes := 0, 0
 	defer func() { a.cfg.recorder.Incoming(name, accepted, bytes) }()
 	for i, r := range res.Records {
@@ -109,7 +138,7 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 		}
 		if r.ErrorCode == "" {
 			accepted++
-			bytes += len(entries[i].Data) + len(entries[i].PartitionKey)
+			bytes += sizes[i]
 		}
 		if r.ErrorCode != "" {
 			msg := r.ErrorMessage
@@ -125,4 +154,33 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 		out.Records[i] = putRecordsResult{ShardId: r.ShardID, SequenceNumber: r.SequenceNumber.String()}
 	}
 	return out, nil
+}
+
+// sealEntries seals the Data of every entry in place, after checking each
+// record, and the request, against the stream's limits as the user's
+// bytes and as the sealed bytes: sealing must not turn an accepted size
+// into a refusal that names the wrong size.
+func sealEntries(seal *sealer, entries []shardlog.PutRecordsEntry) error {
+	requestLimit := shardlog.MaxPutRecordsRequestSize
+	if seal.limit > shardlog.DefaultMaxRecordSizeKiB<<10 {
+		requestLimit = shardlog.MaxGetRecordsBytes // as shardlog.PutRecords
+	}
+	total, sealedTotal := 0, 0
+	for i, e := range entries {
+		if err := seal.checkSize(fmt.Sprintf("Records.%d.Data", i), e.PartitionKey, e.Data); err != nil {
+			return err
+		}
+		total += len(e.Data) + len(e.PartitionKey)
+		sealedTotal += len(e.Data) + len(e.PartitionKey) + encOverhead(seal.keyID)
+	}
+	if total > requestLimit {
+		return invalidArg("Records", "request size %d bytes (data plus partition keys) exceeds the limit of %d bytes", total, requestLimit)
+	}
+	if sealedTotal > requestLimit {
+		return invalidArg("Records", "request size %d bytes (data plus partition keys) exceeds the limit of %d bytes once encrypted: the stream is encrypted, which adds %d bytes to each record", total, requestLimit, encOverhead(seal.keyID))
+	}
+	for i := range entries {
+		entries[i].Data = seal.seal(entries[i].PartitionKey, entries[i].Data)
+	}
+	return nil
 }

@@ -26,6 +26,8 @@ type config struct {
 	// shutdown ends SubscribeToShard streams when done (see WithShutdown).
 	shutdown context.Context
 	recorder Recorder
+	// keyring holds the keys of stream encryption (see WithKeyring).
+	keyring *Keyring
 }
 
 // WithLogger sets the logger of internal failures. Default: slog.Default().
@@ -44,16 +46,25 @@ func WithAccountLimits(shards, onDemandStreams int) Option {
 	return func(c *config) { c.shardLimit, c.onDemandLimit = shards, onDemandStreams }
 }
 
+// WithKeyring sets the keyring of stream encryption (see OpenKeyring).
+// The caller closes it after the service is done. Default: a keyring in
+// memory (NewMemoryKeyring), whose keys, and so the records encrypted
+// under them, are lost when the process ends; a server that keeps its
+// log must pass one kept next to it.
+func WithKeyring(k *Keyring) Option { return func(c *config) { c.keyring = k } }
+
 // api holds what the operations share.
 type api struct {
 	log        *shardlog.Log
 	cfg        config
 	monitoring monitoring // enhanced monitoring state (monitoring.go)
+	keys       *Keyring   // stream encryption (encryption.go)
 }
 
 // New returns the Kinesis Data Streams service over log. Its operations
-// cover the data and control planes of shardlog except SubscribeToShard
-// (a streaming response: see Handler) and stream encryption.
+// cover the data and control planes of shardlog, and stream encryption
+// (see WithKeyring), except SubscribeToShard (a streaming response: see
+// Handler).
 func New(log *shardlog.Log, opts ...Option) *awsproto.Service {
 	return newAPI(log, opts).service()
 }
@@ -64,7 +75,11 @@ func newAPI(log *shardlog.Log, opts []Option) *api {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &api{log: log, cfg: cfg}
+	keys := cfg.keyring
+	if keys == nil {
+		keys = NewMemoryKeyring()
+	}
+	return &api{log: log, cfg: cfg, keys: keys}
 }
 
 // service returns the JSON 1.1 operations of a.
@@ -95,12 +110,17 @@ func (a *api) service() *awsproto.Service {
 			"AddTagsToStream":               handle(a.addTags),
 			"RemoveTagsFromStream":          handle(a.removeTags),
 			"ListTagsForStream":             handle(a.listTags),
+			"TagResource":                   handle(a.tagResource),
+			"UntagResource":                 handle(a.untagResource),
+			"ListTagsForResource":           handle(a.listTagsForResource),
 			"RegisterStreamConsumer":        handle(a.registerConsumer),
 			"DeregisterStreamConsumer":      handle(a.deregisterConsumer),
 			"DescribeStreamConsumer":        handle(a.describeConsumer),
 			"ListStreamConsumers":           handle(a.listConsumers),
 			"EnableEnhancedMonitoring":      handle(a.enableMonitoring),
 			"DisableEnhancedMonitoring":     handle(a.disableMonitoring),
+			"StartStreamEncryption":         handle(a.startEncryption),
+			"StopStreamEncryption":          handle(a.stopEncryption),
 		},
 	}
 }

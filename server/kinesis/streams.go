@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -67,7 +68,23 @@ func (a *api) deleteStream(ctx context.Context, in *deleteStreamInput) (empty, e
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.DeleteStream(ctx, name, optional(in.EnforceConsumerDeletion))
+	var created time.Time
+	if a.keys.encrypted(name) {
+		if d, err := a.log.DescribeStream(ctx, name); err == nil {
+			created = d.StreamCreationTimestamp
+		}
+	}
+	if err := a.log.DeleteStream(ctx, name, optional(in.EnforceConsumerDeletion)); err != nil {
+		return empty{}, err
+	}
+	if !created.IsZero() {
+		// The entry is harmless if this fails (a new stream of the name has
+		// another creation time); it only costs puts a DescribeStream.
+		if err := a.keys.stop(name, created); err != nil {
+			a.logger().Warn("kinesis: forgetting the encryption of a deleted stream", "stream", name, "err", err)
+		}
+	}
+	return empty{}, nil
 }
 
 // maxDescribeShards is the most shards one DescribeStream returns.
@@ -94,6 +111,7 @@ type streamDescription struct {
 	StreamCreationTimestamp epoch                 `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics     `json:"EnhancedMonitoring"`
 	EncryptionType          string                `json:"EncryptionType"`
+	KeyId                   string                `json:"KeyId,omitempty"`
 }
 
 type describeStreamOutput struct {
@@ -117,6 +135,7 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		return nil, err
 	}
 	after := optional(in.ExclusiveStartShardId)
+	enc, keyID := a.encryptionOf(d)
 	out := streamDescription{
 		StreamName:              d.StreamName,
 		StreamARN:               d.StreamARN,
@@ -126,7 +145,8 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
 		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
-		EncryptionType:          "NONE",
+		EncryptionType:          enc,
+		KeyId:                   keyID,
 	}
 	for _, s := range d.Shards {
 		// Shard IDs have a fixed width, so they sort as their indexes do.
@@ -162,6 +182,7 @@ type streamDescriptionSummary struct {
 	StreamCreationTimestamp epoch                 `json:"StreamCreationTimestamp"`
 	EnhancedMonitoring      []enhancedMetrics     `json:"EnhancedMonitoring"`
 	EncryptionType          string                `json:"EncryptionType"`
+	KeyId                   string                `json:"KeyId,omitempty"`
 	OpenShardCount          int                   `json:"OpenShardCount"`
 	ConsumerCount           int                   `json:"ConsumerCount"`
 	MaxRecordSizeInKiB      int                   `json:"MaxRecordSizeInKiB"`
@@ -180,6 +201,7 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 	if err != nil {
 		return nil, err
 	}
+	enc, keyID := a.encryptionOf(d)
 	return &describeStreamSummaryOutput{streamDescriptionSummary{
 		StreamName:              d.StreamName,
 		StreamARN:               d.StreamARN,
@@ -188,7 +210,8 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
 		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
-		EncryptionType:          "NONE",
+		EncryptionType:          enc,
+		KeyId:                   keyID,
 		OpenShardCount:          d.OpenShardCount,
 		ConsumerCount:           d.ConsumerCount,
 		MaxRecordSizeInKiB:      d.MaxRecordSizeKiB,

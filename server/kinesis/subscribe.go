@@ -124,13 +124,14 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 			a.writeException(ew, err)
 			return
 		}
+		wev := a.wireEvent(sub.StreamName(), ev)
 		bytes := 0
-		for _, rec := range ev.Records {
+		for _, rec := range wev.Records {
 			bytes += len(rec.Data) + len(rec.PartitionKey)
 		}
 		a.cfg.recorder.Outgoing(sub.StreamName(), len(ev.Records), bytes)
 		a.cfg.recorder.IteratorAge(sub.StreamName(), ev.MillisBehindLatest)
-		payload, err := json.Marshal(wireEvent(ev))
+		payload, err := json.Marshal(wev)
 		if err != nil {
 			a.writeException(ew, err)
 			return
@@ -217,20 +218,12 @@ func renameFields(err error) error {
 	return err
 }
 
-// wireEvent encodes a push of the Log in the model's shape.
-func wireEvent(ev *shardlog.SubscribeToShardEvent) subscribeEvent {
+// wireEvent encodes a push of the Log on stream in the model's shape,
+// with its sealed records opened.
+func (a *api) wireEvent(stream string, ev *shardlog.SubscribeToShardEvent) subscribeEvent {
 	out := subscribeEvent{Records: make([]record, len(ev.Records)), MillisBehindLatest: ev.MillisBehindLatest}
 	for i, r := range ev.Records {
-		data := r.Data
-		if data == nil {
-			data = []byte{}
-		}
-		out.Records[i] = record{
-			SequenceNumber:              r.SequenceNumber.String(),
-			ApproximateArrivalTimestamp: epoch(r.ApproximateArrivalTimestamp),
-			Data:                        data,
-			PartitionKey:                r.PartitionKey,
-		}
+		out.Records[i] = a.wireRecord(stream, r)
 	}
 	if ev.ChildShards != nil { // the end of a closed shard
 		children := make([]childShard, len(ev.ChildShards))

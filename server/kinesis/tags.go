@@ -1,6 +1,9 @@
 package kinesis
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 type addTagsInput struct {
 	streamRef
@@ -67,4 +70,84 @@ func (a *api) listTags(ctx context.Context, in *listTagsInput) (*listTagsOutput,
 		out.Tags[i] = tag{Key: t.Key, Value: t.Value}
 	}
 	return out, nil
+}
+
+// resourceRef addresses a taggable resource by ARN. Only streams carry
+// tags here: a consumer ARN is refused.
+type resourceRef struct {
+	ResourceARN *string `json:"ResourceARN"`
+}
+
+// resource resolves the stream a ResourceARN names.
+func (a *api) resource(r resourceRef) (string, error) {
+	arn, err := required("ResourceARN", r.ResourceARN)
+	if err != nil {
+		return "", err
+	}
+	if strings.Contains(arn, "/consumer/") {
+		return "", invalidArg("ResourceARN", "tags on consumers are not supported by Shoal; tag the stream")
+	}
+	return a.streamNameFromARN("ResourceARN", arn)
+}
+
+type tagResourceInput struct {
+	resourceRef
+	Tags map[string]string `json:"Tags"`
+}
+
+// tagResource is AddTagsToStream addressed by ARN.
+func (a *api) tagResource(ctx context.Context, in *tagResourceInput) (empty, error) {
+	name, err := a.resource(in.resourceRef)
+	if err != nil {
+		return empty{}, err
+	}
+	if in.Tags == nil {
+		return empty{}, missing("Tags")
+	}
+	return empty{}, a.log.AddTagsToStream(ctx, name, in.Tags)
+}
+
+type untagResourceInput struct {
+	resourceRef
+	TagKeys []string `json:"TagKeys"`
+}
+
+// untagResource is RemoveTagsFromStream addressed by ARN.
+func (a *api) untagResource(ctx context.Context, in *untagResourceInput) (empty, error) {
+	name, err := a.resource(in.resourceRef)
+	if err != nil {
+		return empty{}, err
+	}
+	if in.TagKeys == nil {
+		return empty{}, missing("TagKeys")
+	}
+	return empty{}, a.log.RemoveTagsFromStream(ctx, name, in.TagKeys)
+}
+
+type listTagsForResourceOutput struct {
+	Tags []tag `json:"Tags"`
+}
+
+// listTagsForResource lists every tag of the stream an ARN names (a
+// stream has at most 50).
+func (a *api) listTagsForResource(ctx context.Context, in *resourceRef) (*listTagsForResourceOutput, error) {
+	name, err := a.resource(*in)
+	if err != nil {
+		return nil, err
+	}
+	out := &listTagsForResourceOutput{Tags: []tag{}}
+	start := ""
+	for {
+		tags, more, err := a.log.ListTagsForStream(ctx, name, start, 50)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			out.Tags = append(out.Tags, tag{Key: t.Key, Value: t.Value})
+		}
+		if !more || len(tags) == 0 {
+			return out, nil
+		}
+		start = tags[len(tags)-1].Key
+	}
 }

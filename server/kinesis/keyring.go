@@ -1,0 +1,271 @@
+package kinesis
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/shoal-dev/shoal/internal/durable"
+)
+
+// keyringFile is the file, in the keyring directory, that holds the keys
+// and the encryption settings of the streams.
+const keyringFile = "keyring.json"
+
+// keyringVersion is the version of the keyring file's format.
+const keyringVersion = 1
+
+// Keyring holds the data keys of stream encryption (one AES-256 key per
+// distinct KeyId string, made from crypto/rand on first use) and which
+// streams are encrypted under which KeyId. A stream is named with its
+// creation time, so a stream deleted and created again under the same
+// name starts unencrypted.
+//
+// OpenKeyring keeps it in DIR/keyring.json (mode 0600, replaced
+// atomically and fsync'd on every change) and takes DIR/LOCK, so one
+// process at a time uses it. A Keyring from NewMemoryKeyring lives in
+// memory only: its keys are lost, and the records encrypted under them
+// become unreadable ciphertext, when the process ends.
+//
+// Keys are never removed: a record stays readable, whatever the stream's
+// encryption is now, as long as the key that sealed it is in the keyring.
+// Anyone who can read the file can read the records: it is protection
+// of the log's files at rest apart from the keyring, not a KMS.
+type Keyring struct {
+	dir  string   // "" in memory
+	lock *os.File // DIR/LOCK while open
+
+	mu      sync.RWMutex                // writers also serialize the file's replacement
+	keys    map[string][]byte           // KeyId -> 32-byte key
+	aeads   map[string]cipher.AEAD      // KeyId -> AES-256-GCM of keys[KeyId]
+	streams map[string]streamEncryption // stream name -> its encryption
+}
+
+// streamEncryption is the encryption of one stream.
+type streamEncryption struct {
+	Created time.Time `json:"created"` // the stream's creation time
+	KeyID   string    `json:"keyId"`
+}
+
+// keyringState is the keyring file.
+type keyringState struct {
+	Version int                         `json:"version"`
+	Keys    map[string][]byte           `json:"keys"`    // base64 in JSON
+	Streams map[string]streamEncryption `json:"streams"` // by stream name
+}
+
+// NewMemoryKeyring returns a keyring held in memory only.
+func NewMemoryKeyring() *Keyring {
+	return &Keyring{keys: map[string][]byte{}, aeads: map[string]cipher.AEAD{}, streams: map[string]streamEncryption{}}
+}
+
+// OpenKeyring opens the keyring kept in dir, creating dir (mode 0700) and
+// an empty keyring where missing. It fails if another Keyring holds dir.
+// Close releases it.
+func OpenKeyring(dir string) (*Keyring, error) {
+	if dir == "" {
+		return nil, errors.New("kinesis: keyring: no directory")
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("kinesis: keyring: %w", err)
+		}
+	}
+	if err := durable.EnsureDir(dir); err != nil {
+		return nil, fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := durable.SyncDirPath(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := durable.Lock(lock, false); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("kinesis: keyring %s: %w", dir, err)
+	}
+	k := NewMemoryKeyring()
+	k.dir, k.lock = dir, lock
+	b, err := os.ReadFile(filepath.Join(dir, keyringFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return k, nil
+	case err != nil:
+		lock.Close()
+		return nil, fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	var st keyringState
+	if err := json.Unmarshal(b, &st); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("kinesis: keyring %s: %w", filepath.Join(dir, keyringFile), err)
+	}
+	if st.Version != keyringVersion {
+		lock.Close()
+		return nil, fmt.Errorf("kinesis: keyring %s: version %d, want %d", filepath.Join(dir, keyringFile), st.Version, keyringVersion)
+	}
+	for id, key := range st.Keys {
+		aead, err := newAEAD(key)
+		if err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("kinesis: keyring %s: key %q: %w", filepath.Join(dir, keyringFile), id, err)
+		}
+		k.keys[id], k.aeads[id] = key, aead
+	}
+	maps.Copy(k.streams, st.Streams)
+	return k, nil
+}
+
+// Close releases the keyring's directory. The keyring must not be used
+// after.
+func (k *Keyring) Close() error {
+	if k == nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.lock == nil {
+		return nil
+	}
+	err := k.lock.Close()
+	k.lock = nil
+	return err
+}
+
+// newAEAD returns AES-256-GCM under key.
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("key of %d bytes, want 32", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// aead returns the cipher of keyID, if the keyring has that key.
+func (k *Keyring) aead(keyID string) (cipher.AEAD, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	a, ok := k.aeads[keyID]
+	return a, ok
+}
+
+// stream returns the encryption of the stream named name created at
+// created: its KeyId, or "" if it is not encrypted.
+func (k *Keyring) stream(name string, created time.Time) string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	e, ok := k.streams[name]
+	if !ok || !sameCreation(e.Created, created) {
+		return ""
+	}
+	return e.KeyID
+}
+
+// encrypted reports whether the keyring has an entry for a stream of
+// that name (perhaps of an older stream of the name).
+func (k *Keyring) encrypted(name string) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	_, ok := k.streams[name]
+	return ok
+}
+
+// sameCreation compares creation times at the millisecond, the precision
+// of the API's timestamps.
+func sameCreation(a, b time.Time) bool { return a.UnixMilli() == b.UnixMilli() }
+
+// start encrypts the stream under keyID from now on, making the key if
+// the keyring has none of that KeyId.
+func (k *Keyring) start(name string, created time.Time, keyID string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keys, aeads, streams := k.keys, k.aeads, maps.Clone(k.streams)
+	if _, ok := k.keys[keyID]; !ok {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		a, err := newAEAD(key)
+		if err != nil {
+			return err
+		}
+		keys, aeads = maps.Clone(k.keys), maps.Clone(k.aeads)
+		keys[keyID], aeads[keyID] = key, a
+	}
+	streams[name] = streamEncryption{Created: created, KeyID: keyID}
+	if err := k.saveLocked(keys, streams); err != nil {
+		return err
+	}
+	k.keys, k.aeads, k.streams = keys, aeads, streams
+	return nil
+}
+
+// stop stops encrypting the stream (of that creation time; any if
+// created is zero). Its keys stay, so its records stay readable.
+func (k *Keyring) stop(name string, created time.Time) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.streams[name]
+	if !ok || (!created.IsZero() && !sameCreation(e.Created, created)) {
+		return nil
+	}
+	streams := maps.Clone(k.streams)
+	delete(streams, name)
+	if err := k.saveLocked(k.keys, streams); err != nil {
+		return err
+	}
+	k.streams = streams
+	return nil
+}
+
+// saveLocked writes the keyring file durably: a temporary file (0600),
+// fsync'd, renamed over the file, and the directory fsync'd.
+func (k *Keyring) saveLocked(keys map[string][]byte, streams map[string]streamEncryption) error {
+	if k.dir == "" {
+		return nil
+	}
+	if k.lock == nil {
+		return errors.New("kinesis: keyring is closed")
+	}
+	b, err := json.MarshalIndent(keyringState{Version: keyringVersion, Keys: keys, Streams: streams}, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(k.dir, keyringFile)
+	tmp := path + ".tmp"
+	// Create the temporary file 0600 before durable.WriteFile (which
+	// keeps an existing file's mode) so the keys are never world-readable.
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := durable.WriteFile(tmp, b); err != nil {
+		return fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	if err := durable.SyncDirPath(k.dir); err != nil {
+		return fmt.Errorf("kinesis: keyring: %w", err)
+	}
+	return nil
+}
