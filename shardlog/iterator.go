@@ -41,8 +41,9 @@ type GetRecordsInput struct {
 
 // GetRecordsOutput is a batch of records from one shard.
 type GetRecordsOutput struct {
-	// StreamName is the stream the iterator reads.
+	// StreamName and ShardID are the stream and shard the iterator reads.
 	StreamName string
+	ShardID    string
 	Records    []Record
 	// NextShardIterator continues after Records. It is empty at the end of
 	// a closed shard, where ChildShards lists the shards to read next.
@@ -82,7 +83,7 @@ func (l *Log) GetRecords(ctx context.Context, in GetRecordsInput) (*GetRecordsOu
 	if err != nil {
 		return nil, err
 	}
-	out := &GetRecordsOutput{StreamName: s.name, Records: r.records, MillisBehindLatest: r.millisBehind}
+	out := &GetRecordsOutput{StreamName: s.name, ShardID: shardID(it.From.shard), Records: r.records, MillisBehindLatest: r.millisBehind}
 	if out.Records == nil {
 		out.Records = []Record{}
 	}

@@ -204,6 +204,9 @@ func (sub *Subscription) end(err error) {
 // StreamName returns the name of the stream the subscription reads.
 func (sub *Subscription) StreamName() string { return sub.s.name }
 
+// ShardID returns the shard the subscription reads.
+func (sub *Subscription) ShardID() string { return sub.key.shard }
+
 // Close ends the subscription; Next then returns io.EOF.
 func (sub *Subscription) Close() error {
 	sub.end(io.EOF)

@@ -95,8 +95,7 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 		out.Records[i] = a.wireRecord(res.StreamName, r)
 		bytes += len(out.Records[i].Data) + len(r.PartitionKey)
 	}
-	a.cfg.recorder.Outgoing(res.StreamName, len(res.Records), bytes)
-	a.cfg.recorder.IteratorAge(res.StreamName, res.MillisBehindLatest)
+	a.outgoing(res.StreamName, res.ShardID, len(res.Records), bytes, res.MillisBehindLatest)
 	if res.NextShardIterator != "" {
 		out.NextShardIterator = &res.NextShardIterator
 	}

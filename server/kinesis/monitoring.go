@@ -40,6 +40,26 @@ type monitored struct {
 	metrics []string // in shardLevelMetrics order
 }
 
+// any reports whether one of metrics is enabled on the stream (of the
+// name: a stream deleted and recreated is forgotten by forget).
+func (m *monitoring) any(name string, metrics ...string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, metric := range m.streams[name].metrics {
+		if slices.Contains(metrics, metric) {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops the settings of a deleted stream.
+func (m *monitoring) forget(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.streams, name)
+}
+
 // get returns the metrics enabled on the stream.
 func (m *monitoring) get(name string, created time.Time) []string {
 	m.mu.Lock()

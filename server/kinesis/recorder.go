@@ -20,6 +20,20 @@ type Recorder interface {
 	IteratorAge(stream string, ms int64)
 }
 
+// ShardRecorder is a Recorder that also keeps shard-level series. The API
+// feeds them for a stream's shards while enhanced monitoring
+// (EnableEnhancedMonitoring) has the matching metric on: IncomingBytes or
+// IncomingRecords for IncomingShard, OutgoingBytes or OutgoingRecords for
+// OutgoingShard, IteratorAgeMilliseconds for IteratorAgeShard. The
+// stream-level Recorder calls are made as well. Throttled calls are
+// counted per stream only: a refused request names no shard.
+type ShardRecorder interface {
+	Recorder
+	IncomingShard(stream, shard string, records, bytes int)
+	OutgoingShard(stream, shard string, records, bytes int)
+	IteratorAgeShard(stream, shard string, ms int64)
+}
+
 // WithRecorder sends the API's data metrics to r.
 func WithRecorder(r Recorder) Option { return func(c *config) { c.recorder = r } }
 
@@ -31,3 +45,27 @@ func (nopRecorder) Outgoing(string, int, int) {}
 func (nopRecorder) WriteThrottled(string)     {}
 func (nopRecorder) ReadThrottled(string)      {}
 func (nopRecorder) IteratorAge(string, int64) {}
+
+// incoming records accepted records of one shard.
+func (a *api) incoming(stream, shard string, records, bytes int) {
+	a.cfg.recorder.Incoming(stream, records, bytes)
+	if sr, ok := a.cfg.recorder.(ShardRecorder); ok && shard != "" && a.monitoring.any(stream, "IncomingBytes", "IncomingRecords") {
+		sr.IncomingShard(stream, shard, records, bytes)
+	}
+}
+
+// outgoing records records read from one shard, and the read's lag.
+func (a *api) outgoing(stream, shard string, records, bytes int, lag int64) {
+	a.cfg.recorder.Outgoing(stream, records, bytes)
+	a.cfg.recorder.IteratorAge(stream, lag)
+	sr, ok := a.cfg.recorder.(ShardRecorder)
+	if !ok || shard == "" {
+		return
+	}
+	if a.monitoring.any(stream, "OutgoingBytes", "OutgoingRecords") {
+		sr.OutgoingShard(stream, shard, records, bytes)
+	}
+	if a.monitoring.any(stream, "IteratorAgeMilliseconds") {
+		sr.IteratorAgeShard(stream, shard, lag)
+	}
+}

@@ -59,7 +59,7 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 		}
 		return nil, err
 	}
-	a.cfg.recorder.Incoming(name, 1, len(data)+len(key))
+	a.incoming(name, res.ShardID, 1, len(data)+len(key))
 	return &putRecordOutput{ShardId: res.ShardID, SequenceNumber: res.SequenceNumber.String(), EncryptionType: enc}, nil
 }
 
@@ -130,15 +130,25 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 		return nil, err
 	}
 	out := &putRecordsOutput{FailedRecordCount: res.FailedRecordCount, Records: make([]putRecordsResult, len(res.Records)), EncryptionType: enc}
-	accepted, bytes := 0, 0
-	defer func() { a.cfg.recorder.Incoming(name, accepted, bytes) }()
+	type tally struct{ records, bytes int }
+	perShard := map[string]*tally{}
+	defer func() {
+		for shard, t := range perShard {
+			a.incoming(name, shard, t.records, t.bytes)
+		}
+	}()
 	for i, r := range res.Records {
 		if r.ErrorCode == errThroughputExceeded {
 			a.cfg.recorder.WriteThrottled(name)
 		}
 		if r.ErrorCode == "" {
-			accepted++
-			bytes += sizes[i]
+			t := perShard[r.ShardID]
+			if t == nil {
+				t = &tally{}
+				perShard[r.ShardID] = t
+			}
+			t.records++
+			t.bytes += sizes[i]
 		}
 		if r.ErrorCode != "" {
 			msg := r.ErrorMessage

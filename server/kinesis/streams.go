@@ -77,6 +77,7 @@ func (a *api) deleteStream(ctx context.Context, in *deleteStreamInput) (empty, e
 	if err := a.log.DeleteStream(ctx, name, optional(in.EnforceConsumerDeletion)); err != nil {
 		return empty{}, err
 	}
+	a.monitoring.forget(name)
 	if !created.IsZero() {
 		// The entry is harmless if this fails (a new stream of the name has
 		// another creation time); it only costs puts a DescribeStream.

@@ -129,8 +129,7 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 		for _, rec := range wev.Records {
 			bytes += len(rec.Data) + len(rec.PartitionKey)
 		}
-		a.cfg.recorder.Outgoing(sub.StreamName(), len(ev.Records), bytes)
-		a.cfg.recorder.IteratorAge(sub.StreamName(), ev.MillisBehindLatest)
+		a.outgoing(sub.StreamName(), sub.ShardID(), len(ev.Records), bytes, ev.MillisBehindLatest)
 		payload, err := json.Marshal(wev)
 		if err != nil {
 			a.writeException(ew, err)

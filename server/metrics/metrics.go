@@ -10,8 +10,9 @@
 //     part of X-Amz-Target after the dot), the requests, the errors by
 //     exception type (the response's X-Amzn-ErrorType header), the requests
 //     in flight and a latency histogram;
-//   - the Recorder methods, which the Kinesis service calls for the data
-//     metrics. Their names are those of Kinesis's CloudWatch metrics,
+//   - the methods of kinesis.Recorder and kinesis.ShardRecorder, which the
+//     Kinesis service calls for the data metrics (per stream, and per shard
+//     where enhanced monitoring is on). Their names are those of Kinesis's CloudWatch metrics,
 //     converted to Prometheus style: IncomingBytes becomes
 //     shoal_kinesis_incoming_bytes_total, IteratorAgeMilliseconds
 //     shoal_kinesis_iterator_age_milliseconds, and so on.
@@ -30,31 +31,6 @@ import (
 	"sync"
 	"time"
 )
-
-// Recorder receives the data metrics of a Kinesis stream. *Registry
-// implements it; the Kinesis service calls it as records go in and out.
-// Each method is safe for concurrent use and cheap (one mutex).
-type Recorder interface {
-	// Incoming counts records put in stream (PutRecord, PutRecords): the
-	// records accepted and their bytes (data plus partition key, as Kinesis
-	// counts IncomingBytes).
-	Incoming(stream string, records, bytes int)
-	// Outgoing counts records read from stream (GetRecords,
-	// SubscribeToShard) and their bytes.
-	Outgoing(stream string, records, bytes int)
-	// WriteThrottled counts a put rejected by the write budget
-	// (ProvisionedThroughputExceededException, WriteProvisionedThroughputExceeded).
-	WriteThrottled(stream string)
-	// ReadThrottled counts a read rejected by the read budget
-	// (ReadProvisionedThroughputExceeded).
-	ReadThrottled(stream string)
-	// IteratorAge sets the age, in milliseconds, of the last record a read
-	// of stream returned: how far its consumers lag behind
-	// (IteratorAgeMilliseconds; 0 at the tip).
-	IteratorAge(stream string, ms int64)
-}
-
-var _ Recorder = (*Registry)(nil)
 
 // The metrics' names.
 const (
@@ -188,7 +164,7 @@ func (r *Registry) observe(name string, l Labels, v float64) {
 	h.n++
 }
 
-// Incoming implements Recorder.
+// Incoming implements kinesis.Recorder.
 func (r *Registry) Incoming(stream string, records, bytes int) {
 	r.mu.Lock()
 	r.values[key{IncomingRecords, Labels{Stream: stream}}] += float64(records)
@@ -196,7 +172,7 @@ func (r *Registry) Incoming(stream string, records, bytes int) {
 	r.mu.Unlock()
 }
 
-// Outgoing implements Recorder.
+// Outgoing implements kinesis.Recorder.
 func (r *Registry) Outgoing(stream string, records, bytes int) {
 	r.mu.Lock()
 	r.values[key{OutgoingRecords, Labels{Stream: stream}}] += float64(records)
@@ -204,15 +180,37 @@ func (r *Registry) Outgoing(stream string, records, bytes int) {
 	r.mu.Unlock()
 }
 
-// WriteThrottled implements Recorder.
+// WriteThrottled implements kinesis.Recorder.
 func (r *Registry) WriteThrottled(stream string) { r.Add(WriteThrottled, Labels{Stream: stream}, 1) }
 
-// ReadThrottled implements Recorder.
+// ReadThrottled implements kinesis.Recorder.
 func (r *Registry) ReadThrottled(stream string) { r.Add(ReadThrottled, Labels{Stream: stream}, 1) }
 
-// IteratorAge implements Recorder.
+// IteratorAge implements kinesis.Recorder.
 func (r *Registry) IteratorAge(stream string, ms int64) {
 	r.Set(IteratorAgeMillis, Labels{Stream: stream}, float64(ms))
+}
+
+// IncomingShard implements kinesis.ShardRecorder: the shard-level series
+// enhanced monitoring turns on.
+func (r *Registry) IncomingShard(stream, shard string, records, bytes int) {
+	r.mu.Lock()
+	r.values[key{IncomingRecords, Labels{Stream: stream, Shard: shard}}] += float64(records)
+	r.values[key{IncomingBytes, Labels{Stream: stream, Shard: shard}}] += float64(bytes)
+	r.mu.Unlock()
+}
+
+// OutgoingShard implements kinesis.ShardRecorder.
+func (r *Registry) OutgoingShard(stream, shard string, records, bytes int) {
+	r.mu.Lock()
+	r.values[key{OutgoingRecords, Labels{Stream: stream, Shard: shard}}] += float64(records)
+	r.values[key{OutgoingBytes, Labels{Stream: stream, Shard: shard}}] += float64(bytes)
+	r.mu.Unlock()
+}
+
+// IteratorAgeShard implements kinesis.ShardRecorder.
+func (r *Registry) IteratorAgeShard(stream, shard string, ms int64) {
+	r.Set(IteratorAgeMillis, Labels{Stream: stream, Shard: shard}, float64(ms))
 }
 
 // Observe wraps the API handler next: it counts each request by operation

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
+	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/server/metrics"
 )
 
@@ -474,3 +475,5 @@ func TestObserveStreaming(t *testing.T) {
 	require.Equal(t, 0.0, r.Value(metrics.RequestsInFlight, metrics.Labels{}))
 	require.Equal(t, 1.0, r.Value(metrics.Requests, metrics.Labels{Operation: "SubscribeToShard"}))
 }
+
+var _ kinesis.ShardRecorder = (*metrics.Registry)(nil)
