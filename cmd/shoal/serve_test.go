@@ -343,8 +343,8 @@ func TestServeCredentials(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	code, body := httpGet(t, http.DefaultClient, base+"/metrics")
 	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, body, `shoal_kinesis_errors_total{operation="PutRecord",exception="InvalidSignatureException"} 1`+"\n")
-	require.Contains(t, body, `shoal_kinesis_errors_total{operation="ListStreams",exception="UnrecognizedClientException"} 1`+"\n")
+	require.Contains(t, body, `shoal_kinesis_errors_total{operation="unauthenticated",exception="InvalidSignatureException"} 1`+"\n")
+	require.Contains(t, body, `shoal_kinesis_errors_total{operation="unauthenticated",exception="UnrecognizedClientException"} 1`+"\n")
 	require.NoError(t, stop())
 
 	// A bad credentials file fails serve before it listens.

@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,9 +93,10 @@ const (
 //
 // The payload hash is hex(sha256(body)) unless an X-Amz-Content-Sha256
 // header is present: a hash equal to the computed one is used as sent;
-// "UNSIGNED-PAYLOAD" is accepted and used as the payload hash (the body
-// is then not covered by the signature, as with S3; the Kinesis SDK never
-// sends it, not even for SubscribeToShard); any other value is rejected.
+// any other value, "UNSIGNED-PAYLOAD" included, is rejected (the Kinesis
+// SDKs always sign the body). An X-Amz-Target header must be among the
+// signed headers, so a captured request cannot be replayed as another
+// operation.
 // A session token (X-Amz-Security-Token) is signed like any header but
 // not otherwise checked.
 type Verifier struct {
@@ -232,6 +234,11 @@ func (v *Verifier) Verify(r *http.Request, body []byte) error {
 			s.scopeDate, d, s.date)
 	}
 
+	// The operation must be signed, or a captured request could be
+	// replayed as another operation.
+	if r.Header.Get("X-Amz-Target") != "" && !slices.Contains(s.headerNames, "x-amz-target") {
+		return Errorf(IncompleteSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+	}
 	payloadHash, perr := payloadHash(r, body)
 	if perr != nil {
 		return perr
@@ -390,7 +397,7 @@ func payloadHash(r *http.Request, body []byte) (string, error) {
 	case h == "":
 		return computed, nil
 	case h == unsignedPayload:
-		return h, nil
+		return "", Errorf(InvalidSignature, "x-amz-content-sha256 '%s' is not accepted: the body must be signed.", h)
 	case strings.EqualFold(h, computed):
 		return h, nil
 	case strings.HasPrefix(h, "STREAMING-"):

@@ -128,9 +128,6 @@ func TestVerifyAcceptsSDKSignedRequests(t *testing.T) {
 		{name: "content sha256 header", target: "/", body: testBody, mod: func(r *http.Request) {
 			r.Header.Set("X-Amz-Content-Sha256", hashHex([]byte(testBody)))
 		}},
-		{name: "unsigned payload", target: "/", body: testBody, opts: signOpts{payloadHash: "UNSIGNED-PAYLOAD"}, mod: func(r *http.Request) {
-			r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,12 +158,15 @@ func TestVerifyPresigned(t *testing.T) {
 				pr.Header[k] = vs
 			}
 		}
-		pr.Header.Set("X-Amz-Target", testTarget)
 		return pr
 	}
 	if err := testVerifier().Verify(presign(t, "300"), []byte(testBody)); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
+	// An operation header the signature does not cover is refused.
+	unsignedTarget := presign(t, "300")
+	unsignedTarget.Header.Set("X-Amz-Target", testTarget)
+	wantError(t, testVerifier().Verify(unsignedTarget, []byte(testBody)), awsproto.IncompleteSignature, "'X-Amz-Target' must be a 'SignedHeader'")
 	v := testVerifier()
 	v.Now = func() time.Time { return signTime.Add(301 * time.Second) }
 	wantError(t, v.Verify(presign(t, "300"), []byte(testBody)), awsproto.InvalidSignature, "Signature expired")
@@ -241,8 +241,8 @@ func TestVerifyRejects(t *testing.T) {
 			typ: awsproto.IncompleteSignature, msg: "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."},
 		{name: "content sha256 mismatch", mod: func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", hashHex([]byte("other"))) },
 			typ: awsproto.InvalidSignature, msg: "The provided 'x-amz-content-sha256' header does not match"},
-		{name: "unsigned payload not signed as such", mod: func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD") },
-			typ: awsproto.InvalidSignature, msg: mismatch},
+		{name: "unsigned payload", mod: func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD") },
+			typ: awsproto.InvalidSignature, msg: "x-amz-content-sha256 'UNSIGNED-PAYLOAD' is not accepted"},
 		{name: "two authorization headers", mod: func(r *http.Request) { r.Header.Add("Authorization", r.Header.Get("Authorization")) },
 			typ: awsproto.IncompleteSignature, msg: "Authorization header appears more than once"},
 	}

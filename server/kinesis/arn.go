@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
 )
@@ -62,6 +63,9 @@ func (a *api) streamNameFromARN(field, arn string) (string, error) {
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) { // cut on a character boundary
+		n--
 	}
 	return s[:n] + "…"
 }

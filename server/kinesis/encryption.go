@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
@@ -18,7 +20,12 @@ import (
 // reaches the log, with AES-256-GCM under the keyring's key of the
 // stream's KeyId:
 //
-//	"SHOALENC1" | KeyId length (1 byte) | KeyId | nonce (12 bytes) | ciphertext and tag (16 bytes)
+//	"SHOALENC2" | KeyId length (1 byte) | KeyId | salt (16 bytes) | ciphertext and tag (16 bytes)
+//
+// Each record is sealed under its own key, HKDF-SHA256 of the KeyId's key
+// and the record's random salt, with a zero nonce: no (key, nonce) pair
+// is ever used twice, however many records a KeyId seals (a random
+// 96-bit nonce under one key would be safe for only about 2^32 records).
 //
 // The additional data is the stream name (2-byte big-endian length, then
 // the name) followed by the partition key, so a sealed record does not
@@ -30,8 +37,8 @@ import (
 // stays ACTIVE and every record put after the call returns is sealed.
 
 const (
-	encMagic      = "SHOALENC1"
-	encNonceSize  = 12
+	encMagic      = "SHOALENC2"
+	encSaltSize   = 16
 	encTagSize    = 16
 	maxKeyIDBytes = 255  // the length byte of the format
 	maxKeyIDModel = 2048 // the model's bound on KeyId
@@ -42,7 +49,7 @@ const (
 
 // encOverhead is how many bytes sealing adds to a record under keyID.
 func encOverhead(keyID string) int {
-	return len(encMagic) + 1 + len(keyID) + encNonceSize + encTagSize
+	return len(encMagic) + 1 + len(keyID) + encSaltSize + encTagSize
 }
 
 // encAAD is the additional data of a record.
@@ -57,19 +64,36 @@ func encAAD(stream, partitionKey string) []byte {
 type sealer struct {
 	stream string
 	keyID  string
-	aead   cipher.AEAD
-	limit  int // the stream's record size limit, in bytes
+	master []byte // the KeyId's key
+	limit  int    // the stream's record size limit, in bytes
 }
 
-func (s *sealer) seal(partitionKey string, data []byte) []byte {
+// recordAEAD returns the AES-256-GCM of one record's key: HKDF-SHA256 of
+// master and the record's salt.
+func recordAEAD(master, salt []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, master, salt, "shoal kinesis record", 32)
+	if err != nil {
+		return nil, err
+	}
+	return newAEAD(key)
+}
+
+// zeroNonce is the nonce of every record: each record key seals once.
+var zeroNonce = make([]byte, 12)
+
+func (s *sealer) seal(partitionKey string, data []byte) ([]byte, error) {
 	out := make([]byte, 0, len(data)+encOverhead(s.keyID))
 	out = append(out, encMagic...)
 	out = append(out, byte(len(s.keyID)))
 	out = append(out, s.keyID...)
-	nonce := make([]byte, encNonceSize)
-	_, _ = rand.Read(nonce) // never fails (crypto/rand)
-	out = append(out, nonce...)
-	return s.aead.Seal(out, nonce, data, encAAD(s.stream, partitionKey))
+	salt := make([]byte, encSaltSize)
+	_, _ = rand.Read(salt) // never fails (crypto/rand)
+	out = append(out, salt...)
+	aead, err := recordAEAD(s.master, salt)
+	if err != nil {
+		return nil, err
+	}
+	return aead.Seal(out, zeroNonce, data, encAAD(s.stream, partitionKey)), nil
 }
 
 // checkSize returns an InvalidArgumentException naming field if the
@@ -99,11 +123,11 @@ func (a *api) sealerFor(ctx context.Context, name string) (*sealer, error) {
 	if keyID == "" {
 		return nil, nil // an older stream of the name was encrypted
 	}
-	aead, ok := a.keys.aead(keyID)
+	master, ok := a.keys.master(keyID)
 	if !ok {
 		return nil, fmt.Errorf("kinesis: keyring has no key %q for stream %s", keyID, name)
 	}
-	return &sealer{stream: d.StreamName, keyID: keyID, aead: aead, limit: d.MaxRecordSizeKiB << 10}, nil
+	return &sealer{stream: d.StreamName, keyID: keyID, master: master, limit: d.MaxRecordSizeKiB << 10}, nil
 }
 
 // openRecord returns the plaintext of a sealed record of stream, and
@@ -115,15 +139,19 @@ func (a *api) openRecord(stream, partitionKey string, data []byte) ([]byte, bool
 	}
 	n := int(rest[0])
 	rest = rest[1:]
-	if n == 0 || len(rest) < n+encNonceSize+encTagSize {
+	if n == 0 || len(rest) < n+encSaltSize+encTagSize {
 		return nil, false
 	}
-	aead, ok := a.keys.aead(string(rest[:n]))
+	master, ok := a.keys.master(string(rest[:n]))
 	if !ok {
 		return nil, false
 	}
-	nonce, sealed := rest[n:n+encNonceSize], rest[n+encNonceSize:]
-	plain, err := aead.Open(nil, nonce, sealed, encAAD(stream, partitionKey))
+	salt, sealed := rest[n:n+encSaltSize], rest[n+encSaltSize:]
+	aead, err := recordAEAD(master, salt)
+	if err != nil {
+		return nil, false
+	}
+	plain, err := aead.Open(nil, zeroNonce, sealed, encAAD(stream, partitionKey))
 	if err != nil {
 		return nil, false
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
-const encMagic = "SHOALENC1"
+const encMagic = "SHOALENC2"
 
 // rawRecords reads a shard straight from the Log: the bytes as stored.
 func rawRecords(t *testing.T, log *shardlog.Log, stream, shard string) []shardlog.Record {
@@ -326,7 +326,7 @@ func TestStreamEncryptionSize(t *testing.T) {
 	e.createStream(t, "s", 1)
 	startEncryption(t, e.ctx, e.client, "s", "alias/k")
 	limit := shardlog.DefaultMaxRecordSizeKiB << 10
-	over := len(encMagic) + 1 + len("alias/k") + 12 + 16
+	over := len(encMagic) + 1 + len("alias/k") + 16 + 16 // magic, KeyId length, KeyId, salt, tag
 
 	put := func(n int) error {
 		_, err := e.client.PutRecord(e.ctx, &sdk.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: make([]byte, n)})

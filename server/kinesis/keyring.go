@@ -161,6 +161,14 @@ func (k *Keyring) aead(keyID string) (cipher.AEAD, bool) {
 	return a, ok
 }
 
+// master returns the key of keyID.
+func (k *Keyring) master(keyID string) ([]byte, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok := k.keys[keyID]
+	return key, ok
+}
+
 // stream returns the encryption of the stream named name created at
 // created: its KeyId, or "" if it is not encrypted.
 func (k *Keyring) stream(name string, created time.Time) string {

@@ -44,7 +44,10 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 		if err := seal.checkSize("Data", key, data); err != nil {
 			return nil, err
 		}
-		stored, enc = seal.seal(key, data), encryptionKMS
+		if stored, err = seal.seal(key, data); err != nil {
+			return nil, err
+		}
+		enc = encryptionKMS
 	}
 	q := shardlog.PutRecordInput{StreamName: name, PartitionKey: key, Data: stored, ExplicitHashKey: optional(in.ExplicitHashKey)}
 	if s := optional(in.SequenceNumberForOrdering); s != "" {
@@ -190,7 +193,11 @@ func sealEntries(seal *sealer, entries []shardlog.PutRecordsEntry) error {
 		return invalidArg("Records", "request size %d bytes (data plus partition keys) exceeds the limit of %d bytes once encrypted: the stream is encrypted, which adds %d bytes to each record", total, requestLimit, encOverhead(seal.keyID))
 	}
 	for i := range entries {
-		entries[i].Data = seal.seal(entries[i].PartitionKey, entries[i].Data)
+		sealed, err := seal.seal(entries[i].PartitionKey, entries[i].Data)
+		if err != nil {
+			return err
+		}
+		entries[i].Data = sealed
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
@@ -28,6 +29,15 @@ const maxSubscribeBody = 64 << 10
 func WithSubscriptionLifetime(d time.Duration) Option {
 	return func(c *config) { c.subscriptionLifetime = d }
 }
+
+// subscribeWriteTimeout bounds one event's write to a SubscribeToShard
+// client: one that reads nothing for this long is dropped.
+const subscribeWriteTimeout = 30 * time.Second
+
+// subscribeCutGrace is how long a SubscribeToShard handler whose stream
+// ended (lifetime, shutdown) may take to return before a write it is
+// blocked in is cut.
+const subscribeCutGrace = 2 * time.Second
 
 // WithShutdown makes open SubscribeToShard streams end once ctx is done,
 // cleanly, as at the end of their lifetime (the clients subscribe again),
@@ -111,6 +121,46 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 	}
 
+	// A client that stops reading must not hold the handler past the
+	// lifetime or a shutdown: bound every write, and cut a blocked one
+	// when the stream ends.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(lifetime)
+	var cutMu sync.Mutex
+	returned := false
+	var cutTimer *time.Timer
+	stopCut := context.AfterFunc(streamCtx, func() {
+		// Give the handler a moment to end the stream cleanly; cut the
+		// write only if it is still blocked.
+		cutMu.Lock()
+		defer cutMu.Unlock()
+		if !returned {
+			cutTimer = time.AfterFunc(subscribeCutGrace, func() {
+				cutMu.Lock()
+				defer cutMu.Unlock()
+				if !returned {
+					_ = rc.SetWriteDeadline(time.Now())
+				}
+			})
+		}
+	})
+	defer func() {
+		stopCut()
+		cutMu.Lock()
+		returned = true
+		if cutTimer != nil {
+			cutTimer.Stop()
+		}
+		cutMu.Unlock()
+	}()
+	bound := func() {
+		d := time.Now().Add(subscribeWriteTimeout)
+		if deadline.Before(d) {
+			d = deadline
+		}
+		_ = rc.SetWriteDeadline(d)
+	}
+	bound()
 	ew := awsproto.NewEventWriter(w)
 	if err := ew.InitialResponse([]byte("{}")); err != nil {
 		return
@@ -135,6 +185,7 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 			a.writeException(ew, err)
 			return
 		}
+		bound()
 		if err := ew.Event("SubscribeToShardEvent", payload); err != nil {
 			return // the client is gone
 		}

@@ -1,10 +1,14 @@
 package kinesis_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -421,4 +425,45 @@ func TestSubscribeToShardShutdown(t *testing.T) {
 		require.NoError(t, s.Err())
 	}
 	require.Eventually(t, func() bool { return e.inflight.Load() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestSubscribeToShardStalledClient: a client that sends its request and
+// then reads nothing holds the handler neither past the subscription's
+// lifetime nor past a shutdown: the blocked write is cut.
+func TestSubscribeToShardStalledClient(t *testing.T) {
+	for _, by := range []string{"lifetime", "shutdown"} {
+		t.Run(by, func(t *testing.T) { testStalledClient(t, by) })
+	}
+}
+
+func testStalledClient(t *testing.T, by string) {
+	shutdown, stop := context.WithCancel(context.Background())
+	defer stop()
+	opts := []kinesis.Option{kinesis.WithShutdown(shutdown)}
+	if by == "lifetime" {
+		opts = append(opts, kinesis.WithSubscriptionLifetime(time.Second))
+	}
+	e := newSubEnv(t, false, opts...)
+	arn := e.consumer(t, "s", 1)
+	big := bytes.Repeat([]byte("x"), 900<<10)
+	for i := range 40 {
+		_, err := e.client.PutRecord(e.ctx, &sdk.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String(fmt.Sprint(i)), Data: big})
+		require.NoError(t, err)
+	}
+	u, err := url.Parse(e.url)
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", u.Host)
+	require.NoError(t, err)
+	defer conn.Close()
+	body := fmt.Sprintf(`{"ConsumerARN":%q,"ShardId":"shardId-000000000000","StartingPosition":{"Type":"TRIM_HORIZON"}}`, arn)
+	_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nX-Amz-Target: Kinesis_20131202.SubscribeToShard\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: %d\r\n\r\n%s", u.Host, len(body), body)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.inflight.Load() == 1 }, 5*time.Second, 5*time.Millisecond, "the handler runs")
+	if by == "shutdown" {
+		time.Sleep(200 * time.Millisecond) // let the handler block in a write
+		stop()
+	}
+	// The lifetime (1 s) or the shutdown, plus the 2 s grace, with room to
+	// spare; the client never reads.
+	require.Eventually(t, func() bool { return e.inflight.Load() == 0 }, 8*time.Second, 20*time.Millisecond, "the stalled handler returned")
 }

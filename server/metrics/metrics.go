@@ -218,8 +218,10 @@ func (r *Registry) IteratorAgeShard(stream, shard string, ms int64) {
 // exception (shoal_kinesis_errors_total; a status >= 400 without
 // X-Amzn-ErrorType counts as exception "HTTP<status>"), the requests in
 // flight, and the latency until next returns. The operation is the part of
-// X-Amz-Target after the dot; "unknown" when the header has none, is not
-// a plain name, or the server answered UnknownOperationException; "other"
+// X-Amz-Target after the dot; "unauthenticated" when the signature check
+// refused the request; "unknown" when the header has none, is not a
+// Kinesis target or a plain name, or the server answered
+// UnknownOperationException; "other"
 // once 64 distinct names were seen, so that clients cannot grow the
 // registry without bound.
 func (r *Registry) Observe(next http.Handler) http.Handler {
@@ -252,8 +254,13 @@ func (r *Registry) Observe(next http.Handler) http.Handler {
 
 // operation returns the operation label of a request.
 func (r *Registry) operation(target, exception string) string {
-	_, op, ok := strings.Cut(target, ".")
-	if !ok || exception == "UnknownOperationException" || !plainName(op) {
+	switch exception {
+	case "MissingAuthenticationTokenException", "IncompleteSignatureException", "InvalidSignatureException", "UnrecognizedClientException":
+		// Refused before dispatch: the target is the client's word only.
+		return "unauthenticated"
+	}
+	prefix, op, ok := strings.Cut(target, ".")
+	if !ok || prefix != "Kinesis_20131202" || exception == "UnknownOperationException" || !plainName(op) {
 		return "unknown"
 	}
 	r.mu.Lock()

@@ -386,9 +386,10 @@ func TestObserve(t *testing.T) {
 	call("Kinesis_20131202.NoSuchOperation")
 	call("Kinesis_20131202.Bad{op}\"")
 	call("")
+	call("Junk.PutRecords") // not a Kinesis target
 	// Distinct (made-up) operations beyond the cap become "other".
 	for i := range 70 {
-		call(fmt.Sprintf("X.Op%d", i))
+		call(fmt.Sprintf("Kinesis_20131202.Op%d", i))
 	}
 
 	e := scrape(t, srv.URL+"/metrics")
@@ -404,7 +405,7 @@ func TestObserve(t *testing.T) {
 		{metrics.Errors, []string{"operation", "GetRecords", "exception", "ExpiredIteratorException"}, 1},
 		{metrics.Errors, []string{"operation", "Teapot", "exception", "HTTP418"}, 1},
 		{metrics.Requests, []string{"operation", "Stream"}, 1},
-		{metrics.Requests, []string{"operation", "unknown"}, 3}, // NoSuchOperation, Bad{op}, no target
+		{metrics.Requests, []string{"operation", "unknown"}, 4}, // NoSuchOperation, Bad{op}, no target, Junk.
 		{metrics.Errors, []string{"operation", "unknown", "exception", awsproto.UnknownOperation}, 3},
 		{metrics.RequestDuration + "_count", []string{"operation", "PutRecords"}, 50},
 		{metrics.RequestDuration + "_bucket", []string{"operation", "PutRecords", "le", "+Inf"}, 50},
