@@ -337,9 +337,8 @@ func TestEventStreamLimitsAtTheEdge(t *testing.T) {
 // flushRecorder counts flushes and checks each follows a whole message.
 type flushRecorder struct {
 	*httptest.ResponseRecorder
-	flushes  int
-	partial  bool
-	lastSize int
+	flushes int
+	partial bool
 }
 
 func (f *flushRecorder) Flush() {

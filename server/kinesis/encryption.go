@@ -3,6 +3,7 @@ package kinesis
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -262,4 +263,16 @@ func (a *api) stopEncryption(ctx context.Context, in *streamEncryptionInput) (em
 		return empty{}, awsproto.Errorf(errResourceInUse, "stream %s is %s, not ACTIVE", name, d.StreamStatus)
 	}
 	return empty{}, a.keys.stop(d.StreamName, d.StreamCreationTimestamp)
+}
+
+// newAEAD returns AES-256-GCM under key.
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("key of %d bytes, want 32", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }

@@ -1,8 +1,6 @@
 package kinesis
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -46,7 +44,6 @@ type Keyring struct {
 
 	mu      sync.RWMutex                // writers also serialize the file's replacement
 	keys    map[string][]byte           // KeyId -> 32-byte key
-	aeads   map[string]cipher.AEAD      // KeyId -> AES-256-GCM of keys[KeyId]
 	streams map[string]streamEncryption // stream name -> its encryption
 }
 
@@ -65,7 +62,7 @@ type keyringState struct {
 
 // NewMemoryKeyring returns a keyring held in memory only.
 func NewMemoryKeyring() *Keyring {
-	return &Keyring{keys: map[string][]byte{}, aeads: map[string]cipher.AEAD{}, streams: map[string]streamEncryption{}}
+	return &Keyring{keys: map[string][]byte{}, streams: map[string]streamEncryption{}}
 }
 
 // OpenKeyring opens the keyring kept in dir, creating dir (mode 0700) and
@@ -114,12 +111,11 @@ func OpenKeyring(dir string) (*Keyring, error) {
 		return nil, fmt.Errorf("kinesis: keyring %s: version %d, want %d", filepath.Join(dir, keyringFile), st.Version, keyringVersion)
 	}
 	for id, key := range st.Keys {
-		aead, err := newAEAD(key)
-		if err != nil {
+		if len(key) != 32 {
 			lock.Close()
-			return nil, fmt.Errorf("kinesis: keyring %s: key %q: %w", filepath.Join(dir, keyringFile), id, err)
+			return nil, fmt.Errorf("kinesis: keyring %s: key %q: %d bytes, want 32", filepath.Join(dir, keyringFile), id, len(key))
 		}
-		k.keys[id], k.aeads[id] = key, aead
+		k.keys[id] = key
 	}
 	maps.Copy(k.streams, st.Streams)
 	return k, nil
@@ -139,26 +135,6 @@ func (k *Keyring) Close() error {
 	err := k.lock.Close()
 	k.lock = nil
 	return err
-}
-
-// newAEAD returns AES-256-GCM under key.
-func newAEAD(key []byte) (cipher.AEAD, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("key of %d bytes, want 32", len(key))
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
-
-// aead returns the cipher of keyID, if the keyring has that key.
-func (k *Keyring) aead(keyID string) (cipher.AEAD, bool) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	a, ok := k.aeads[keyID]
-	return a, ok
 }
 
 // master returns the key of keyID.
@@ -199,24 +175,20 @@ func sameCreation(a, b time.Time) bool { return a.UnixMilli() == b.UnixMilli() }
 func (k *Keyring) start(name string, created time.Time, keyID string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	keys, aeads, streams := k.keys, k.aeads, maps.Clone(k.streams)
+	keys, streams := k.keys, maps.Clone(k.streams)
 	if _, ok := k.keys[keyID]; !ok {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return err
 		}
-		a, err := newAEAD(key)
-		if err != nil {
-			return err
-		}
-		keys, aeads = maps.Clone(k.keys), maps.Clone(k.aeads)
-		keys[keyID], aeads[keyID] = key, a
+		keys = maps.Clone(k.keys)
+		keys[keyID] = key
 	}
 	streams[name] = streamEncryption{Created: created, KeyID: keyID}
 	if err := k.saveLocked(keys, streams); err != nil {
 		return err
 	}
-	k.keys, k.aeads, k.streams = keys, aeads, streams
+	k.keys, k.streams = keys, streams
 	return nil
 }
 
