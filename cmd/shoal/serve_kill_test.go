@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"github.com/aws/smithy-go"
 	"hash/fnv"
 	"math/rand/v2"
 	"net"
@@ -218,6 +220,14 @@ func (s *skState) produce(ctx context.Context, c *sdk.Client, cycle, p int, kill
 		if err != nil {
 			if killed.Load() || ctx.Err() != nil {
 				return nil // the kill cut it: not acknowledged
+			}
+			var api smithy.APIError
+			if !errors.As(err, &api) {
+				// A transport failure with the server alive (the Go SDK
+				// closes the request body when the response headers arrive,
+				// which can drop an HTTP/1.1 connection): the batch is not
+				// acknowledged, and may or may not be stored.
+				continue
 			}
 			return fmt.Errorf("producer %d batch %d: %w", p, b, err)
 		}
