@@ -27,12 +27,10 @@ func (o *gapObserver) Gap(g projection.GapInfo) {
 	o.gaps = append(o.gaps, g)
 }
 
-// TestRetentionGap: a projection that resumes from a checkpoint whose
-// event has passed retention reports it (Observer.Gap, Stats.Gaps, a
-// warning) and goes on from the oldest retained event; one whose
-// checkpoint is still retained reports nothing.
-func TestRetentionGap(t *testing.T) {
-	t.Parallel()
+// newClockedStore returns a fake clock, a one-shard log on it whose
+// retention only EnforceRetention applies, and a store on the log.
+func newClockedStore(t *testing.T) (*shardlogtest.Clock, *shardlog.Log, *eventstore.Store) {
+	t.Helper()
 	ctx := context.Background()
 	clk := shardlogtest.NewClockAt(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	l, err := shardlog.Open(ctx, memory.New(), shardlog.WithClock(clk.Now), shardlog.WithRetentionInterval(0))
@@ -44,6 +42,17 @@ func TestRetentionGap(t *testing.T) {
 	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg),
 		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
 	require.NoError(t, err)
+	return clk, l, s
+}
+
+// TestRetentionGap: a projection that resumes from a checkpoint whose
+// event has passed retention reports it (Observer.Gap, Stats.Gaps, a
+// warning) and goes on from the oldest retained event; one whose
+// checkpoint is still retained reports nothing.
+func TestRetentionGap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk, l, s := newClockedStore(t)
 
 	appendOrders(t, s, "old", 5, 1)
 	cps := projection.NewMemoryStore()
@@ -83,16 +92,7 @@ func TestRetentionGap(t *testing.T) {
 func TestRetentionGapWhileRunning(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clk := shardlogtest.NewClockAt(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	l, err := shardlog.Open(ctx, memory.New(), shardlog.WithClock(clk.Now), shardlog.WithRetentionInterval(0))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
-	reg := eventstore.NewRegistry()
-	require.NoError(t, eventstore.Register[placed](reg, "order.placed"))
-	require.NoError(t, eventstore.Register[paid](reg, "order.paid"))
-	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
-	require.NoError(t, err)
+	clk, l, s := newClockedStore(t)
 	appendOrders(t, s, "old", 5, 1)
 
 	release := make(chan struct{})

@@ -77,17 +77,4 @@ func writeErrorFor(w http.ResponseWriter, r *http.Request, e *Error) {
 
 // writeCBORError writes e as an AWS CBOR 1.1 error response: a map with
 // "__type" and "message", and the X-Amzn-ErrorType header.
-func writeCBORError(w http.ResponseWriter, e *Error) {
-	status := e.Status
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
-	b, _ := cborEnc.Marshal(struct {
-		Type    string `cbor:"__type"`
-		Message string `cbor:"message"`
-	}{e.Type, e.Message})
-	w.Header().Set("Content-Type", CBOR11)
-	w.Header().Set("X-Amzn-ErrorType", e.Type)
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+func writeCBORError(w http.ResponseWriter, e *Error) { writeError(w, e, CBOR11, cborEnc.Marshal) }

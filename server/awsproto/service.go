@@ -126,16 +126,23 @@ func (s *Service) logger() *slog.Logger {
 }
 
 // WriteError writes e as an AWS JSON error response.
-func WriteError(w http.ResponseWriter, e *Error) {
+func WriteError(w http.ResponseWriter, e *Error) { writeError(w, e, JSON11, json.Marshal) }
+
+// errorBody is an error response's document, in either protocol (the
+// CBOR encoder honours json tags).
+type errorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"`
+}
+
+// writeError writes e's status, headers and document, encoded by marshal.
+func writeError(w http.ResponseWriter, e *Error, contentType string, marshal func(any) ([]byte, error)) {
 	status := e.Status
 	if status == 0 {
 		status = http.StatusBadRequest
 	}
-	b, _ := json.Marshal(struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-	}{e.Type, e.Message})
-	w.Header().Set("Content-Type", JSON11)
+	b, _ := marshal(errorBody{e.Type, e.Message})
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Amzn-ErrorType", e.Type)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
