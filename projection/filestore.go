@@ -201,13 +201,7 @@ func (s *FileStore) acquire(ctx context.Context, projection string) (*fileProjec
 		s.life.RUnlock()
 		return nil, nil, errFileStoreClosed
 	}
-	s.mu.Lock()
-	p := s.projs[projection]
-	if p == nil {
-		p = &fileProjection{}
-		s.projs[projection] = p
-	}
-	s.mu.Unlock()
+	p := s.proj(projection)
 	p.mu.Lock()
 	release := func() {
 		p.mu.Unlock()
@@ -279,12 +273,7 @@ func (s *FileStore) write(projection string, p *fileProjection, shards map[strin
 			return err
 		}
 		tmp := strings.TrimSuffix(path, fileStoreExt) + fileStoreTmpExt
-		if err := durable.WriteFile(tmp, b); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			os.Remove(tmp)
+		if err := durable.ReplaceFile(path, tmp, b, 0o644); err != nil {
 			return err
 		}
 	}
@@ -392,13 +381,7 @@ func (s *FileStore) Reset(ctx context.Context, projection string) error {
 	if s.closed {
 		return fmt.Errorf("projection: reset %s: %w", projection, errFileStoreClosed)
 	}
-	s.mu.Lock()
-	p := s.projs[projection]
-	if p == nil {
-		p = &fileProjection{}
-		s.projs[projection] = p
-	}
-	s.mu.Unlock()
+	p := s.proj(projection)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := s.write(projection, p, map[string]Progress{}, nil); err != nil {
@@ -415,4 +398,16 @@ func clipName(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+// proj returns the in-memory state of projection, creating it.
+func (s *FileStore) proj(projection string) *fileProjection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.projs[projection]
+	if p == nil {
+		p = &fileProjection{}
+		s.projs[projection] = p
+	}
+	return p
 }

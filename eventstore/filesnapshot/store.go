@@ -169,12 +169,7 @@ func (s *Store) replace(path, streamID string, version uint64, b []byte) error {
 		return nil
 	}
 	tmp := path[:len(path)-len(snapExt)] + tmpExt
-	if err := durable.WriteFile(tmp, b); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := durable.ReplaceFile(path, tmp, b, 0o644); err != nil {
 		return err
 	}
 	if err := durable.SyncDir(dir); err != nil {

@@ -18,9 +18,34 @@ var ErrLocked = errors.New("locked by another process or store")
 
 // WriteFile writes b to a new file at path (truncating a stray one) and
 // fsyncs it.
-func WriteFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+func WriteFile(path string, b []byte) error { return writeFile(path, b, 0o644) }
+
+// ReplaceFile makes b the content of path atomically: it writes b to tmp
+// with mode perm, fsyncs it and renames it over path, so a crash leaves
+// the old content or the new, never a torn file. Fsync the directory
+// afterwards to make the rename itself durable. On failure tmp is removed
+// and path is untouched.
+func ReplaceFile(path, tmp string, b []byte, perm os.FileMode) error {
+	if err := writeFile(tmp, b, perm); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// writeFile writes b to path with mode perm (even if a stray file of
+// another mode was there) and fsyncs it.
+func writeFile(path string, b []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
 		return err
 	}
 	if _, err := f.Write(b); err != nil {

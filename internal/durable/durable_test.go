@@ -37,3 +37,22 @@ func TestLock(t *testing.T) {
 	require.NoError(t, a.Close())
 	require.NoError(t, durable.Lock(b, false), "closing the holder releases it")
 }
+
+func TestReplaceFile(t *testing.T) {
+	dir := t.TempDir()
+	p, tmp := filepath.Join(dir, "f"), filepath.Join(dir, "f.tmp")
+	require.NoError(t, os.WriteFile(p, []byte("old"), 0o644))
+	require.NoError(t, os.WriteFile(tmp, []byte("stray temporary file"), 0o666))
+	require.NoError(t, durable.ReplaceFile(p, tmp, []byte("new"), 0o600))
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "new", string(b))
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the mode asked for, even over a stray file")
+	}
+	_, err = os.Stat(tmp)
+	require.ErrorIs(t, err, os.ErrNotExist, "the temporary file is gone")
+	require.Error(t, durable.ReplaceFile(filepath.Join(dir, "missing", "f"), filepath.Join(dir, "missing", "f.tmp"), []byte("x"), 0o600))
+}

@@ -224,24 +224,8 @@ func (k *Keyring) saveLocked(keys map[string][]byte, streams map[string]streamEn
 		return err
 	}
 	path := filepath.Join(k.dir, keyringFile)
-	tmp := path + ".tmp"
-	// Create the temporary file 0600 before durable.WriteFile (which
-	// keeps an existing file's mode) so the keys are never world-readable.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("kinesis: keyring: %w", err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("kinesis: keyring: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("kinesis: keyring: %w", err)
-	}
-	if err := durable.WriteFile(tmp, b); err != nil {
-		return fmt.Errorf("kinesis: keyring: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	// 0600 from the start, so the keys are never readable by others.
+	if err := durable.ReplaceFile(path, path+".tmp", b, 0o600); err != nil {
 		return fmt.Errorf("kinesis: keyring: %w", err)
 	}
 	if err := durable.SyncDirPath(k.dir); err != nil {
