@@ -126,16 +126,37 @@ func (v *Verifier) maxSkew() time.Duration {
 	return DefaultMaxSkew
 }
 
+// bodyReadTimeout bounds reading a signed request's body.
+const bodyReadTimeout = time.Minute
+
 // Wrap returns a handler that reads the request body (at most 16 MiB,
 // else a SerializationException), verifies the request's signature, and
 // on success passes the request, its body restored, to next. Errors are
 // written in the request's protocol (JSON, or CBOR for a CBOR request).
 func (v *Verifier) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := func(err error) {
+			var ae *Error
+			if !errors.As(err, &ae) {
+				ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
+			}
+			writeErrorFor(w, r, ae)
+		}
+		// Credentials, scope and date first: a request that fails them is
+		// refused before its body is read.
+		a, err := v.authorize(r)
+		if err != nil {
+			fail(err)
+			return
+		}
 		var body []byte
 		if r.Body != nil {
-			var err error
+			// Bound the body's read; then lift the deadline again, as a
+			// streaming response (SubscribeToShard) may last minutes.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 			body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+			_ = rc.SetReadDeadline(time.Time{})
 			if err != nil {
 				writeErrorFor(w, r, Errorf(Serialization, "reading the body: %v", err))
 				return
@@ -145,12 +166,8 @@ func (v *Verifier) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if err := v.Verify(r, body); err != nil {
-			var ae *Error
-			if !errors.As(err, &ae) {
-				ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
-			}
-			writeErrorFor(w, r, ae)
+		if err := a.verify(r, body); err != nil {
+			fail(err)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -178,6 +195,26 @@ type sigv4Request struct {
 // Verify checks r's signature, body being r's body (which Verify does not
 // read). It returns nil or an *Error.
 func (v *Verifier) Verify(r *http.Request, body []byte) error {
+	a, err := v.authorize(r)
+	if err != nil {
+		return err
+	}
+	return a.verify(r, body)
+}
+
+// authorized is a request whose credentials, scope and date passed: what
+// is left to check needs the body.
+type authorized struct {
+	s      *sigv4Request
+	query  url.Values
+	secret string
+}
+
+// authorize checks everything but the signature itself: the
+// Authorization header or query, the service, the key, the date and the
+// signed headers. It reads no body, so a request that fails here costs
+// the server nothing more.
+func (v *Verifier) authorize(r *http.Request) (*authorized, error) {
 	query, _ := url.ParseQuery(r.URL.RawQuery)
 	auth := r.Header.Values("Authorization")
 	_, queryAuth := query["X-Amz-Algorithm"]
@@ -187,58 +224,64 @@ func (v *Verifier) Verify(r *http.Request, body []byte) error {
 	)
 	switch {
 	case len(auth) > 0 && queryAuth:
-		return Errorf(InvalidSignature, "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
+		return nil, Errorf(InvalidSignature, "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.")
 	case len(auth) > 1:
-		return Errorf(IncompleteSignature, "Authorization header appears more than once.")
+		return nil, Errorf(IncompleteSignature, "Authorization header appears more than once.")
 	case len(auth) == 1:
 		s, err = parseAuthorization(r, auth[0])
 	case queryAuth:
 		s, err = parseQueryAuth(query)
 	default:
-		return Errorf(MissingAuthenticationToken, "Missing Authentication Token")
+		return nil, Errorf(MissingAuthenticationToken, "Missing Authentication Token")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	if s.service != v.Service {
-		return Errorf(InvalidSignature, "Credential should be scoped to correct service: '%s'. ", v.Service)
+		return nil, Errorf(InvalidSignature, "Credential should be scoped to correct service: '%s'. ", v.Service)
 	}
 	secret, ok := v.Credentials[s.accessKey]
 	if !ok {
-		return Errorf(UnrecognizedClient, "The security token included in the request is invalid.")
+		return nil, Errorf(UnrecognizedClient, "The security token included in the request is invalid.")
 	}
 
 	// The date: its form, the clock skew, and the credential scope.
 	t, err := time.Parse(amzDateFormat, s.date)
 	if err != nil {
-		return Errorf(InvalidSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", s.date)
+		return nil, Errorf(InvalidSignature, "Date must be in ISO-8601 'basic format'. Got '%s'. See http://en.wikipedia.org/wiki/ISO_8601", s.date)
 	}
 	now := v.now().UTC()
 	skew := v.maxSkew()
 	if t.After(now.Add(skew)) {
-		return Errorf(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + %s.)",
+		return nil, Errorf(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + %s.)",
 			s.date, now.Add(skew).Format(amzDateFormat), now.Format(amzDateFormat), skewString(skew))
 	}
 	if s.presigned && s.expires > 0 {
 		if end := t.Add(time.Duration(s.expires) * time.Second); now.After(end) {
-			return Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (%s + %d sec.)",
+			return nil, Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (%s + %d sec.)",
 				end.Format(amzDateFormat), now.Format(amzDateFormat), s.date, s.expires)
 		}
 	} else if t.Before(now.Add(-skew)) {
-		return Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - %s.)",
+		return nil, Errorf(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			s.date, now.Add(-skew).Format(amzDateFormat), now.Format(amzDateFormat), skewString(skew))
 	}
 	if d := t.Format(scopeDateFormat); d != s.scopeDate {
-		return Errorf(InvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
+		return nil, Errorf(InvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			s.scopeDate, d, s.date)
 	}
 
 	// The operation must be signed, or a captured request could be
 	// replayed as another operation.
 	if r.Header.Get("X-Amz-Target") != "" && !slices.Contains(s.headerNames, "x-amz-target") {
-		return Errorf(IncompleteSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
+		return nil, Errorf(IncompleteSignature, "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
 	}
+	return &authorized{s: s, query: query, secret: secret}, nil
+}
+
+// verify checks the signature over the request and its body.
+func (a *authorized) verify(r *http.Request, body []byte) error {
+	s, query, secret := a.s, a.query, a.secret
 	payloadHash, perr := payloadHash(r, body)
 	if perr != nil {
 		return perr

@@ -1,13 +1,16 @@
 package awsproto_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -499,5 +502,30 @@ func TestLoadCredentials(t *testing.T) {
 	}
 	if _, err := awsproto.LoadCredentials(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: err = %v", err)
+	}
+}
+
+// TestWrapRefusesBeforeBody: a request without valid credentials is
+// refused as soon as its headers arrive, without waiting for its body.
+func TestWrapRefusesBeforeBody(t *testing.T) {
+	srv := httptest.NewServer(testVerifier().Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("the handler ran")
+	})))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Announce a large body and send a few bytes of it, then nothing.
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: %s\r\nContent-Type: %s\r\nContent-Length: 10000000\r\n\r\n{\"a\":", testTarget, awsproto.JSON11)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body was sent: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Amzn-ErrorType") != awsproto.MissingAuthenticationToken {
+		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
 	}
 }
