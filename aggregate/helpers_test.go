@@ -289,7 +289,7 @@ func (e *env) replay(t *testing.T, id string) *Counter {
 // openShards returns the stream's open shards.
 func (e *env) openShards(t *testing.T) []shardlog.Shard {
 	t.Helper()
-	d, err := e.log.DescribeStream(e.ctx, e.stream)
+	d, err := e.log.DescribeStream(e.ctx, shardlog.DescribeStreamInput{StreamName: e.stream})
 	require.NoError(t, err)
 	var out []shardlog.Shard
 	for _, s := range d.Shards {
@@ -328,7 +328,7 @@ func (e *env) splitShardOf(t *testing.T, key string) {
 	mid := new(big.Int).Add(lo, hi)
 	mid.Rsh(mid, 1)
 	mid.Add(mid, big.NewInt(1))
-	require.NoError(t, e.log.SplitShard(e.ctx, e.stream, s.ShardID, mid.String()))
+	require.NoError(t, e.log.SplitShard(e.ctx, shardlog.SplitShardInput{StreamName: e.stream, ShardToSplit: s.ShardID, NewStartingHashKey: mid.String()}))
 }
 
 // mergeShardOf merges the shard owning key with an adjacent open shard.
@@ -341,10 +341,10 @@ func (e *env) mergeShardOf(t *testing.T, key string) {
 		olo, ohi := bigOf(t, o.HashKeyRange.StartingHashKey), bigOf(t, o.HashKeyRange.EndingHashKey)
 		switch {
 		case new(big.Int).Add(hi, one).Cmp(olo) == 0:
-			require.NoError(t, e.log.MergeShards(e.ctx, e.stream, s.ShardID, o.ShardID))
+			require.NoError(t, e.log.MergeShards(e.ctx, shardlog.MergeShardsInput{StreamName: e.stream, ShardToMerge: s.ShardID, AdjacentShardToMerge: o.ShardID}))
 			return
 		case new(big.Int).Add(ohi, one).Cmp(lo) == 0:
-			require.NoError(t, e.log.MergeShards(e.ctx, e.stream, o.ShardID, s.ShardID))
+			require.NoError(t, e.log.MergeShards(e.ctx, shardlog.MergeShardsInput{StreamName: e.stream, ShardToMerge: o.ShardID, AdjacentShardToMerge: s.ShardID}))
 			return
 		}
 	}

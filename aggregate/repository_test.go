@@ -597,7 +597,7 @@ func TestUpdatesAcrossReshards(t *testing.T) {
 				reshard("merge", func() { e.mergeShardOf(t, id) })
 				updates(5) // 12-16
 				reshard("update shard count", func() {
-					_, err := e.log.UpdateShardCount(e.ctx, e.stream, len(e.openShards(t))+1)
+					_, err := e.log.UpdateShardCount(e.ctx, shardlog.UpdateShardCountInput{StreamName: e.stream, TargetShardCount: len(e.openShards(t)) + 1})
 					require.NoError(t, err)
 				})
 				updates(5) // 17-21
@@ -647,7 +647,7 @@ func TestConcurrentUpdatesDuringReshards(t *testing.T) {
 		waitFor(w * n / 2)
 		e.mergeShardOf(t, id)
 		waitFor(3 * w * n / 4)
-		_, err = e.log.UpdateShardCount(e.ctx, e.stream, len(e.openShards(t))+1)
+		_, err = e.log.UpdateShardCount(e.ctx, shardlog.UpdateShardCountInput{StreamName: e.stream, TargetShardCount: len(e.openShards(t)) + 1})
 		require.NoError(t, err)
 		wg.Wait()
 		close(errs)

@@ -13,7 +13,8 @@ import (
 // so a read neither skips nor repeats an event. The delivery package
 // archives a stream's records and serves them through this interface.
 type Archive interface {
-	// ReadKey yields the archived records of partitionKey in the shardlog
-	// stream, with sequence numbers after `after`, oldest first.
-	ReadKey(ctx context.Context, stream, partitionKey string, after shardlog.SequenceNumber) iter.Seq2[shardlog.Record, error]
+	// ReadKey yields the archived records of in.PartitionKey in the
+	// shardlog stream in.StreamName, with sequence numbers after in.After,
+	// oldest first: the shape of shardlog.Log.ReadKey.
+	ReadKey(ctx context.Context, in shardlog.ReadKeyInput) iter.Seq2[shardlog.Record, error]
 }

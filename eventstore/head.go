@@ -23,10 +23,11 @@ type head struct {
 // head reads the stream's latest event, or, when all its events are past
 // retention, the version its snapshot or archive knows.
 func (s *Store) head(ctx context.Context, streamID string) (head, error) {
-	r, ok, err := s.log.LastKey(ctx, s.stream, streamID)
+	lk, err := s.log.LastKey(ctx, shardlog.LastKeyInput{StreamName: s.stream, PartitionKey: streamID})
 	if err != nil {
 		return head{}, fmt.Errorf("eventstore: read the version of %q: %w", streamID, err)
 	}
+	r, ok := lk.Record, lk.Found
 	if ok {
 		h, _, err := parseEnvelope(r.Data, s.reg)
 		if err != nil {
@@ -50,7 +51,7 @@ func (s *Store) retiredVersion(ctx context.Context, streamID string) (uint64, er
 	if err != nil || s.archive == nil {
 		return v, err
 	}
-	for r, err := range s.archive.ReadKey(ctx, s.stream, streamID, shardlog.SequenceNumber{}) {
+	for r, err := range s.archive.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: s.stream, PartitionKey: streamID}) {
 		if err != nil {
 			return 0, fmt.Errorf("eventstore: archive read of %q: %w", streamID, err)
 		}

@@ -245,7 +245,7 @@ func requireArgument(t *testing.T, err error, field string) {
 func (e *env) rawCount(key string) int {
 	e.t.Helper()
 	n := 0
-	for _, err := range e.log.ReadKey(e.ctx, testStream, key, shardlog.SequenceNumber{}) {
+	for _, err := range e.log.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: key}) {
 		require.NoError(e.t, err)
 		n++
 	}
@@ -283,7 +283,7 @@ func (e *env) openShards() []shardlog.Shard {
 }
 
 func (e *env) tryOpenShards() ([]shardlog.Shard, error) {
-	d, err := e.log.DescribeStream(e.ctx, testStream)
+	d, err := e.log.DescribeStream(e.ctx, shardlog.DescribeStreamInput{StreamName: testStream})
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ func (e *env) trySplitOwner(key string) (string, error) {
 	hi, _ := new(big.Int).SetString(r.EndingHashKey.String(), 10)
 	mid := new(big.Int).Add(lo, hi)
 	mid.Rsh(mid, 1).Add(mid, big.NewInt(1))
-	return p.ShardID, e.log.SplitShard(e.ctx, testStream, p.ShardID, mid.String())
+	return p.ShardID, e.log.SplitShard(e.ctx, shardlog.SplitShardInput{StreamName: testStream, ShardToSplit: p.ShardID, NewStartingHashKey: mid.String()})
 }
 
 // mergeChildren merges the two open children of the split parent back.
@@ -343,7 +343,7 @@ func (e *env) tryMergeChildren(parent string) error {
 	if len(kids) != 2 {
 		return fmt.Errorf("shard %s has %d open split children, want 2", parent, len(kids))
 	}
-	return e.log.MergeShards(e.ctx, testStream, kids[0].ShardID, kids[1].ShardID)
+	return e.log.MergeShards(e.ctx, shardlog.MergeShardsInput{StreamName: testStream, ShardToMerge: kids[0].ShardID, AdjacentShardToMerge: kids[1].ShardID})
 }
 
 // mapArchive is an eventstore.Archive over records captured from the log
@@ -375,7 +375,7 @@ func (a *mapArchive) capture(t *testing.T, e *env, key string, keep func(version
 			want[ev.Position.SequenceNumber] = true
 		}
 	}
-	for r, err := range e.log.ReadKey(e.ctx, testStream, key, shardlog.SequenceNumber{}) {
+	for r, err := range e.log.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: key}) {
 		require.NoError(t, err)
 		if want[r.SequenceNumber] {
 			r.Data = bytes.Clone(r.Data)
@@ -384,7 +384,8 @@ func (a *mapArchive) capture(t *testing.T, e *env, key string, keep func(version
 	}
 }
 
-func (a *mapArchive) ReadKey(ctx context.Context, stream, partitionKey string, after shardlog.SequenceNumber) iter.Seq2[shardlog.Record, error] {
+func (a *mapArchive) ReadKey(ctx context.Context, in shardlog.ReadKeyInput) iter.Seq2[shardlog.Record, error] {
+	stream, partitionKey, after := in.StreamName, in.PartitionKey, in.After
 	return func(yield func(shardlog.Record, error) bool) {
 		a.mu.Lock()
 		a.reads++
@@ -409,6 +410,6 @@ func (a *mapArchive) ReadKey(ctx context.Context, stream, partitionKey string, a
 // failingArchive fails every read.
 type failingArchive struct{ err error }
 
-func (f failingArchive) ReadKey(context.Context, string, string, shardlog.SequenceNumber) iter.Seq2[shardlog.Record, error] {
+func (f failingArchive) ReadKey(context.Context, shardlog.ReadKeyInput) iter.Seq2[shardlog.Record, error] {
 	return func(yield func(shardlog.Record, error) bool) { yield(shardlog.Record{}, f.err) }
 }

@@ -1379,14 +1379,14 @@ func ekCheckAggregate(t *testing.T, ctx context.Context, cycle int, db *ekDB, id
 // positions.
 func ekCheckShards(t *testing.T, ctx context.Context, cycle int, l *shardlog.Log, all map[string][]eventstore.Event, cs *ekStats) {
 	t.Helper()
-	d, err := l.DescribeStream(ctx, ekLogStream)
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: ekLogStream})
 	if err != nil {
 		t.Errorf("cycle %d: DescribeStream: %v", cycle, err)
 		return
 	}
 	perKey := map[string][]eventstore.Position{}
 	for _, sh := range d.Shards {
-		c, err := l.NewCursor(ctx, ekLogStream, sh.ShardID, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := l.NewCursor(ctx, shardlog.NewCursorInput{StreamName: ekLogStream, ShardID: sh.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		if err != nil {
 			t.Errorf("cycle %d: cursor on %s: %v", cycle, sh.ShardID, err)
 			return

@@ -132,7 +132,7 @@ func (s *Store) ReadBackward(ctx context.Context, streamID string, from uint64) 
 // `below`, oldest first.
 func (s *Store) archived(ctx context.Context, streamID string, below uint64) ([]Event, error) {
 	var out []Event
-	for r, err := range s.archive.ReadKey(ctx, s.stream, streamID, shardlog.SequenceNumber{}) {
+	for r, err := range s.archive.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: s.stream, PartitionKey: streamID}) {
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: archive read of %q: %w", streamID, err)
 		}
@@ -156,10 +156,11 @@ func (s *Store) Last(ctx context.Context, streamID string) (Event, error) {
 	if err := validateStreamID(streamID); err != nil {
 		return Event{}, err
 	}
-	r, ok, err := s.log.LastKey(ctx, s.stream, streamID)
+	lk, err := s.log.LastKey(ctx, shardlog.LastKeyInput{StreamName: s.stream, PartitionKey: streamID})
 	if err != nil {
 		return Event{}, fmt.Errorf("eventstore: last event of %q: %w", streamID, err)
 	}
+	r, ok := lk.Record, lk.Found
 	if ok {
 		return s.toEvent(r)
 	}
@@ -263,7 +264,7 @@ func (s *Store) readFrom(ctx context.Context, streamID string, want uint64, afte
 // and fill reports false.
 func (s *Store) fill(ctx context.Context, streamID string, a, b uint64, rest bool, yield func(Event, error) bool) bool {
 	if s.archive != nil {
-		for r, err := range s.archive.ReadKey(ctx, s.stream, streamID, shardlog.SequenceNumber{}) {
+		for r, err := range s.archive.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: s.stream, PartitionKey: streamID}) {
 			if err != nil {
 				yield(Event{}, fmt.Errorf("eventstore: archive read of %q: %w", streamID, err))
 				return false
@@ -317,7 +318,7 @@ func (s *Store) snapshotVersion(ctx context.Context, streamID string) (uint64, e
 // number, as the log holds them: no gap check.
 func (s *Store) readRaw(ctx context.Context, streamID string, after shardlog.SequenceNumber) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
-		for r, err := range s.log.ReadKey(ctx, s.stream, streamID, after) {
+		for r, err := range s.log.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: s.stream, PartitionKey: streamID, After: after}) {
 			if err != nil {
 				yield(Event{}, fmt.Errorf("eventstore: read %q: %w", streamID, err))
 				return

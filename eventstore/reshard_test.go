@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -112,7 +113,7 @@ func TestReshard(t *testing.T) {
 
 		// UpdateShardCount up and down.
 		for i, n := range []int{2, 4, 3} {
-			_, err := e.log.UpdateShardCount(ctx, testStream, n)
+			_, err := e.log.UpdateShardCount(ctx, shardlog.UpdateShardCountInput{StreamName: testStream, TargetShardCount: n})
 			require.NoError(t, err)
 			require.Len(t, e.openShards(), n)
 			check(uint64(7 + 2*i))

@@ -43,7 +43,7 @@ func (s *Store) ReadShard(ctx context.Context, shardID string, after shardlog.Se
 	if !after.IsZero() {
 		start = shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: after}
 	}
-	cur, err := s.log.NewCursor(ctx, s.stream, shardID, start)
+	cur, err := s.log.NewCursor(ctx, shardlog.NewCursorInput{StreamName: s.stream, ShardID: shardID, StartingPosition: start})
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read shard %s: %w", shardID, err)
 	}
@@ -88,7 +88,7 @@ func (r *ShardReader) reopen(ctx context.Context, before shardlog.SequenceNumber
 	if n := len(good); n > 0 {
 		start = shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: good[n-1].Position.SequenceNumber}
 	}
-	cur, err := r.store.log.NewCursor(ctx, r.store.stream, r.shard, start)
+	cur, err := r.store.log.NewCursor(ctx, shardlog.NewCursorInput{StreamName: r.store.stream, ShardID: r.shard, StartingPosition: start})
 	if err != nil {
 		return err
 	}

@@ -92,14 +92,14 @@ func Open(ctx context.Context, log *shardlog.Log, streamName string, opts ...Opt
 	if o.reg == nil {
 		o.reg = NewRegistry()
 	}
-	_, err := log.DescribeStream(ctx, streamName)
+	_, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: streamName})
 	if errors.Is(err, shardlog.ErrResourceNotFound) && o.create != nil {
 		in := *o.create
 		in.StreamName = streamName
 		if err = log.CreateStream(ctx, in); err != nil && !errors.Is(err, shardlog.ErrResourceInUse) {
 			return nil, fmt.Errorf("eventstore: create stream %q: %w", streamName, err)
 		}
-		_, err = log.DescribeStream(ctx, streamName)
+		_, err = log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: streamName})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %q: %w", streamName, err)

@@ -128,7 +128,7 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 		defer wg.Wait()
 		defer cancel()
 
-		desc, err := sub.store.log.DescribeStream(ctx, sub.store.stream)
+		desc, err := sub.store.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: sub.store.stream})
 		if err != nil {
 			if ctx.Err() == nil {
 				yield(Event{}, fmt.Errorf("eventstore: subscribe: %w", err))
@@ -154,7 +154,7 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 		// appended from here on are delivered, and a checkpoint taken
 		// before any of them resumes from here rather than from a later end.
 		for _, id := range latest {
-			cur, err := sub.store.log.NewCursor(ctx, sub.store.stream, id, shardlog.StartingPosition{Type: shardlog.Latest})
+			cur, err := sub.store.log.NewCursor(ctx, shardlog.NewCursorInput{StreamName: sub.store.stream, ShardID: id, StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
 			if err != nil {
 				if ctx.Err() == nil {
 					yield(Event{}, fmt.Errorf("eventstore: subscribe to %s: %w", id, err))
@@ -333,7 +333,7 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, items ch
 // ones), with their parents: what a consumer that reads shards itself
 // needs to read parents before children.
 func (s *Store) Shards(ctx context.Context) ([]shardlog.Shard, error) {
-	d, err := s.log.DescribeStream(ctx, s.stream)
+	d, err := s.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: s.stream})
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: shards: %w", err)
 	}

@@ -132,7 +132,7 @@ func (e *subEnv) appendRounds(streams []string, rounds int) []subWant {
 // describe returns the stream's shards (expired ones omitted).
 func (e *subEnv) describe() []shardlog.Shard {
 	e.t.Helper()
-	d, err := e.log.DescribeStream(e.ctx, e.stream)
+	d, err := e.log.DescribeStream(e.ctx, shardlog.DescribeStreamInput{StreamName: e.stream})
 	require.NoError(e.t, err)
 	return d.Shards
 }
@@ -200,7 +200,7 @@ func (e *subEnv) split(id string) (lo, hi string) {
 	b, _ := new(big.Int).SetString(r.EndingHashKey.String(), 10)
 	mid := new(big.Int).Add(a, b)
 	mid.Add(mid, big.NewInt(1)).Rsh(mid, 1)
-	require.NoError(e.t, e.log.SplitShard(e.ctx, e.stream, id, mid.String()))
+	require.NoError(e.t, e.log.SplitShard(e.ctx, shardlog.SplitShardInput{StreamName: e.stream, ShardToSplit: id, NewStartingHashKey: mid.String()}))
 	var kids []shardlog.Shard
 	for _, sh := range e.describe() {
 		if !before[sh.ShardID] {

@@ -99,17 +99,17 @@ func TestReshardOrder(t *testing.T) {
 		const n = 30
 		appendOrders(t, s, "k", n, 2)
 		// Split shard 0 at the middle of its range.
-		desc, err := log.DescribeStream(ctx, stream)
+		desc, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: stream})
 		require.NoError(t, err)
 		sh0 := desc.Shards[0]
 		lo, _ := new(big.Int).SetString(sh0.HashKeyRange.StartingHashKey.String(), 10)
 		hi, _ := new(big.Int).SetString(sh0.HashKeyRange.EndingHashKey.String(), 10)
 		mid := new(big.Int).Add(lo, hi)
 		mid.Rsh(mid, 1).Add(mid, big.NewInt(1))
-		require.NoError(t, log.SplitShard(ctx, stream, sh0.ShardID, mid.String()))
+		require.NoError(t, log.SplitShard(ctx, shardlog.SplitShardInput{StreamName: stream, ShardToSplit: sh0.ShardID, NewStartingHashKey: mid.String()}))
 		appendMore(t, s, "k", n, 3, 4)
 		// Merge the split's two children.
-		desc, err = log.DescribeStream(ctx, stream)
+		desc, err = log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: stream})
 		require.NoError(t, err)
 		var kids []string
 		for _, sh := range desc.Shards {
@@ -118,7 +118,7 @@ func TestReshardOrder(t *testing.T) {
 			}
 		}
 		require.Len(t, kids, 2)
-		require.NoError(t, log.MergeShards(ctx, stream, kids[0], kids[1]))
+		require.NoError(t, log.MergeShards(ctx, shardlog.MergeShardsInput{StreamName: stream, ShardToMerge: kids[0], AdjacentShardToMerge: kids[1]}))
 		appendMore(t, s, "k", n, 5, 6)
 		require.Eventually(t, func() bool { return m.total() == n*6 }, 20*time.Second, 5*time.Millisecond)
 		require.NoError(t, stop())

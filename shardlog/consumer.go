@@ -61,16 +61,29 @@ func (l *Log) describeConsumer(stream string, c ConsumerMeta) Consumer {
 	}
 }
 
+// RegisterStreamConsumerInput is the input of RegisterStreamConsumer.
+type RegisterStreamConsumerInput struct {
+	StreamName   string
+	ConsumerName string
+}
+
+// RegisterStreamConsumerOutput is the result of RegisterStreamConsumer:
+// the Consumer (its fields are promoted).
+type RegisterStreamConsumerOutput struct {
+	Consumer
+}
+
 // RegisterStreamConsumer registers an enhanced fan-out consumer: names are
 // unique per stream (ErrResourceInUse) and a stream has at most
 // MaxConsumersPerStream (ErrLimitExceeded).
-func (l *Log) RegisterStreamConsumer(ctx context.Context, streamName, consumerName string) (Consumer, error) {
+func (l *Log) RegisterStreamConsumer(ctx context.Context, in RegisterStreamConsumerInput) (*RegisterStreamConsumerOutput, error) {
+	streamName, consumerName := in.StreamName, in.ConsumerName
 	s, err := l.stream(streamName)
 	if err != nil {
-		return Consumer{}, err
+		return nil, err
 	}
 	if err := validateConsumerName("ConsumerName", consumerName); err != nil {
-		return Consumer{}, err
+		return nil, err
 	}
 	var c ConsumerMeta
 	err = l.update(ctx, s, func(m *StreamMeta) error {
@@ -87,13 +100,20 @@ func (l *Log) RegisterStreamConsumer(ctx context.Context, streamName, consumerNa
 		return nil
 	})
 	if err != nil {
-		return Consumer{}, err
+		return nil, err
 	}
-	return l.describeConsumer(streamName, c), nil
+	return &RegisterStreamConsumerOutput{Consumer: l.describeConsumer(streamName, c)}, nil
+}
+
+// DeregisterStreamConsumerInput is the input of DeregisterStreamConsumer.
+type DeregisterStreamConsumerInput struct {
+	StreamName   string
+	ConsumerName string
 }
 
 // DeregisterStreamConsumer removes a consumer; its subscriptions end.
-func (l *Log) DeregisterStreamConsumer(ctx context.Context, streamName, consumerName string) error {
+func (l *Log) DeregisterStreamConsumer(ctx context.Context, in DeregisterStreamConsumerInput) error {
+	streamName, consumerName := in.StreamName, in.ConsumerName
 	s, err := l.stream(streamName)
 	if err != nil {
 		return err
@@ -101,7 +121,7 @@ func (l *Log) DeregisterStreamConsumer(ctx context.Context, streamName, consumer
 	err = l.update(ctx, s, func(m *StreamMeta) error {
 		i := slices.IndexFunc(m.Consumers, func(c ConsumerMeta) bool { return c.Name == consumerName })
 		if i < 0 {
-			return notFound("consumer %s of stream %s not found", consumerName, streamName)
+			return l.consumerNotFound(streamName, consumerName)
 		}
 		m.Consumers = slices.Delete(m.Consumers, i, i+1)
 		return nil
@@ -112,60 +132,86 @@ func (l *Log) DeregisterStreamConsumer(ctx context.Context, streamName, consumer
 	return err
 }
 
+// DescribeStreamConsumerInput is the input of DescribeStreamConsumer.
+type DescribeStreamConsumerInput struct {
+	StreamName   string
+	ConsumerName string
+}
+
+// DescribeStreamConsumerOutput is the result of DescribeStreamConsumer.
+type DescribeStreamConsumerOutput struct {
+	ConsumerDescription Consumer
+}
+
 // DescribeStreamConsumer describes a consumer by stream and name.
-func (l *Log) DescribeStreamConsumer(ctx context.Context, streamName, consumerName string) (Consumer, error) {
-	s, err := l.stream(streamName)
+func (l *Log) DescribeStreamConsumer(ctx context.Context, in DescribeStreamConsumerInput) (*DescribeStreamConsumerOutput, error) {
+	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return Consumer{}, err
+		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.meta.Consumers {
-		if c.Name == consumerName {
-			return l.describeConsumer(streamName, c), nil
+		if c.Name == in.ConsumerName {
+			return &DescribeStreamConsumerOutput{ConsumerDescription: l.describeConsumer(in.StreamName, c)}, nil
 		}
 	}
-	return Consumer{}, notFound("consumer %s of stream %s not found", consumerName, streamName)
+	return nil, l.consumerNotFound(in.StreamName, in.ConsumerName)
 }
 
-// ListStreamConsumers lists a stream's consumers in name order, at most
-// maxResults (1-10000; zero means 100) per page.
-func (l *Log) ListStreamConsumers(ctx context.Context, streamName, nextToken string, maxResults int) ([]Consumer, string, error) {
+// ListStreamConsumersInput is the input of ListStreamConsumers. Give
+// StreamName on every page, and NextToken after the first.
+type ListStreamConsumersInput struct {
+	StreamName string
+	NextToken  string // from the previous page
+	MaxResults int    // 1-10000; zero means 100
+}
+
+// ListStreamConsumersOutput is one page of consumers, in name order.
+type ListStreamConsumersOutput struct {
+	Consumers []Consumer
+	NextToken string // empty on the last page
+}
+
+// ListStreamConsumers lists a stream's consumers in name order, a page at
+// a time.
+func (l *Log) ListStreamConsumers(ctx context.Context, in ListStreamConsumersInput) (*ListStreamConsumersOutput, error) {
+	streamName, maxResults := in.StreamName, in.MaxResults
 	if maxResults == 0 {
 		maxResults = 100
 	}
 	if maxResults < 1 || maxResults > 10000 {
-		return nil, "", invalid("MaxResults", "%d is outside 1-10000", maxResults)
+		return nil, invalid("MaxResults", "%d is outside 1-10000", maxResults)
 	}
 	after := ""
-	if nextToken != "" {
-		t, err := l.tokens.openPage(nextToken, "consumers", l.now())
+	if in.NextToken != "" {
+		t, err := l.tokens.openPage(in.NextToken, "consumers", l.now())
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if t.Stream != streamName {
-			return nil, "", invalid("NextToken", "was issued for another stream")
+			return nil, invalid("NextToken", "was issued for another stream")
 		}
 		after = t.After
 	}
 	s, err := l.stream(streamName)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	s.mu.RLock()
 	cs := slices.Clone(s.meta.Consumers)
 	s.mu.RUnlock()
 	slices.SortFunc(cs, func(a, b ConsumerMeta) int { return strings.Compare(a.Name, b.Name) })
-	var out []Consumer
+	out := &ListStreamConsumersOutput{Consumers: []Consumer{}}
 	for _, c := range cs {
 		if c.Name <= after {
 			continue
 		}
-		if len(out) == maxResults {
-			tok := l.tokens.sealPage(pageToken{Kind: "consumers", Stream: streamName, After: out[len(out)-1].ConsumerName}, l.now())
-			return out, tok, nil
+		if len(out.Consumers) == maxResults {
+			out.NextToken = l.tokens.sealPage(pageToken{Kind: "consumers", Stream: streamName, After: out.Consumers[len(out.Consumers)-1].ConsumerName}, l.now())
+			break
 		}
-		out = append(out, l.describeConsumer(streamName, c))
+		out.Consumers = append(out.Consumers, l.describeConsumer(streamName, c))
 	}
-	return out, "", nil
+	return out, nil
 }

@@ -33,17 +33,24 @@ type Batch struct {
 	ExpiredGap bool
 }
 
+// NewCursorInput is the input of NewCursor.
+type NewCursorInput struct {
+	StreamName       string
+	ShardID          string
+	StartingPosition StartingPosition
+}
+
 // NewCursor opens a cursor on a shard at a starting position.
-func (l *Log) NewCursor(ctx context.Context, streamName, shardID string, start StartingPosition) (*Cursor, error) {
-	s, err := l.stream(streamName)
+func (l *Log) NewCursor(ctx context.Context, in NewCursorInput) (*Cursor, error) {
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return nil, err
 	}
-	from, err := l.resolve(ctx, s, shardID, start)
+	from, err := l.resolve(ctx, s, in.ShardID, in.StartingPosition)
 	if err != nil {
 		return nil, err
 	}
-	return &Cursor{log: l, s: s, shardID: shardID, from: from}, nil
+	return &Cursor{log: l, s: s, shardID: in.ShardID, from: from}, nil
 }
 
 // Position returns the sequence number the next read starts at.

@@ -11,8 +11,22 @@
 // The API follows Kinesis operation by operation, with the same inputs,
 // limits and errors: CreateStream, PutRecord, PutRecords, GetShardIterator,
 // GetRecords, ListShards, SplitShard, MergeShards, UpdateShardCount,
-// SubscribeToShard and the rest. Every error wraps one sentinel (ErrInvalidArgument,
-// ErrResourceNotFound, ...) named after the Kinesis exception it stands for.
+// SubscribeToShard and the rest. Every operation has one shape:
+//
+//	func (l *Log) Op(ctx context.Context, in OpInput) (*OpOutput, error)
+//
+// with the fields named as in the Kinesis API (StreamName, ShardToMerge,
+// TargetShardCount, ...); an operation Kinesis answers with an empty body
+// returns only an error. Lists page the way their Kinesis operation does,
+// always through the input and output structs: NextToken and MaxResults
+// (ListShards, ListStreamConsumers), NextToken, Limit and HasMoreStreams
+// (ListStreams), ExclusiveStartShardId, Limit and HasMoreShards
+// (DescribeStream), ExclusiveStartTagKey, Limit and HasMoreTags
+// (ListTagsForStream). Shoal's own operations (AppendKey, LastKey, ReadKey,
+// NewCursor, SetProvisionedLimits) take an input struct too. Every error
+// wraps one sentinel (ErrInvalidArgument, ErrResourceNotFound, ...) named
+// after the Kinesis exception it stands for; ResourceNotFound messages are
+// worded as Kinesis words them.
 // Beside the token-based iterators, a Cursor reads a shard the Go way: it
 // never expires and can wait for records instead of polling.
 //
@@ -41,7 +55,7 @@
 //	out, err := log.PutRecord(ctx, shardlog.PutRecordInput{
 //		StreamName: "orders", PartitionKey: "order-1", Data: []byte(`{"event":"created"}`),
 //	})
-//	for r, err := range log.ReadKey(ctx, "orders", "order-1", shardlog.SequenceNumber{}) {
+//	for r, err := range log.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: "orders", PartitionKey: "order-1"}) {
 //		...
 //	}
 //

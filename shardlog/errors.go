@@ -110,6 +110,23 @@ func notFound(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrResourceNotFound}, args...)...)
 }
 
+// streamNotFound, shardNotFound and consumerNotFound word their messages
+// as Kinesis does, so that clients matching on them behave alike.
+func streamNotFound(stream, account string) error {
+	return notFound("Stream %s under account %s not found.", stream, account)
+}
+
+func shardNotFound(shard, stream, account string) error {
+	return notFound("Shard %s in stream %s under account %s does not exist", shard, stream, account)
+}
+
+func (l *Log) consumerNotFound(stream, consumer string) error {
+	return notFound("Consumer %s under stream %s under account %s not found.", consumer, stream, l.account)
+}
+
+// notFound reports that the stream was deleted while the call ran.
+func (s *stream) notFound() error { return streamNotFound(s.name, s.account) }
+
 func inUse(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrResourceInUse}, args...)...)
 }

@@ -116,7 +116,7 @@ func ExampleLog_ReadKey() {
 	}
 
 	// The zero sequence number reads the key from its first record.
-	for r, err := range log.ReadKey(ctx, "orders", "order-1", shardlog.SequenceNumber{}) {
+	for r, err := range log.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: "orders", PartitionKey: "order-1"}) {
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -141,7 +141,7 @@ func ExampleLog_GetRecords() {
 		}
 	}
 
-	it, err := log.GetShardIterator(ctx, shardlog.GetShardIteratorInput{
+	iter, err := log.GetShardIterator(ctx, shardlog.GetShardIteratorInput{
 		StreamName:        "orders",
 		ShardID:           "shardId-000000000000",
 		ShardIteratorType: shardlog.TrimHorizon,
@@ -150,6 +150,7 @@ func ExampleLog_GetRecords() {
 		fmt.Println(err)
 		return
 	}
+	it := iter.ShardIterator
 	// An open shard never ends: stop when a batch comes back empty (a real
 	// consumer would sleep and poll again). A closed shard ends with an
 	// empty NextShardIterator.
@@ -181,7 +182,7 @@ func ExampleLog_SplitShard() {
 	defer log.Close()
 
 	// 2^127: the middle of the only shard's range [0, 2^128-1].
-	if err := log.SplitShard(ctx, "orders", "shardId-000000000000", "170141183460469231731687303715884105728"); err != nil {
+	if err := log.SplitShard(ctx, shardlog.SplitShardInput{StreamName: "orders", ShardToSplit: "shardId-000000000000", NewStartingHashKey: "170141183460469231731687303715884105728"}); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -220,12 +221,12 @@ func ExampleCursor_Records() {
 	// Close the shard by splitting it: Records then ends by itself after
 	// the shard's last record. On an open shard it would wait for new
 	// records until its context is done.
-	if err := log.SplitShard(ctx, "orders", "shardId-000000000000", "170141183460469231731687303715884105728"); err != nil {
+	if err := log.SplitShard(ctx, shardlog.SplitShardInput{StreamName: "orders", ShardToSplit: "shardId-000000000000", NewStartingHashKey: "170141183460469231731687303715884105728"}); err != nil {
 		fmt.Println(err)
 		return
 	}
 
-	c, err := log.NewCursor(ctx, "orders", "shardId-000000000000", shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+	c, err := log.NewCursor(ctx, shardlog.NewCursorInput{StreamName: "orders", ShardID: "shardId-000000000000", StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 	if err != nil {
 		fmt.Println(err)
 		return

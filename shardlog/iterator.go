@@ -14,23 +14,28 @@ type GetShardIteratorInput struct {
 	Timestamp              time.Time      // AT_TIMESTAMP only
 }
 
+// GetShardIteratorOutput is the result of GetShardIterator.
+type GetShardIteratorOutput struct {
+	ShardIterator string
+}
+
 // GetShardIterator returns an opaque shard iterator for GetRecords. It is
 // signed (a changed byte makes it invalid) and expires IteratorLifetime
 // after issue. A LATEST iterator is pinned now: records put after this call
 // are read. Iterators on closed shards are valid.
-func (l *Log) GetShardIterator(ctx context.Context, in GetShardIteratorInput) (string, error) {
+func (l *Log) GetShardIterator(ctx context.Context, in GetShardIteratorInput) (*GetShardIteratorOutput, error) {
 	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	from, err := l.resolve(ctx, s, in.ShardID, StartingPosition{Type: in.ShardIteratorType, SequenceNumber: in.StartingSequenceNumber, Timestamp: in.Timestamp})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.mu.RLock()
 	id := s.meta.ID
 	s.mu.RUnlock()
-	return l.tokens.sealIterator(iteratorToken{Issued: l.now(), StreamID: id, From: from, Stream: s.name}), nil
+	return &GetShardIteratorOutput{ShardIterator: l.tokens.sealIterator(iteratorToken{Issued: l.now(), StreamID: id, From: from, Stream: s.name})}, nil
 }
 
 // GetRecordsInput is the input of GetRecords.

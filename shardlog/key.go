@@ -44,34 +44,34 @@ func (o AppendKeyOutput) SequenceNumber(i int) SequenceNumber { return nth(o.Fir
 // (errors.Is(err, ErrKeyConflict)) carrying the actual latest number.
 //
 // Records are routed by the MD5 of the partition key; ReadKey finds them.
-func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput, error) {
+func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (*AppendKeyOutput, error) {
 	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return AppendKeyOutput{}, err
+		return nil, err
 	}
 	if n := len(in.Data); n < 1 || n > MaxPutRecordsEntries {
-		return AppendKeyOutput{}, invalid("Data", "%d records is outside 1-%d", n, MaxPutRecordsEntries)
+		return nil, invalid("Data", "%d records is outside 1-%d", n, MaxPutRecordsEntries)
 	}
 	if err := validatePartitionKey("PartitionKey", in.PartitionKey); err != nil {
-		return AppendKeyOutput{}, err // the input's one key, not a record's
+		return nil, err // the input's one key, not a record's
 	}
 	hk, total, limit := HashKey{}, 0, s.maxRecordSize()
 	entries := make([]Entry, len(in.Data))
 	for i, d := range in.Data {
 		if hk, err = entryHashKey("Data", i, in.PartitionKey, "", len(d), limit); err != nil {
-			return AppendKeyOutput{}, err
+			return nil, err
 		}
 		total += len(d) + len(in.PartitionKey)
 		entries[i] = Entry{PartitionKey: in.PartitionKey, Data: d}
 	}
 	if total > MaxPutRecordsRequestSize {
-		return AppendKeyOutput{}, invalid("Data", "batch size %d bytes (data plus partition keys) exceeds the limit of %d bytes", total, MaxPutRecordsRequestSize)
+		return nil, invalid("Data", "batch size %d bytes (data plus partition keys) exceeds the limit of %d bytes", total, MaxPutRecordsRequestSize)
 	}
 	for range maxRerouteAttempts {
 		s.mu.RLock()
 		if err := s.writableLocked(); err != nil {
 			s.mu.RUnlock()
-			return AppendKeyOutput{}, err
+			return nil, err
 		}
 		sm := s.route(hk)
 		ref := sm.Ref(s.name)
@@ -88,13 +88,13 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (AppendKeyOutput
 		if err != nil {
 			var ce *ConflictError
 			if errors.As(err, &ce) || errors.Is(err, ErrProvisionedThroughputExceeded) {
-				return AppendKeyOutput{}, err
+				return nil, err
 			}
-			return AppendKeyOutput{}, engineError(err, "append key to %s/%s", s.name, ref.ID)
+			return nil, engineError(err, "append key to %s/%s", s.name, ref.ID)
 		}
-		return AppendKeyOutput{ShardID: ref.ID, First: first, Last: nth(first, len(entries)-1), ArrivalTimestamp: arrival}, nil
+		return &AppendKeyOutput{ShardID: ref.ID, First: first, Last: nth(first, len(entries)-1), ArrivalTimestamp: arrival}, nil
 	}
-	return AppendKeyOutput{}, errReroute(s.name)
+	return nil, errReroute(s.name)
 }
 
 // appendKeyTo runs one attempt of AppendKey against the routed shard.
@@ -161,24 +161,30 @@ func (s *stream) ancestors(sm *ShardMeta, h HashKey) []ShardRef {
 	}
 }
 
-// LastKeySequence returns the sequence number of the key's latest retained
-// record across reshards, and the zero value if it has none: the value
-// AppendKey compares ExpectedSequenceNumber with.
-func (l *Log) LastKeySequence(ctx context.Context, streamName, partitionKey string) (SequenceNumber, error) {
-	r, _, err := l.LastKey(ctx, streamName, partitionKey)
-	return r.SequenceNumber, err
+// LastKeyInput is the input of LastKey.
+type LastKeyInput struct {
+	StreamName   string
+	PartitionKey string
 }
 
-// LastKey returns the key's latest retained record across reshards, and
-// false if it has none. Its sequence number is the one AppendKey compares
-// ExpectedSequenceNumber with.
-func (l *Log) LastKey(ctx context.Context, streamName, partitionKey string) (Record, bool, error) {
+// LastKeyOutput is the result of LastKey.
+type LastKeyOutput struct {
+	// Record is the key's latest retained record; the zero Record if
+	// Found is false. Its SequenceNumber (zero when none) is the one
+	// AppendKey compares ExpectedSequenceNumber with.
+	Record Record
+	Found  bool
+}
+
+// LastKey returns the key's latest retained record across reshards.
+func (l *Log) LastKey(ctx context.Context, in LastKeyInput) (*LastKeyOutput, error) {
+	streamName, partitionKey := in.StreamName, in.PartitionKey
 	s, err := l.stream(streamName)
 	if err != nil {
-		return Record{}, false, err
+		return nil, err
 	}
 	if err := validatePartitionKey("PartitionKey", partitionKey); err != nil {
-		return Record{}, false, err
+		return nil, err
 	}
 	hk := HashPartitionKey(partitionKey)
 	s.mu.RLock()
@@ -186,20 +192,33 @@ func (l *Log) LastKey(ctx context.Context, streamName, partitionKey string) (Rec
 	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
 	horizon := l.horizon(&s.meta)
 	s.mu.RUnlock()
-	return l.lastKeyIn(ctx, chain, partitionKey, horizon)
+	r, found, err := l.lastKeyIn(ctx, chain, partitionKey, horizon)
+	if err != nil {
+		return nil, err
+	}
+	return &LastKeyOutput{Record: r, Found: found}, nil
 }
 
 // keyPage is how many records ReadKey asks an engine for at a time.
 const keyPage = 1000
 
+// ReadKeyInput is the input of ReadKey.
+type ReadKeyInput struct {
+	StreamName   string
+	PartitionKey string
+	// After reads the records after this sequence number; zero reads all.
+	After SequenceNumber
+}
+
 // ReadKey returns the records of one partition key with sequence numbers
-// greater than after (zero: all), in order, across reshards: the oldest
+// greater than After, in order, across reshards: the oldest
 // ancestor shard's first, the open shard's last. Records past retention are
 // skipped. Its cost is proportional to the key's records. It searches the
 // shards that owned the key's own MD5 hash key: a record put with an
 // ExplicitHashKey is found only if it landed on that lineage.
-func (l *Log) ReadKey(ctx context.Context, streamName, partitionKey string, after SequenceNumber) iter.Seq2[Record, error] {
+func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
+		streamName, partitionKey, after := in.StreamName, in.PartitionKey, in.After
 		s, err := l.stream(streamName)
 		if err == nil {
 			err = validatePartitionKey("PartitionKey", partitionKey)

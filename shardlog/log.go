@@ -102,7 +102,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 	for _, m := range metas {
 		// Shards the metadata calls closed need no seal from the engine:
 		// the Log routes appends only to open shards.
-		l.streams[m.Name] = newStream(m)
+		l.streams[m.Name] = newStream(m, o.account)
 	}
 	jctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
@@ -138,9 +138,6 @@ func (l *Log) Close() error {
 	return nil
 }
 
-// Engine returns the engine under the Log.
-func (l *Log) Engine() Engine { return l.engine }
-
 // stream returns the named stream or ErrResourceNotFound.
 func (l *Log) stream(name string) (*stream, error) {
 	if err := validateStreamName("StreamName", name); err != nil {
@@ -153,7 +150,7 @@ func (l *Log) stream(name string) (*stream, error) {
 	}
 	s, ok := l.streams[name]
 	if !ok {
-		return nil, notFound("stream %s under account %s not found", name, l.account)
+		return nil, streamNotFound(name, l.account)
 	}
 	return s, nil
 }
@@ -175,7 +172,8 @@ func (l *Log) StreamARN(name string) string {
 
 // stream is the in-memory state of one stream.
 type stream struct {
-	name string
+	name    string
+	account string // for error messages
 
 	mu      sync.RWMutex   // guards meta, open, deleted, broken, subs
 	writers sync.WaitGroup // appends in flight; Add only under mu with !deleted
@@ -189,8 +187,8 @@ type stream struct {
 	throttles  map[string]*shardThrottle
 }
 
-func newStream(m StreamMeta) *stream {
-	s := &stream{name: m.Name, throttles: map[string]*shardThrottle{}, subs: map[subscriptionKey]*subscriptionState{}}
+func newStream(m StreamMeta, account string) *stream {
+	s := &stream{name: m.Name, account: account, throttles: map[string]*shardThrottle{}, subs: map[subscriptionKey]*subscriptionState{}}
 	s.setMeta(m)
 	return s
 }
@@ -214,7 +212,7 @@ func (s *stream) setMeta(m StreamMeta) {
 // holds mu.
 func (s *stream) writableLocked() error {
 	if s.deleted {
-		return notFound("stream %s was deleted", s.name)
+		return s.notFound()
 	}
 	return s.broken
 }
@@ -241,7 +239,7 @@ func (s *stream) shard(id string) (*ShardMeta, error) {
 			return &s.meta.Shards[i], nil
 		}
 	}
-	return nil, notFound("shard %s in stream %s not found", id, s.name)
+	return nil, shardNotFound(id, s.name, s.account)
 }
 
 // children returns the shards whose parent or adjacent parent is id.
@@ -288,7 +286,7 @@ func (l *Log) update(ctx context.Context, s *stream, fn func(m *StreamMeta) erro
 
 func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta) error) error {
 	if s.deleted {
-		return notFound("stream %s was deleted", s.name)
+		return s.notFound()
 	}
 	m := cloneMeta(s.meta)
 	err := fn(&m)

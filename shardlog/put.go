@@ -29,21 +29,21 @@ type PutRecordOutput struct {
 }
 
 // PutRecord appends one record to the shard that owns its hash key.
-func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput, error) {
+func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (*PutRecordOutput, error) {
 	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return PutRecordOutput{}, err
+		return nil, err
 	}
 	hk, err := entryHashKey("", -1, in.PartitionKey, in.ExplicitHashKey, len(in.Data), s.maxRecordSize())
 	if err != nil {
-		return PutRecordOutput{}, err
+		return nil, err
 	}
 	entries := []Entry{{PartitionKey: in.PartitionKey, Data: in.Data}}
 	for range maxRerouteAttempts {
 		s.mu.RLock()
 		if err := s.writableLocked(); err != nil {
 			s.mu.RUnlock()
-			return PutRecordOutput{}, err
+			return nil, err
 		}
 		sm := s.route(hk)
 		ref := sm.Ref(s.name)
@@ -53,7 +53,7 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput
 		s.mu.RUnlock()
 		if th != nil && !th.takeWrite(l.now(), 1, len(in.Data)+len(in.PartitionKey)) {
 			s.writers.Done()
-			return PutRecordOutput{}, throughputExceeded(s.name, ref.ID)
+			return nil, throughputExceeded(s.name, ref.ID)
 		}
 		first, _, err := l.engine.Append(ctx, ref, l.now(), entries, nil)
 		s.writers.Done()
@@ -61,11 +61,11 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (PutRecordOutput
 			continue // resharded under us: route again
 		}
 		if err != nil {
-			return PutRecordOutput{}, engineError(err, "put to %s/%s", s.name, ref.ID)
+			return nil, engineError(err, "put to %s/%s", s.name, ref.ID)
 		}
-		return PutRecordOutput{ShardID: ref.ID, SequenceNumber: first}, nil
+		return &PutRecordOutput{ShardID: ref.ID, SequenceNumber: first}, nil
 	}
-	return PutRecordOutput{}, errReroute(s.name)
+	return nil, errReroute(s.name)
 }
 
 // maxRerouteAttempts bounds how often an append is re-routed because a
@@ -116,6 +116,12 @@ func entryField(list string, i int, field string) string {
 	return fmt.Sprintf("%s.%d.%s", list, i, field)
 }
 
+// PutRecordsInput is the input of PutRecords.
+type PutRecordsInput struct {
+	StreamName string
+	Records    []PutRecordsEntry // 1-MaxPutRecordsEntries
+}
+
 // PutRecordsEntry is one record of a PutRecords request.
 type PutRecordsEntry struct {
 	PartitionKey    string
@@ -155,8 +161,9 @@ const (
 // the result lists them in request order. Entries routed to one shard are
 // appended as one batch, in request order; different shards are written in
 // parallel, so PutRecords does not order records across shards.
-func (l *Log) PutRecords(ctx context.Context, streamName string, entries []PutRecordsEntry) (*PutRecordsOutput, error) {
-	s, err := l.stream(streamName)
+func (l *Log) PutRecords(ctx context.Context, in PutRecordsInput) (*PutRecordsOutput, error) {
+	entries := in.Records
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return nil, err
 	}

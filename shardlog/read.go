@@ -25,7 +25,7 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	s.mu.RLock()
 	if s.deleted {
 		s.mu.RUnlock()
-		return shardRead{}, notFound("stream %s was deleted", s.name)
+		return shardRead{}, s.notFound()
 	}
 	sm, err := s.shard(shardID)
 	if err != nil {

@@ -5,12 +5,22 @@ import (
 	"time"
 )
 
-// SplitShard splits an open shard in two at newStartingHashKey (decimal),
-// which must lie inside the shard's range, above its start: the children
-// own [start, newStartingHashKey-1] and [newStartingHashKey, end]. The parent
-// is CLOSED with an ending sequence number; its records stay readable until
-// they expire. Provisioned streams only (ErrValidation otherwise).
-func (l *Log) SplitShard(ctx context.Context, streamName, shardToSplit, newStartingHashKey string) error {
+// SplitShardInput is the input of SplitShard.
+type SplitShardInput struct {
+	StreamName   string
+	ShardToSplit string
+	// NewStartingHashKey is a decimal hash key inside the shard's range,
+	// above its start.
+	NewStartingHashKey string
+}
+
+// SplitShard splits an open shard in two at NewStartingHashKey: the
+// children own [start, NewStartingHashKey-1] and [NewStartingHashKey, end].
+// The parent is CLOSED with an ending sequence number; its records stay
+// readable until they expire. Provisioned streams only (ErrValidation
+// otherwise).
+func (l *Log) SplitShard(ctx context.Context, in SplitShardInput) error {
+	streamName, shardToSplit, newStartingHashKey := in.StreamName, in.ShardToSplit, in.NewStartingHashKey
 	s, err := l.stream(streamName)
 	if err != nil {
 		return err
@@ -24,7 +34,7 @@ func (l *Log) SplitShard(ctx context.Context, streamName, shardToSplit, newStart
 		if err := requireProvisioned(m, "SplitShard"); err != nil {
 			return err
 		}
-		p, err := openShard(m, "ShardToSplit", shardToSplit, "splitting")
+		p, err := l.openShard(m, "ShardToSplit", shardToSplit, "splitting")
 		if err != nil {
 			return err
 		}
@@ -41,10 +51,18 @@ func (l *Log) SplitShard(ctx context.Context, streamName, shardToSplit, newStart
 	})
 }
 
+// MergeShardsInput is the input of MergeShards.
+type MergeShardsInput struct {
+	StreamName           string
+	ShardToMerge         string
+	AdjacentShardToMerge string
+}
+
 // MergeShards merges two adjacent open shards into one whose range is their
-// union; the child names shardToMerge as parent and adjacentShardToMerge as
+// union; the child names ShardToMerge as parent and AdjacentShardToMerge as
 // adjacent parent. Provisioned streams only.
-func (l *Log) MergeShards(ctx context.Context, streamName, shardToMerge, adjacentShardToMerge string) error {
+func (l *Log) MergeShards(ctx context.Context, in MergeShardsInput) error {
+	streamName, shardToMerge, adjacentShardToMerge := in.StreamName, in.ShardToMerge, in.AdjacentShardToMerge
 	s, err := l.stream(streamName)
 	if err != nil {
 		return err
@@ -54,11 +72,11 @@ func (l *Log) MergeShards(ctx context.Context, streamName, shardToMerge, adjacen
 		if err := requireProvisioned(m, "MergeShards"); err != nil {
 			return err
 		}
-		a, err := openShard(m, "ShardToMerge", shardToMerge, "merging")
+		a, err := l.openShard(m, "ShardToMerge", shardToMerge, "merging")
 		if err != nil {
 			return err
 		}
-		b, err := openShard(m, "AdjacentShardToMerge", adjacentShardToMerge, "merging")
+		b, err := l.openShard(m, "AdjacentShardToMerge", adjacentShardToMerge, "merging")
 		if err != nil {
 			return err
 		}
@@ -70,8 +88,16 @@ func (l *Log) MergeShards(ctx context.Context, streamName, shardToMerge, adjacen
 	})
 }
 
+// UpdateShardCountInput is the input of UpdateShardCount. The scaling type
+// is always UNIFORM_SCALING, the only one Kinesis has.
+type UpdateShardCountInput struct {
+	StreamName       string
+	TargetShardCount int
+}
+
 // UpdateShardCountOutput is the result of UpdateShardCount.
 type UpdateShardCountOutput struct {
+	StreamName        string
 	CurrentShardCount int
 	TargetShardCount  int
 }
@@ -79,22 +105,23 @@ type UpdateShardCountOutput struct {
 // UpdateShardCount scales a provisioned stream to target open shards of
 // equal width (UNIFORM_SCALING), through pairwise splits and merges as
 // Kinesis does; the intermediate shards are closed at once and hold no
-// records. target must be within [ceil(current/2), 2*current] and at most
+// records. TargetShardCount must be within [ceil(current/2), 2*current] and at most
 // MaxShardsPerStream, and a stream scales at most MaxScalingOpsPer24h times
 // per rolling 24 hours (ErrLimitExceeded).
-func (l *Log) UpdateShardCount(ctx context.Context, streamName string, target int) (UpdateShardCountOutput, error) {
+func (l *Log) UpdateShardCount(ctx context.Context, in UpdateShardCountInput) (*UpdateShardCountOutput, error) {
+	streamName, target := in.StreamName, in.TargetShardCount
 	s, err := l.stream(streamName)
 	if err != nil {
-		return UpdateShardCountOutput{}, err
+		return nil, err
 	}
 	now := l.now()
-	var out UpdateShardCountOutput
+	out := &UpdateShardCountOutput{StreamName: streamName}
 	err = l.update(ctx, s, func(m *StreamMeta) error {
 		if err := requireProvisioned(m, "UpdateShardCount"); err != nil {
 			return err
 		}
 		cur := openCount(m)
-		out = UpdateShardCountOutput{CurrentShardCount: cur, TargetShardCount: target}
+		out.CurrentShardCount, out.TargetShardCount = cur, target
 		if target < 1 || target > MaxShardsPerStream {
 			return invalid("TargetShardCount", "%d is outside 1-%d", target, MaxShardsPerStream)
 		}
@@ -111,7 +138,10 @@ func (l *Log) UpdateShardCount(ctx context.Context, streamName string, target in
 		m.ScalingEvents = append(m.ScalingEvents, now)
 		return l.scaleUniform(ctx, m, target, now)
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // scaleUniform reshapes the open shards into target equal ranges: first it
@@ -208,7 +238,7 @@ func requireProvisioned(m *StreamMeta, op string) error {
 }
 
 // openShard finds an open shard by ID for a reshard.
-func openShard(m *StreamMeta, field, id string, verb string) (int, error) {
+func (l *Log) openShard(m *StreamMeta, field, id string, verb string) (int, error) {
 	for i := range m.Shards {
 		if m.Shards[i].ID == id {
 			if m.Shards[i].Closed {
@@ -217,7 +247,7 @@ func openShard(m *StreamMeta, field, id string, verb string) (int, error) {
 			return i, nil
 		}
 	}
-	return 0, notFound("shard %s in stream %s not found", id, m.Name)
+	return 0, shardNotFound(id, m.Name, l.account)
 }
 
 // openShardAt returns the open shard owning hash key h.

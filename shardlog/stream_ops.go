@@ -17,9 +17,9 @@ type CreateStreamInput struct {
 	ShardCount int
 	StreamMode StreamMode // default Provisioned
 	Tags       map[string]string
-	// MaxRecordSizeKiB is the largest record (data plus partition key), in
-	// KiB, 1024-10240. Zero means DefaultMaxRecordSizeKiB.
-	MaxRecordSizeKiB int
+	// MaxRecordSizeInKiB is the largest record (data plus partition key),
+	// in KiB, 1024-10240. Zero means DefaultMaxRecordSizeKiB.
+	MaxRecordSizeInKiB int
 	// ProvisionedLimits turns on Kinesis's per-shard read and write budgets.
 	ProvisionedLimits bool
 }
@@ -45,12 +45,12 @@ func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
 	if n < 1 || n > MaxShardsPerStream {
 		return invalid("ShardCount", "%d is outside 1-%d", in.ShardCount, MaxShardsPerStream)
 	}
-	size := in.MaxRecordSizeKiB
+	size := in.MaxRecordSizeInKiB
 	if size == 0 {
 		size = DefaultMaxRecordSizeKiB
 	}
 	if size < DefaultMaxRecordSizeKiB || size > MaxMaxRecordSizeKiB {
-		return invalidAs(ErrValidation, "MaxRecordSizeInKiB", "%d is outside %d-%d", in.MaxRecordSizeKiB, DefaultMaxRecordSizeKiB, MaxMaxRecordSizeKiB)
+		return invalidAs(ErrValidation, "MaxRecordSizeInKiB", "%d is outside %d-%d", in.MaxRecordSizeInKiB, DefaultMaxRecordSizeKiB, MaxMaxRecordSizeKiB)
 	}
 	if err := validateTags(in.Tags, MaxTagsPerStream); err != nil {
 		return err
@@ -82,26 +82,35 @@ func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
 	if err := l.engine.SaveStream(ctx, m); err != nil {
 		return engineError(err, "save stream %s", in.StreamName)
 	}
-	l.streams[in.StreamName] = newStream(m)
+	l.streams[in.StreamName] = newStream(m, l.account)
 	return nil
+}
+
+// DeleteStreamInput is the input of DeleteStream.
+type DeleteStreamInput struct {
+	StreamName string
+	// EnforceConsumerDeletion deletes a stream that still has registered
+	// consumers (and them with it); without it such a stream is refused.
+	EnforceConsumerDeletion bool
 }
 
 // DeleteStream deletes a stream and all its records. A stream with
 // registered consumers is refused with ErrResourceInUse unless
-// enforceConsumerDeletion is set. Subscriptions to it end.
-func (l *Log) DeleteStream(ctx context.Context, name string, enforceConsumerDeletion bool) error {
+// EnforceConsumerDeletion is set. Subscriptions to it end.
+func (l *Log) DeleteStream(ctx context.Context, in DeleteStreamInput) error {
+	name := in.StreamName
 	s, err := l.stream(name)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	if len(s.meta.Consumers) > 0 && !enforceConsumerDeletion {
+	if len(s.meta.Consumers) > 0 && !in.EnforceConsumerDeletion {
 		s.mu.Unlock()
 		return inUse("stream %s has %d registered consumers; set EnforceConsumerDeletion", name, len(s.meta.Consumers))
 	}
 	s.deleted = true
 	s.mu.Unlock()
-	s.endSubscriptions(notFound("stream %s was deleted", name))
+	s.endSubscriptions(s.notFound())
 	s.writers.Wait() // no append may land after the drop
 
 	if err = l.engine.DropStream(ctx, name); err != nil {
@@ -117,9 +126,28 @@ func (l *Log) DeleteStream(ctx context.Context, name string, enforceConsumerDele
 	return err
 }
 
+// DescribeStreamInput is the input of DescribeStream.
+type DescribeStreamInput struct {
+	StreamName string
+	// Limit is the most shards to describe, 1-MaxListShardsResults; zero
+	// means all of them (the wire API defaults to 100).
+	Limit int
+	// ExclusiveStartShardId describes only the shards after this one.
+	ExclusiveStartShardId string
+}
+
+// DescribeStreamOutput is the result of DescribeStream.
+type DescribeStreamOutput struct {
+	StreamDescription
+}
+
 // DescribeStream describes a stream and its shards (expired shards are
-// omitted).
-func (l *Log) DescribeStream(ctx context.Context, name string) (*StreamDescription, error) {
+// omitted), a page of Limit shards at a time.
+func (l *Log) DescribeStream(ctx context.Context, in DescribeStreamInput) (*DescribeStreamOutput, error) {
+	name := in.StreamName
+	if in.Limit < 0 || in.Limit > MaxListShardsResults {
+		return nil, invalid("Limit", "%d is outside 1-%d", in.Limit, MaxListShardsResults)
+	}
 	s, err := l.stream(name)
 	if err != nil {
 		return nil, err
@@ -127,7 +155,7 @@ func (l *Log) DescribeStream(ctx context.Context, name string) (*StreamDescripti
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	m := &s.meta
-	d := &StreamDescription{
+	d := &DescribeStreamOutput{StreamDescription{
 		StreamName:              m.Name,
 		StreamARN:               l.StreamARN(m.Name),
 		StreamStatus:            s.status(),
@@ -140,8 +168,16 @@ func (l *Log) DescribeStream(ctx context.Context, name string) (*StreamDescripti
 		ConsumerCount:           len(m.Consumers),
 		Tags:                    maps.Clone(m.Tags),
 		EnhancedMonitoring:      slices.Clone(m.EnhancedMonitoring),
-	}
+	}}
 	for i := range m.Shards {
+		// Shard IDs have a fixed width, so they sort as their indexes do.
+		if in.ExclusiveStartShardId != "" && m.Shards[i].ID <= in.ExclusiveStartShardId {
+			continue
+		}
+		if in.Limit > 0 && len(d.Shards) == in.Limit {
+			d.HasMoreShards = true
+			break
+		}
 		d.Shards = append(d.Shards, describeShard(&m.Shards[i]))
 	}
 	if d.Tags == nil {
@@ -242,11 +278,19 @@ func (l *Log) ListStreams(ctx context.Context, in ListStreamsInput) (*ListStream
 	return out, nil
 }
 
-// IncreaseStreamRetentionPeriod raises the retention period. hours must be
-// greater than the current period and at most MaxRetentionHours. Records
-// already expired stay expired.
-func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, name string, hours int) error {
-	s, err := l.stream(name)
+// IncreaseStreamRetentionPeriodInput is the input of
+// IncreaseStreamRetentionPeriod.
+type IncreaseStreamRetentionPeriodInput struct {
+	StreamName           string
+	RetentionPeriodHours int
+}
+
+// IncreaseStreamRetentionPeriod raises the retention period.
+// RetentionPeriodHours must be greater than the current period and at most
+// MaxRetentionHours. Records already expired stay expired.
+func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, in IncreaseStreamRetentionPeriodInput) error {
+	hours := in.RetentionPeriodHours
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -267,11 +311,20 @@ func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, name string, ho
 	})
 }
 
-// DecreaseStreamRetentionPeriod lowers the retention period. hours must be
-// less than the current period and at least MinRetentionHours. Records older
-// than the new period become unreadable at once.
-func (l *Log) DecreaseStreamRetentionPeriod(ctx context.Context, name string, hours int) error {
-	s, err := l.stream(name)
+// DecreaseStreamRetentionPeriodInput is the input of
+// DecreaseStreamRetentionPeriod.
+type DecreaseStreamRetentionPeriodInput struct {
+	StreamName           string
+	RetentionPeriodHours int
+}
+
+// DecreaseStreamRetentionPeriod lowers the retention period.
+// RetentionPeriodHours must be less than the current period and at least
+// MinRetentionHours. Records older than the new period become unreadable at
+// once.
+func (l *Log) DecreaseStreamRetentionPeriod(ctx context.Context, in DecreaseStreamRetentionPeriodInput) error {
+	hours := in.RetentionPeriodHours
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -287,9 +340,16 @@ func (l *Log) DecreaseStreamRetentionPeriod(ctx context.Context, name string, ho
 	})
 }
 
+// UpdateStreamModeInput is the input of UpdateStreamMode.
+type UpdateStreamModeInput struct {
+	StreamName string
+	StreamMode StreamMode // Kinesis's StreamModeDetails.StreamMode
+}
+
 // UpdateStreamMode switches the capacity mode, keeping the shards. It is
 // allowed MaxModeChangesPer24h times per rolling 24 hours.
-func (l *Log) UpdateStreamMode(ctx context.Context, name string, mode StreamMode) error {
+func (l *Log) UpdateStreamMode(ctx context.Context, in UpdateStreamModeInput) error {
+	name, mode := in.StreamName, in.StreamMode
 	s, err := l.stream(name)
 	if err != nil {
 		return err
@@ -312,10 +372,19 @@ func (l *Log) UpdateStreamMode(ctx context.Context, name string, mode StreamMode
 	})
 }
 
-// UpdateMaxRecordSize sets the largest record (data plus partition key) the
-// stream accepts, in KiB, DefaultMaxRecordSizeKiB-MaxMaxRecordSizeKiB.
-func (l *Log) UpdateMaxRecordSize(ctx context.Context, name string, kib int) error {
-	s, err := l.stream(name)
+// UpdateMaxRecordSizeInput is the input of UpdateMaxRecordSize.
+type UpdateMaxRecordSizeInput struct {
+	StreamName string
+	// MaxRecordSizeInKiB is the largest record (data plus partition key)
+	// the stream accepts, in KiB,
+	// DefaultMaxRecordSizeKiB-MaxMaxRecordSizeKiB.
+	MaxRecordSizeInKiB int
+}
+
+// UpdateMaxRecordSize sets the largest record the stream accepts.
+func (l *Log) UpdateMaxRecordSize(ctx context.Context, in UpdateMaxRecordSizeInput) error {
+	kib := in.MaxRecordSizeInKiB
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -325,13 +394,22 @@ func (l *Log) UpdateMaxRecordSize(ctx context.Context, name string, kib int) err
 	return l.update(ctx, s, func(m *StreamMeta) error { m.MaxRecordSizeKiB = kib; return nil })
 }
 
-// SetProvisionedLimits turns the per-shard read and write budgets on or off.
-func (l *Log) SetProvisionedLimits(ctx context.Context, name string, on bool) error {
-	s, err := l.stream(name)
+// SetProvisionedLimitsInput is the input of SetProvisionedLimits.
+type SetProvisionedLimitsInput struct {
+	StreamName string
+	// ProvisionedLimits turns Kinesis's per-shard read and write budgets
+	// on (true) or off.
+	ProvisionedLimits bool
+}
+
+// SetProvisionedLimits turns the per-shard read and write budgets on or
+// off. Kinesis has no such operation; it is Shoal's.
+func (l *Log) SetProvisionedLimits(ctx context.Context, in SetProvisionedLimitsInput) error {
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return err
 	}
-	return l.update(ctx, s, func(m *StreamMeta) error { m.ProvisionedLimits = on; return nil })
+	return l.update(ctx, s, func(m *StreamMeta) error { m.ProvisionedLimits = in.ProvisionedLimits; return nil })
 }
 
 // status is ACTIVE, or UPDATING while a failed reshard blocks writes.

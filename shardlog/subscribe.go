@@ -78,7 +78,7 @@ func (l *Log) SubscribeToShard(ctx context.Context, in SubscribeToShardInput) (*
 	}
 	s.mu.RUnlock()
 	if !found {
-		return nil, notFound("consumer %s not found", in.ConsumerARN)
+		return nil, l.consumerNotFound(streamName, consumerName)
 	}
 	from, err := l.resolve(ctx, s, in.ShardID, in.StartingPosition)
 	if err != nil {
@@ -91,7 +91,7 @@ func (l *Log) SubscribeToShard(ctx context.Context, in SubscribeToShardInput) (*
 	s.mu.Lock()
 	if s.deleted {
 		s.mu.Unlock()
-		return nil, notFound("stream %s was deleted", streamName)
+		return nil, s.notFound()
 	}
 	st := s.subs[key]
 	if st != nil && now.Sub(st.started) < ResubscribeGuard {

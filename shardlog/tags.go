@@ -29,10 +29,17 @@ func validateTagKey(k string) error {
 	return nil
 }
 
+// AddTagsToStreamInput is the input of AddTagsToStream.
+type AddTagsToStreamInput struct {
+	StreamName string
+	Tags       map[string]string // 1-MaxTagsPerCall
+}
+
 // AddTagsToStream adds or overwrites up to MaxTagsPerCall tags. A stream
 // holds at most MaxTagsPerStream tags (ErrLimitExceeded past that).
-func (l *Log) AddTagsToStream(ctx context.Context, name string, tags map[string]string) error {
-	s, err := l.stream(name)
+func (l *Log) AddTagsToStream(ctx context.Context, in AddTagsToStreamInput) error {
+	tags := in.Tags
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -59,10 +66,17 @@ func (l *Log) AddTagsToStream(ctx context.Context, name string, tags map[string]
 	})
 }
 
-// RemoveTagsFromStream removes tags by key (1-MaxTagsPerStream keys); keys
-// the stream does not have are ignored.
-func (l *Log) RemoveTagsFromStream(ctx context.Context, name string, keys []string) error {
-	s, err := l.stream(name)
+// RemoveTagsFromStreamInput is the input of RemoveTagsFromStream.
+type RemoveTagsFromStreamInput struct {
+	StreamName string
+	TagKeys    []string // 1-MaxTagsPerStream
+}
+
+// RemoveTagsFromStream removes tags by key; keys the stream does not have
+// are ignored.
+func (l *Log) RemoveTagsFromStream(ctx context.Context, in RemoveTagsFromStreamInput) error {
+	keys := in.TagKeys
+	s, err := l.stream(in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -85,32 +99,46 @@ func (l *Log) RemoveTagsFromStream(ctx context.Context, name string, keys []stri
 // Tag is a stream tag.
 type Tag struct{ Key, Value string }
 
-// ListTagsForStream lists tags in key order after exclusiveStartKey, at
-// most limit (1-MaxListTagsLimit; zero means MaxListTagsLimit). more reports
-// whether tags remain.
-func (l *Log) ListTagsForStream(ctx context.Context, name, exclusiveStartKey string, limit int) (tags []Tag, more bool, err error) {
-	s, err := l.stream(name)
+// ListTagsForStreamInput is the input of ListTagsForStream. It pages as
+// Kinesis does: by key, after ExclusiveStartTagKey.
+type ListTagsForStreamInput struct {
+	StreamName           string
+	ExclusiveStartTagKey string // list the tags after this key
+	Limit                int    // 1-MaxListTagsLimit; zero means MaxListTagsLimit
+}
+
+// ListTagsForStreamOutput is one page of tags, in key order.
+type ListTagsForStreamOutput struct {
+	Tags        []Tag
+	HasMoreTags bool // more tags follow the last one in Tags
+}
+
+// ListTagsForStream lists a stream's tags in key order, a page at a time.
+func (l *Log) ListTagsForStream(ctx context.Context, in ListTagsForStreamInput) (*ListTagsForStreamOutput, error) {
+	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
+	limit := in.Limit
 	if limit == 0 {
 		limit = MaxListTagsLimit
 	}
 	if limit < 1 || limit > MaxListTagsLimit {
-		return nil, false, invalid("Limit", "%d is outside 1-%d", limit, MaxListTagsLimit)
+		return nil, invalid("Limit", "%d is outside 1-%d", limit, MaxListTagsLimit)
 	}
+	out := &ListTagsForStreamOutput{Tags: []Tag{}}
 	s.mu.RLock()
 	keys := slices.Sorted(maps.Keys(s.meta.Tags))
 	for _, k := range keys {
-		if strings.Compare(k, exclusiveStartKey) <= 0 {
+		if strings.Compare(k, in.ExclusiveStartTagKey) <= 0 {
 			continue
 		}
-		if len(tags) == limit {
-			more = true
+		if len(out.Tags) == limit {
+			out.HasMoreTags = true
 			break
 		}
-		tags = append(tags, Tag{k, s.meta.Tags[k]})
+		out.Tags = append(out.Tags, Tag{k, s.meta.Tags[k]})
 	}
 	s.mu.RUnlock()
-	return tags, more, nil
+	return out, nil
 }

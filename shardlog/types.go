@@ -58,6 +58,7 @@ type StreamDescription struct {
 	StreamStatus            StreamStatus
 	StreamMode              StreamMode
 	Shards                  []Shard // not expired, in shard index order
+	HasMoreShards           bool    // DescribeStreamInput.Limit cut Shards short
 	OpenShardCount          int
 	RetentionPeriodHours    int
 	StreamCreationTimestamp time.Time

@@ -70,10 +70,10 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	// A previous run on the same data directory left its streams behind:
 	// start over with fresh ones.
 	for _, name := range []string{demoStream, demoEventStream} {
-		switch _, err := log.DescribeStream(ctx, name); {
+		switch _, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name}); {
 		case err == nil:
 			p("  removing the stream left by a previous run (%q)", name)
-			if err := log.DeleteStream(ctx, name, true); err != nil {
+			if err := log.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: name, EnforceConsumerDeletion: true}); err != nil {
 				return fmt.Errorf("delete the previous run's stream: %w", err)
 			}
 		case !errors.Is(err, shardlog.ErrResourceNotFound):
@@ -97,7 +97,7 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 			entries = append(entries, shardlog.PutRecordsEntry{PartitionKey: o, Data: []byte(event)})
 		}
 	}
-	out, err := log.PutRecords(ctx, demoStream, entries)
+	out, err := log.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: demoStream, Records: entries})
 	if err != nil {
 		return err
 	}
@@ -110,10 +110,11 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	written := len(entries)
 
 	key := orders[0]
-	seen, err := log.LastKeySequence(ctx, demoStream, key)
+	lk, err := log.LastKey(ctx, shardlog.LastKeyInput{StreamName: demoStream, PartitionKey: key})
 	if err != nil {
 		return err
 	}
+	seen := lk.Record.SequenceNumber
 	heading(fmt.Sprintf("AppendKey: two writers saw %s's latest record, %s", key, seen))
 	ok, err := log.AppendKey(ctx, shardlog.AppendKeyInput{
 		StreamName: demoStream, PartitionKey: key, Data: [][]byte{[]byte("packed")}, ExpectedSequenceNumber: seen,
@@ -140,7 +141,7 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := log.SplitShard(ctx, demoStream, splitID, mid); err != nil {
+	if err := log.SplitShard(ctx, shardlog.SplitShardInput{StreamName: demoStream, ShardToSplit: splitID, NewStartingHashKey: mid}); err != nil {
 		return err
 	}
 	if err := printShards(ctx, log, p); err != nil {
@@ -152,7 +153,7 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	for _, o := range orders {
 		entries = append(entries, shardlog.PutRecordsEntry{PartitionKey: o, Data: []byte("shipped")})
 	}
-	out, err = log.PutRecords(ctx, demoStream, entries)
+	out, err = log.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: demoStream, Records: entries})
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,7 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 
 	heading(fmt.Sprintf("ReadKey %s: its whole history, in order, across the split", key))
 	n := 0
-	for r, err := range log.ReadKey(ctx, demoStream, key, shardlog.SequenceNumber{}) {
+	for r, err := range log.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: demoStream, PartitionKey: key}) {
 		if err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 // printShards prints the stream's shards with their lineage and hash-key
 // ranges (in units of 2^128/4, which is exact for the demo's layouts).
 func printShards(ctx context.Context, log *shardlog.Log, p func(string, ...any)) error {
-	d, err := log.DescribeStream(ctx, demoStream)
+	d, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: demoStream})
 	if err != nil {
 		return err
 	}
@@ -242,7 +243,7 @@ func quarterRange(r shardlog.HashKeyRange) string {
 
 // middleOf returns the hash key that splits a shard's range in two halves.
 func middleOf(ctx context.Context, log *shardlog.Log, shardID string) (string, error) {
-	d, err := log.DescribeStream(ctx, demoStream)
+	d, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: demoStream})
 	if err != nil {
 		return "", err
 	}
@@ -263,7 +264,7 @@ func middleOf(ctx context.Context, log *shardlog.Log, shardID string) (string, e
 // read to their end, as Kinesis consumers must to keep per-key order. It
 // prints each shard's records and returns how many it read.
 func readAll(ctx context.Context, log *shardlog.Log, p func(string, ...any)) (int, error) {
-	d, err := log.DescribeStream(ctx, demoStream)
+	d, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: demoStream})
 	if err != nil {
 		return 0, err
 	}
@@ -282,7 +283,7 @@ func readAll(ctx context.Context, log *shardlog.Log, p func(string, ...any)) (in
 	for len(queue) > 0 {
 		id := queue[0]
 		queue = queue[1:]
-		c, err := log.NewCursor(ctx, demoStream, id, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := log.NewCursor(ctx, shardlog.NewCursorInput{StreamName: demoStream, ShardID: id, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		if err != nil {
 			return total, err
 		}

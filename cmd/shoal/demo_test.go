@@ -97,7 +97,7 @@ func TestDemoPersists(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	d, err := log.DescribeStream(t.Context(), demoStream)
+	d, err := log.DescribeStream(t.Context(), shardlog.DescribeStreamInput{StreamName: demoStream})
 	if err != nil {
 		t.Fatalf("reopened: %v", err)
 	}
@@ -112,7 +112,7 @@ func TestDemoPersists(t *testing.T) {
 		t.Errorf("reopened: read %d records, want 17", n)
 	}
 	var history []string
-	for r, err := range log.ReadKey(t.Context(), demoStream, "order-1", shardlog.SequenceNumber{}) {
+	for r, err := range log.ReadKey(t.Context(), shardlog.ReadKeyInput{StreamName: demoStream, PartitionKey: "order-1"}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,7 @@ func (a *api) streamNameFromARN(field, arn string) (string, error) {
 		return "", invalidArg(field, "%q is not a stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)", truncate(arn, 256))
 	}
 	if a.log.StreamARN(name) != "arn:"+parts[1]+":kinesis:"+parts[3]+":"+parts[4]+":stream/"+name {
-		return "", awsproto.Errorf(errResourceNotFound, "stream %s under account %s in region %s not found", name, parts[4], parts[3])
+		return "", awsproto.Errorf(errResourceNotFound, "Stream %s under account %s not found.", name, parts[4])
 	}
 	return name, nil
 }

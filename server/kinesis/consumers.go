@@ -49,11 +49,11 @@ func (a *api) registerConsumer(ctx context.Context, in *registerConsumerInput) (
 	if len(in.Tags) > 0 {
 		return nil, invalidArg("Tags", "consumer tags are not supported")
 	}
-	c, err := a.log.RegisterStreamConsumer(ctx, name, cname)
+	c, err := a.log.RegisterStreamConsumer(ctx, shardlog.RegisterStreamConsumerInput{StreamName: name, ConsumerName: cname})
 	if err != nil {
 		return nil, err
 	}
-	return &registerConsumerOutput{wireConsumer(c, false)}, nil
+	return &registerConsumerOutput{wireConsumer(c.Consumer, false)}, nil
 }
 
 // consumerRef addresses a consumer by ConsumerARN, or by StreamARN and
@@ -73,14 +73,14 @@ func (a *api) find(ctx context.Context, r consumerRef) (shardlog.Consumer, error
 		if err != nil {
 			return shardlog.Consumer{}, err
 		}
-		c, err := a.log.DescribeStreamConsumer(ctx, stream, cname)
+		c, err := a.log.DescribeStreamConsumer(ctx, shardlog.DescribeStreamConsumerInput{StreamName: stream, ConsumerName: cname})
 		if err != nil {
 			return shardlog.Consumer{}, err
 		}
-		if c.ConsumerARN != arn {
+		if c.ConsumerDescription.ConsumerARN != arn {
 			return shardlog.Consumer{}, wireError(errConsumerNotFound(arn))
 		}
-		return c, nil
+		return c.ConsumerDescription, nil
 	}
 	if optional(r.StreamARN) == "" && optional(r.StreamName) == "" {
 		return shardlog.Consumer{}, invalidArg("ConsumerARN", "ConsumerARN, or StreamARN and ConsumerName, are required")
@@ -93,7 +93,11 @@ func (a *api) find(ctx context.Context, r consumerRef) (shardlog.Consumer, error
 	if err != nil {
 		return shardlog.Consumer{}, err
 	}
-	return a.log.DescribeStreamConsumer(ctx, stream, cname)
+	c, err := a.log.DescribeStreamConsumer(ctx, shardlog.DescribeStreamConsumerInput{StreamName: stream, ConsumerName: cname})
+	if err != nil {
+		return shardlog.Consumer{}, err
+	}
+	return c.ConsumerDescription, nil
 }
 
 func (a *api) deregisterConsumer(ctx context.Context, in *consumerRef) (empty, error) {
@@ -105,7 +109,7 @@ func (a *api) deregisterConsumer(ctx context.Context, in *consumerRef) (empty, e
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.DeregisterStreamConsumer(ctx, stream, c.ConsumerName)
+	return empty{}, a.log.DeregisterStreamConsumer(ctx, shardlog.DeregisterStreamConsumerInput{StreamName: stream, ConsumerName: c.ConsumerName})
 }
 
 type describeConsumerOutput struct {
@@ -142,11 +146,12 @@ func (a *api) listConsumers(ctx context.Context, in *listConsumersInput) (*listC
 	if in.MaxResults != nil && *in.MaxResults == 0 {
 		return nil, invalidArg("MaxResults", "0 is outside 1-10000")
 	}
-	cs, next, err := a.log.ListStreamConsumers(ctx, name, optional(in.NextToken), optional(in.MaxResults))
+	page, err := a.log.ListStreamConsumers(ctx, shardlog.ListStreamConsumersInput{StreamName: name, NextToken: optional(in.NextToken), MaxResults: optional(in.MaxResults)})
 	if err != nil {
 		return nil, err
 	}
-	out := &listConsumersOutput{Consumers: make([]consumer, len(cs)), NextToken: next}
+	cs := page.Consumers
+	out := &listConsumersOutput{Consumers: make([]consumer, len(cs)), NextToken: page.NextToken}
 	for i, c := range cs {
 		out.Consumers[i] = wireConsumer(c, false)
 	}

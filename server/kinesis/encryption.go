@@ -116,7 +116,7 @@ func (a *api) sealerFor(ctx context.Context, name string) (*sealer, error) {
 	if !a.keys.encrypted(name) {
 		return nil, nil
 	}
-	d, err := a.log.DescribeStream(ctx, name)
+	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (a *api) startEncryption(ctx context.Context, in *streamEncryptionInput) (e
 	if err != nil {
 		return empty{}, err
 	}
-	d, err := a.log.DescribeStream(ctx, name)
+	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
 	if err != nil {
 		return empty{}, err
 	}
@@ -255,7 +255,7 @@ func (a *api) stopEncryption(ctx context.Context, in *streamEncryptionInput) (em
 	if _, err := in.check(); err != nil {
 		return empty{}, err
 	}
-	d, err := a.log.DescribeStream(ctx, name)
+	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
 	if err != nil {
 		return empty{}, err
 	}

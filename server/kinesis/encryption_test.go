@@ -29,8 +29,9 @@ const encMagic = "SHOALENC2"
 func rawRecords(t *testing.T, log *shardlog.Log, stream, shard string) []shardlog.Record {
 	t.Helper()
 	ctx := context.Background()
-	it, err := log.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: shard, ShardIteratorType: shardlog.IteratorType("TRIM_HORIZON")})
+	itOut, err := log.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: shard, ShardIteratorType: shardlog.IteratorType("TRIM_HORIZON")})
 	require.NoError(t, err)
+	it := itOut.ShardIterator
 	res, err := log.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it})
 	require.NoError(t, err)
 	return res.Records

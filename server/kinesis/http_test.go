@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-dev/shoal/server/kinesis"
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
 type rawResponse struct {
@@ -156,7 +157,7 @@ func TestRawNoServerErrors(t *testing.T) {
 	for _, op := range ops {
 		for _, body := range bodies {
 			// Keep the stream there for every request (DeleteStream drops it).
-			if _, err := e.log.DescribeStream(e.ctx, "s"); err != nil {
+			if _, err := e.log.DescribeStream(e.ctx, shardlog.DescribeStreamInput{StreamName: "s"}); err != nil {
 				e.createStream(t, "s", 2)
 			}
 			r := e.post(t, "Kinesis_20131202."+op, body)

@@ -44,7 +44,7 @@ func (a *api) getShardIterator(ctx context.Context, in *getShardIteratorInput) (
 	if err != nil {
 		return nil, err
 	}
-	return &getShardIteratorOutput{ShardIterator: it}, nil
+	return &getShardIteratorOutput{ShardIterator: it.ShardIterator}, nil
 }
 
 type getRecordsInput struct {

@@ -27,7 +27,7 @@ func (a *api) describeLimits(ctx context.Context, _ *describeLimitsInput) (*desc
 			return nil, err
 		}
 		for _, s := range page.StreamSummaries {
-			d, err := a.log.DescribeStream(ctx, s.StreamName)
+			d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: s.StreamName})
 			if errors.Is(err, shardlog.ErrResourceNotFound) {
 				continue // deleted meanwhile
 			}

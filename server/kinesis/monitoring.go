@@ -138,7 +138,7 @@ func (a *api) setMonitoring(ctx context.Context, in *monitoringInput, on bool) (
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.log.DescribeStream(ctx, name)
+	d, err := a.describe(ctx, name)
 	if err != nil {
 		return nil, err
 	}

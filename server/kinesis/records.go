@@ -128,7 +128,7 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 		}
 		enc = encryptionKMS
 	}
-	res, err := a.log.PutRecords(ctx, name, entries)
+	res, err := a.log.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: name, Records: entries})
 	if err != nil {
 		return nil, err
 	}

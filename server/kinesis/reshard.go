@@ -1,6 +1,10 @@
 package kinesis
 
-import "context"
+import (
+	"context"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
 
 type splitShardInput struct {
 	streamRef
@@ -21,7 +25,7 @@ func (a *api) splitShard(ctx context.Context, in *splitShardInput) (empty, error
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.SplitShard(ctx, name, id, key)
+	return empty{}, a.log.SplitShard(ctx, shardlog.SplitShardInput{StreamName: name, ShardToSplit: id, NewStartingHashKey: key})
 }
 
 type mergeShardsInput struct {
@@ -43,7 +47,7 @@ func (a *api) mergeShards(ctx context.Context, in *mergeShardsInput) (empty, err
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.MergeShards(ctx, name, first, second)
+	return empty{}, a.log.MergeShards(ctx, shardlog.MergeShardsInput{StreamName: name, ShardToMerge: first, AdjacentShardToMerge: second})
 }
 
 // uniformScaling is the only ScalingType Kinesis has.
@@ -78,7 +82,7 @@ func (a *api) updateShardCount(ctx context.Context, in *updateShardCountInput) (
 	if scaling != uniformScaling {
 		return nil, invalidArg("ScalingType", "%q is not %s", truncate(scaling, 64), uniformScaling)
 	}
-	res, err := a.log.UpdateShardCount(ctx, name, target)
+	res, err := a.log.UpdateShardCount(ctx, shardlog.UpdateShardCountInput{StreamName: name, TargetShardCount: target})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,10 @@
 package kinesis
 
-import "context"
+import (
+	"context"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
 
 type retentionInput struct {
 	streamRef
@@ -12,7 +16,7 @@ func (a *api) increaseRetention(ctx context.Context, in *retentionInput) (empty,
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.IncreaseStreamRetentionPeriod(ctx, name, hours)
+	return empty{}, a.log.IncreaseStreamRetentionPeriod(ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: hours})
 }
 
 func (a *api) decreaseRetention(ctx context.Context, in *retentionInput) (empty, error) {
@@ -20,7 +24,7 @@ func (a *api) decreaseRetention(ctx context.Context, in *retentionInput) (empty,
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.DecreaseStreamRetentionPeriod(ctx, name, hours)
+	return empty{}, a.log.DecreaseStreamRetentionPeriod(ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: name, RetentionPeriodHours: hours})
 }
 
 func (a *api) retention(in *retentionInput) (string, int, error) {

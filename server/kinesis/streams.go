@@ -49,12 +49,12 @@ func (a *api) createStream(ctx context.Context, in *createStreamInput) (empty, e
 		return empty{}, invalidArg("ShardCount", "is required for a PROVISIONED stream")
 	}
 	return empty{}, a.log.CreateStream(ctx, shardlog.CreateStreamInput{
-		StreamName:        name,
-		ShardCount:        optional(in.ShardCount),
-		StreamMode:        mode,
-		Tags:              in.Tags,
-		MaxRecordSizeKiB:  optional(in.MaxRecordSizeInKiB),
-		ProvisionedLimits: a.cfg.provisionedLimits,
+		StreamName:         name,
+		ShardCount:         optional(in.ShardCount),
+		StreamMode:         mode,
+		Tags:               in.Tags,
+		MaxRecordSizeInKiB: optional(in.MaxRecordSizeInKiB),
+		ProvisionedLimits:  a.cfg.provisionedLimits,
 	})
 }
 
@@ -70,11 +70,11 @@ func (a *api) deleteStream(ctx context.Context, in *deleteStreamInput) (empty, e
 	}
 	var created time.Time
 	if a.keys.encrypted(name) {
-		if d, err := a.log.DescribeStream(ctx, name); err == nil {
+		if d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name}); err == nil {
 			created = d.StreamCreationTimestamp
 		}
 	}
-	if err := a.log.DeleteStream(ctx, name, optional(in.EnforceConsumerDeletion)); err != nil {
+	if err := a.log.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: name, EnforceConsumerDeletion: optional(in.EnforceConsumerDeletion)}); err != nil {
 		return empty{}, err
 	}
 	a.monitoring.forget(name)
@@ -131,18 +131,18 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		}
 		limit = min(*in.Limit, maxDescribeShards)
 	}
-	d, err := a.log.DescribeStream(ctx, name)
+	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name, Limit: limit, ExclusiveStartShardId: optional(in.ExclusiveStartShardId)})
 	if err != nil {
 		return nil, err
 	}
-	after := optional(in.ExclusiveStartShardId)
-	enc, keyID := a.encryptionOf(d)
+	enc, keyID := a.encryptionOf(&d.StreamDescription)
 	out := streamDescription{
 		StreamName:              d.StreamName,
 		StreamARN:               d.StreamARN,
 		StreamStatus:            d.StreamStatus,
 		StreamModeDetails:       modeDetails{d.StreamMode},
 		Shards:                  []shard{},
+		HasMoreShards:           d.HasMoreShards,
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
 		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
@@ -150,17 +150,14 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		KeyId:                   keyID,
 	}
 	for _, s := range d.Shards {
-		// Shard IDs have a fixed width, so they sort as their indexes do.
-		if after != "" && s.ShardID <= after {
-			continue
-		}
-		if len(out.Shards) == limit {
-			out.HasMoreShards = true
-			break
-		}
 		out.Shards = append(out.Shards, wireShard(s))
 	}
 	return &describeStreamOutput{out}, nil
+}
+
+// describe describes a whole stream.
+func (a *api) describe(ctx context.Context, name string) (*shardlog.DescribeStreamOutput, error) {
+	return a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
 }
 
 func enhancedMonitoring(metrics []string) []enhancedMetrics {
@@ -198,11 +195,11 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.log.DescribeStream(ctx, name)
+	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
 	if err != nil {
 		return nil, err
 	}
-	enc, keyID := a.encryptionOf(d)
+	enc, keyID := a.encryptionOf(&d.StreamDescription)
 	return &describeStreamSummaryOutput{streamDescriptionSummary{
 		StreamName:              d.StreamName,
 		StreamARN:               d.StreamARN,
@@ -288,7 +285,7 @@ func (a *api) updateStreamMode(ctx context.Context, in *updateStreamModeInput) (
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.UpdateStreamMode(ctx, name, mode)
+	return empty{}, a.log.UpdateStreamMode(ctx, shardlog.UpdateStreamModeInput{StreamName: name, StreamMode: mode})
 }
 
 type updateMaxRecordSizeInput struct {
@@ -305,5 +302,5 @@ func (a *api) updateMaxRecordSize(ctx context.Context, in *updateMaxRecordSizeIn
 	if err != nil {
 		return empty{}, err
 	}
-	return empty{}, a.log.UpdateMaxRecordSize(ctx, name, kib)
+	return empty{}, a.log.UpdateMaxRecordSize(ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: name, MaxRecordSizeInKiB: kib})
 }

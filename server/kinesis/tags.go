@@ -3,6 +3,8 @@ package kinesis
 import (
 	"context"
 	"strings"
+
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
 type addTagsInput struct {
@@ -18,7 +20,7 @@ func (a *api) addTags(ctx context.Context, in *addTagsInput) (empty, error) {
 	if in.Tags == nil {
 		return empty{}, missing("Tags")
 	}
-	return empty{}, a.log.AddTagsToStream(ctx, name, in.Tags)
+	return empty{}, a.log.AddTagsToStream(ctx, shardlog.AddTagsToStreamInput{StreamName: name, Tags: in.Tags})
 }
 
 type removeTagsInput struct {
@@ -34,7 +36,7 @@ func (a *api) removeTags(ctx context.Context, in *removeTagsInput) (empty, error
 	if in.TagKeys == nil {
 		return empty{}, missing("TagKeys")
 	}
-	return empty{}, a.log.RemoveTagsFromStream(ctx, name, in.TagKeys)
+	return empty{}, a.log.RemoveTagsFromStream(ctx, shardlog.RemoveTagsFromStreamInput{StreamName: name, TagKeys: in.TagKeys})
 }
 
 type listTagsInput struct {
@@ -61,11 +63,12 @@ func (a *api) listTags(ctx context.Context, in *listTagsInput) (*listTagsOutput,
 	if in.Limit != nil && *in.Limit == 0 {
 		return nil, invalidArg("Limit", "0 is outside 1-50")
 	}
-	tags, more, err := a.log.ListTagsForStream(ctx, name, optional(in.ExclusiveStartTagKey), optional(in.Limit))
+	page, err := a.log.ListTagsForStream(ctx, shardlog.ListTagsForStreamInput{StreamName: name, ExclusiveStartTagKey: optional(in.ExclusiveStartTagKey), Limit: optional(in.Limit)})
 	if err != nil {
 		return nil, err
 	}
-	out := &listTagsOutput{Tags: make([]tag, len(tags)), HasMoreTags: more}
+	tags := page.Tags
+	out := &listTagsOutput{Tags: make([]tag, len(tags)), HasMoreTags: page.HasMoreTags}
 	for i, t := range tags {
 		out.Tags[i] = tag{Key: t.Key, Value: t.Value}
 	}
@@ -104,7 +107,7 @@ func (a *api) tagResource(ctx context.Context, in *tagResourceInput) (empty, err
 	if in.Tags == nil {
 		return empty{}, missing("Tags")
 	}
-	return empty{}, a.log.AddTagsToStream(ctx, name, in.Tags)
+	return empty{}, a.log.AddTagsToStream(ctx, shardlog.AddTagsToStreamInput{StreamName: name, Tags: in.Tags})
 }
 
 type untagResourceInput struct {
@@ -121,7 +124,7 @@ func (a *api) untagResource(ctx context.Context, in *untagResourceInput) (empty,
 	if in.TagKeys == nil {
 		return empty{}, missing("TagKeys")
 	}
-	return empty{}, a.log.RemoveTagsFromStream(ctx, name, in.TagKeys)
+	return empty{}, a.log.RemoveTagsFromStream(ctx, shardlog.RemoveTagsFromStreamInput{StreamName: name, TagKeys: in.TagKeys})
 }
 
 type listTagsForResourceOutput struct {
@@ -138,10 +141,11 @@ func (a *api) listTagsForResource(ctx context.Context, in *resourceRef) (*listTa
 	out := &listTagsForResourceOutput{Tags: []tag{}}
 	start := ""
 	for {
-		tags, more, err := a.log.ListTagsForStream(ctx, name, start, 50)
+		page, err := a.log.ListTagsForStream(ctx, shardlog.ListTagsForStreamInput{StreamName: name, ExclusiveStartTagKey: start, Limit: 50})
 		if err != nil {
 			return nil, err
 		}
+		tags, more := page.Tags, page.HasMoreTags
 		for _, t := range tags {
 			out.Tags = append(out.Tags, tag{Key: t.Key, Value: t.Value})
 		}

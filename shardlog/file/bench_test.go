@@ -160,7 +160,7 @@ func benchRecords(b *testing.B) int {
 
 // put appends entries with PutRecords and fails on any failed entry.
 func put(b *testing.B, l *shardlog.Log, entries []shardlog.PutRecordsEntry) {
-	out, err := l.PutRecords(context.Background(), benchStream, entries)
+	out, err := l.PutRecords(context.Background(), shardlog.PutRecordsInput{StreamName: benchStream, Records: entries})
 	if err != nil {
 		b.Fatalf("PutRecords: %v", err)
 	}
@@ -339,10 +339,11 @@ func benchReplay(b *testing.B) {
 	for b.Loop() {
 		got := 0
 		for _, id := range shards {
-			it, err := l.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: benchStream, ShardID: id, ShardIteratorType: shardlog.TrimHorizon})
+			itOut, err := l.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: benchStream, ShardID: id, ShardIteratorType: shardlog.TrimHorizon})
 			if err != nil {
 				b.Fatalf("GetShardIterator(%s): %v", id, err)
 			}
+			it := itOut.ShardIterator
 			for it != "" {
 				out, err := l.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it, Limit: benchScanLimit})
 				if err != nil {
@@ -408,7 +409,7 @@ func benchReadKey10(b *testing.B) {
 		i++
 		t := time.Now()
 		got := 0
-		for _, err := range l.ReadKey(ctx, benchStream, key, shardlog.SequenceNumber{}) {
+		for _, err := range l.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: benchStream, PartitionKey: key}) {
 			if err != nil {
 				b.Fatalf("ReadKey(%s): %v", key, err)
 			}
@@ -452,7 +453,7 @@ func benchPushLatency(b *testing.B, rate int) {
 	l := openLog(b, b.TempDir(), file.SyncAlways)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := l.RegisterStreamConsumer(ctx, benchStream, "bench-push")
+	c, err := l.RegisterStreamConsumer(ctx, shardlog.RegisterStreamConsumerInput{StreamName: benchStream, ConsumerName: "bench-push"})
 	if err != nil {
 		b.Fatalf("RegisterStreamConsumer: %v", err)
 	}

@@ -276,7 +276,7 @@ func TestCheckRepairBatch(t *testing.T) {
 	for i := range entries {
 		entries[i] = shardlog.PutRecordsEntry{PartitionKey: rtKey(n + i), Data: rtData(n + i)}
 	}
-	out, err := l.PutRecords(rtCtx, rtStream, entries)
+	out, err := l.PutRecords(rtCtx, shardlog.PutRecordsInput{StreamName: rtStream, Records: entries})
 	require.NoError(t, err)
 	require.Zero(t, out.FailedRecordCount)
 	rtClose(t, l)

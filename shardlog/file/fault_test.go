@@ -58,8 +58,8 @@ func (e *ftEnv) put(shard, i int) (rtRec, error) {
 	res, err := e.l.PutRecord(rtCtx, shardlog.PutRecordInput{StreamName: rtStream, PartitionKey: r.key, Data: r.data, ExplicitHashKey: ftHashKeys[shard]})
 	if err == nil {
 		require.Equal(e.t, ftShardID(shard), res.ShardID)
+		r.seq = res.SequenceNumber
 	}
-	r.seq = res.SequenceNumber
 	return r, err
 }
 
@@ -80,7 +80,7 @@ func (e *ftEnv) segFiles(shard int) func(string) bool {
 func ftCheckReopened(t *testing.T, dir string, acked []rtRec, failed *rtRec, other []rtRec) {
 	t.Helper()
 	l := rtOpen(t, dir)
-	defer rtClose(t, l)
+	defer rtClose(t, l) // Close is idempotent
 	got, err := rtReadAll(l, rtStream, ftShardID(0))
 	require.NoError(t, err)
 	switch {
@@ -124,15 +124,20 @@ func ftCheckReopened(t *testing.T, dir string, acked []rtRec, failed *rtRec, oth
 	require.Len(t, got2, len(got)+len(after))
 	require.Positive(t, after[0].seq.Compare(got[len(got)-1].SequenceNumber))
 	rtRequireRecords(t, after, got2[len(got):])
-	// The key index agrees with the records (asked of the engine: the
-	// records were routed by explicit hash key, not by their keys).
+	// The key index agrees with the records (asked of the engine, opened
+	// on its own once the Log is closed: the records were routed by
+	// explicit hash key, not by their keys).
 	byKey := map[string][]shardlog.SequenceNumber{}
 	for _, r := range got2 {
 		byKey[r.PartitionKey] = append(byKey[r.PartitionKey], r.SequenceNumber)
 	}
+	rtClose(t, l)
+	eng, err := file.Open(dir, file.WithSegmentSize(rtSegSize), file.WithPreallocation(false))
+	require.NoError(t, err)
+	defer eng.Close()
 	ref := shardlog.ShardRef{Stream: rtStream, ID: ftShardID(0), Index: 0}
 	for key, seqs := range byKey {
-		recs, err := l.Engine().ReadKey(rtCtx, ref, key, shardlog.SequenceNumber{}, 1000)
+		recs, err := eng.ReadKey(rtCtx, ref, key, shardlog.SequenceNumber{}, 1000)
 		require.NoError(t, err)
 		var got []shardlog.SequenceNumber
 		for _, r := range recs {
@@ -517,11 +522,11 @@ func TestFaultMetadataSave(t *testing.T) {
 			l2 := rtOpen(t, dir)
 			defer rtClose(t, l2)
 			rtRequireAll(t, l2, recs) // the other stream is untouched
-			d, err := l2.DescribeStream(rtCtx, name)
+			d, err := l2.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: name})
 			if errors.Is(err, shardlog.ErrResourceNotFound) {
 				// The old version: no stream. It can be created now.
 				rtCreate(t, l2, name, 2)
-				d, err = l2.DescribeStream(rtCtx, name)
+				d, err = l2.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: name})
 			}
 			require.NoError(t, err)
 			require.Len(t, d.Shards, 2)
@@ -538,7 +543,7 @@ func TestFaultMetadataSave(t *testing.T) {
 			recs := rtPutN(t, l, name, 0, 5)
 			ffs.OnlyPaths(filter(dir))
 			f.arm(ffs, 0)
-			err := l.SplitShard(rtCtx, name, rtShard0, "170141183460469231731687303715884105728")
+			err := l.SplitShard(rtCtx, shardlog.SplitShardInput{StreamName: name, ShardToSplit: rtShard0, NewStartingHashKey: "170141183460469231731687303715884105728"})
 			require.Error(t, err)
 			require.Equal(t, 1, ffs.Fired())
 			// The parent is sealed but the metadata that closes it was not
@@ -546,14 +551,14 @@ func TestFaultMetadataSave(t *testing.T) {
 			_, err = l.PutRecord(rtCtx, shardlog.PutRecordInput{StreamName: name, PartitionKey: "a", Data: []byte("b")})
 			require.ErrorIs(t, err, shardlog.ErrResourceInUse)
 			require.ErrorContains(t, err, "reopen the log")
-			d0, err := l.DescribeStream(rtCtx, name)
+			d0, err := l.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: name})
 			require.NoError(t, err)
 			require.Equal(t, shardlog.StatusUpdating, d0.StreamStatus)
 			require.NoError(t, l.Close())
 
 			l2 := rtOpen(t, dir)
 			defer rtClose(t, l2)
-			d, err := l2.DescribeStream(rtCtx, name)
+			d, err := l2.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: name})
 			require.NoError(t, err)
 			switch len(d.Shards) {
 			case 1: // old

@@ -242,7 +242,7 @@ func TestKill9Child(t *testing.T) {
 	if err != nil {
 		out.fail("shardlog.Open: %v", err)
 	}
-	if _, err := l.DescribeStream(ctx, k9Stream); errors.Is(err, shardlog.ErrResourceNotFound) {
+	if _, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream}); errors.Is(err, shardlog.ErrResourceNotFound) {
 		if cycle != 0 {
 			out.fail("cycle %d: stream %s is missing", cycle, k9Stream)
 		}
@@ -268,10 +268,11 @@ func TestKill9Child(t *testing.T) {
 func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g uint8, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(g)+1))
 	akey := k9Key(k9ID{kind: k9Cond, gor: g})
-	exp, err := l.LastKeySequence(ctx, k9Stream, akey)
+	lk, err := l.LastKey(ctx, shardlog.LastKeyInput{StreamName: k9Stream, PartitionKey: akey})
 	if err != nil {
-		out.fail("g%d LastKeySequence: %v", g, err)
+		out.fail("g%d LastKey: %v", g, err)
 	}
+	exp := lk.Record.SequenceNumber
 	var counter, batch uint32
 	var line []byte
 	for {
@@ -288,7 +289,7 @@ func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g 
 				entries[i] = shardlog.PutRecordsEntry{PartitionKey: k9Key(h.id), Data: k9Encode(h)}
 			}
 			counter += uint32(n)
-			res, err := l.PutRecords(ctx, k9Stream, entries)
+			res, err := l.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: k9Stream, Records: entries})
 			if err != nil {
 				out.fail("g%d PutRecords: %v", g, err)
 			}
@@ -332,8 +333,8 @@ func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g 
 		case errors.As(err, &ce):
 			// Only this goroutine writes the key: a conflict means the
 			// tracking, or the engine, lost an append.
-			last, lerr := l.LastKeySequence(ctx, k9Stream, akey)
-			out.fail("g%d AppendKey: unexpected conflict: %v (LastKeySequence %v, %v)", g, err, last, lerr)
+			last, lerr := l.LastKey(ctx, shardlog.LastKeyInput{StreamName: k9Stream, PartitionKey: akey})
+			out.fail("g%d AppendKey: unexpected conflict: %v (LastKey %v, %v)", g, err, last, lerr)
 		case err != nil:
 			out.fail("g%d AppendKey: %v", g, err)
 		}
@@ -350,7 +351,7 @@ func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g 
 // adjacent open shards, at a random point of the child's run.
 func k9Reshard(ctx context.Context, out *k9Out, l *shardlog.Log, op string, rng *rand.Rand) {
 	time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
-	d, err := l.DescribeStream(ctx, k9Stream)
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream})
 	if err != nil {
 		out.fail("reshard: DescribeStream: %v", err)
 	}
@@ -376,11 +377,11 @@ func k9Reshard(ctx context.Context, out *k9Out, l *shardlog.Log, op string, rng 
 		mid := new(big.Int).Add(lo, hi)
 		mid.Add(mid, big.NewInt(1)).Rsh(mid, 1)
 		detail = fmt.Sprintf("%s at %s", s.ShardID, mid)
-		err = l.SplitShard(ctx, k9Stream, s.ShardID, mid.String())
+		err = l.SplitShard(ctx, shardlog.SplitShardInput{StreamName: k9Stream, ShardToSplit: s.ShardID, NewStartingHashKey: mid.String()})
 	} else {
 		i := rng.IntN(len(open) - 1)
 		detail = fmt.Sprintf("%s+%s", open[i].ShardID, open[i+1].ShardID)
-		err = l.MergeShards(ctx, k9Stream, open[i].ShardID, open[i+1].ShardID)
+		err = l.MergeShards(ctx, shardlog.MergeShardsInput{StreamName: k9Stream, ShardToMerge: open[i].ShardID, AdjacentShardToMerge: open[i+1].ShardID})
 	}
 	if err != nil {
 		out.fail("reshard %s %s: %v", op, detail, err)
@@ -714,17 +715,17 @@ func k9Verify(t *testing.T, cycle int, dir string, st *k9State) (total, extra in
 			t.Errorf("cycle %d: close: %v", cycle, err)
 		}
 	}()
-	d, err := l.DescribeStream(ctx, k9Stream)
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream})
 	switch {
 	case errors.Is(err, shardlog.ErrResourceNotFound) && len(st.seen) == 0 && len(st.fresh) == 0:
 		return 0, 0 // killed before the stream was created
 	case err != nil:
 		t.Fatalf("cycle %d: DescribeStream: %v", cycle, err)
 	}
-	if err := k9CheckShards(d); err != nil {
+	if err := k9CheckShards(&d.StreamDescription); err != nil {
 		t.Fatalf("cycle %d: %v", cycle, err)
 	}
-	fresh, again, err := k9ReadAll(ctx, l, d, st.seen)
+	fresh, again, err := k9ReadAll(ctx, l, &d.StreamDescription, st.seen)
 	if err != nil {
 		t.Fatalf("cycle %d: %v", cycle, err)
 	}
@@ -762,7 +763,7 @@ func k9Verify(t *testing.T, cycle int, dir string, st *k9State) (total, extra in
 		}
 	}
 	st.fresh = st.fresh[:0]
-	k9CheckBatches(t, cycle, dir, d, fresh, found)
+	k9CheckBatches(t, cycle, dir, &d.StreamDescription, fresh, found)
 	k9CheckHistory(t, cycle, fresh, st)
 	if t.Failed() {
 		t.FailNow()
@@ -780,12 +781,12 @@ func k9Verify(t *testing.T, cycle int, dir string, st *k9State) (total, extra in
 		h := k9Hdr{id: k9ID{kind: k9Parent, cycle: uint16(cycle), counter: uint32(i)}, idx: uint16(i), n: 3}
 		entries[i] = shardlog.PutRecordsEntry{PartitionKey: k9Key(h.id), Data: k9Encode(h)}
 	}
-	res, err := l.PutRecords(ctx, k9Stream, entries)
+	res, err := l.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: k9Stream, Records: entries})
 	if err != nil || res.FailedRecordCount != 0 {
 		t.Fatalf("cycle %d: put after reopen: %v %+v", cycle, err, res)
 	}
 	for i, r := range res.Records {
-		c, err := l.NewCursor(ctx, k9Stream, r.ShardID, shardlog.StartingPosition{Type: shardlog.AtSequenceNumber, SequenceNumber: r.SequenceNumber})
+		c, err := l.NewCursor(ctx, shardlog.NewCursorInput{StreamName: k9Stream, ShardID: r.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.AtSequenceNumber, SequenceNumber: r.SequenceNumber}})
 		if err != nil {
 			t.Fatalf("cycle %d: read back: %v", cycle, err)
 		}
@@ -832,7 +833,7 @@ func k9ReadAll(ctx context.Context, l *shardlog.Log, d *shardlog.StreamDescripti
 }
 
 func k9ReadShard(ctx context.Context, l *shardlog.Log, sh shardlog.Shard, seen map[k9ID]k9Found) (fresh []k9Found, again []k9ID, err error) {
-	c, err := l.NewCursor(ctx, k9Stream, sh.ShardID, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+	c, err := l.NewCursor(ctx, shardlog.NewCursorInput{StreamName: k9Stream, ShardID: sh.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cursor on %s: %w", sh.ShardID, err)
 	}
@@ -1044,7 +1045,7 @@ func k9FillChild(out *k9Out, dir string, seed uint64) {
 	if err != nil {
 		out.fail("shardlog.Open: %v", err)
 	}
-	if _, err := l.DescribeStream(ctx, k9Stream); errors.Is(err, shardlog.ErrResourceNotFound) {
+	if _, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream}); errors.Is(err, shardlog.ErrResourceNotFound) {
 		if err := l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: k9Stream, ShardCount: k9Shards}); err != nil {
 			out.fail("CreateStream: %v", err)
 		}
@@ -1063,7 +1064,7 @@ func k9FillChild(out *k9Out, dir string, seed uint64) {
 					binary.LittleEndian.PutUint64(d, rng.Uint64())
 					entries[i] = shardlog.PutRecordsEntry{PartitionKey: strconv.FormatUint(rng.Uint64()%100000, 36), Data: d}
 				}
-				res, err := l.PutRecords(ctx, k9Stream, entries)
+				res, err := l.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: k9Stream, Records: entries})
 				if err != nil || res.FailedRecordCount != 0 {
 					out.fail("fill: PutRecords: %v", err)
 				}
@@ -1132,14 +1133,14 @@ func TestReopenTime(t *testing.T) {
 	defer l.Close()
 	opened := time.Since(t0)
 	rss1, heap1 := k9RSS(), k9Heap()
-	d, err := l.DescribeStream(ctx, k9Stream)
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t1 := time.Now()
 	var records int64
 	for _, sh := range d.Shards {
-		cur, err := l.NewCursor(ctx, k9Stream, sh.ShardID, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		cur, err := l.NewCursor(ctx, shardlog.NewCursorInput{StreamName: k9Stream, ShardID: sh.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,10 +125,11 @@ func rtSetup(t testing.TB, n int) (string, []rtRec) {
 
 // rtReadAll reads a whole shard with GetRecords from TRIM_HORIZON.
 func rtReadAll(l *shardlog.Log, stream, shardID string) ([]shardlog.Record, error) {
-	it, err := l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: shardID, ShardIteratorType: shardlog.TrimHorizon})
+	itOut, err := l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: shardID, ShardIteratorType: shardlog.TrimHorizon})
 	if err != nil {
 		return nil, err
 	}
+	it := itOut.ShardIterator
 	var out []shardlog.Record
 	for range 1000 {
 		res, err := l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: it})
@@ -166,7 +167,7 @@ func rtRequireAll(t testing.TB, l *shardlog.Log, want []rtRec) {
 // rtReadKey collects ReadKey of one key from the start.
 func rtReadKey(l *shardlog.Log, stream, key string) ([]shardlog.Record, error) {
 	var out []shardlog.Record
-	for r, err := range l.ReadKey(rtCtx, stream, key, shardlog.SequenceNumber{}) {
+	for r, err := range l.ReadKey(rtCtx, shardlog.ReadKeyInput{StreamName: stream, PartitionKey: key}) {
 		if err != nil {
 			return out, err
 		}
@@ -508,7 +509,7 @@ func TestRecoveryCorruptActive(t *testing.T) {
 			rtCorrupt(t, err, active, loc.off)
 			_, err = rtReadKey(l, rtStream, rtKey(0))
 			rtCorrupt(t, err, active, loc.off)
-			_, err = l.LastKeySequence(rtCtx, rtStream, rtKey(0))
+			_, err = l.LastKey(rtCtx, shardlog.LastKeyInput{StreamName: rtStream, PartitionKey: rtKey(0)})
 			rtCorrupt(t, err, active, loc.off)
 			_, err = rtReadAll(l, rtStream, rtShard0) // still refused
 			rtCorrupt(t, err, active, loc.off)
@@ -540,8 +541,9 @@ func TestRecoveryCorruptFullSegment(t *testing.T) {
 	defer l.Close()
 
 	// Bounds (and so the shard's opening) work.
-	it, err := l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0, ShardIteratorType: shardlog.TrimHorizon})
+	itOut, err := l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0, ShardIteratorType: shardlog.TrimHorizon})
 	require.NoError(t, err)
+	it := itOut.ShardIterator
 	res, err := l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: it, Limit: bad})
 	require.NoError(t, err, "records before the bad frame are readable")
 	rtRequireRecords(t, recs[:bad], res.Records)
@@ -554,14 +556,16 @@ func TestRecoveryCorruptFullSegment(t *testing.T) {
 	// Starting at the bad record reaches it. Starting after it may or may
 	// not scan through it (the sparse index decides): an error, or the
 	// right records — never a record skipped.
-	it, err = l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
+	itOut, err = l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
 		ShardIteratorType: shardlog.AtSequenceNumber, StartingSequenceNumber: recs[bad].seq})
 	require.NoError(t, err)
+	it = itOut.ShardIterator
 	_, err = l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: it})
 	rtCorrupt(t, err, full, loc.off)
-	it, err = l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
+	itOut, err = l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
 		ShardIteratorType: shardlog.AtSequenceNumber, StartingSequenceNumber: recs[bad+1].seq})
 	require.NoError(t, err)
+	it = itOut.ShardIterator
 	if res, err := l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: it}); err != nil {
 		rtCorrupt(t, err, full, loc.off)
 	} else {
@@ -571,9 +575,10 @@ func TestRecoveryCorruptFullSegment(t *testing.T) {
 	// Records of the next segment do not touch the bad frame.
 	next := 2 * rtPerSeg
 	require.Equal(t, 2, lay[next].seg)
-	it, err = l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
+	itOut, err = l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
 		ShardIteratorType: shardlog.AtSequenceNumber, StartingSequenceNumber: recs[next].seq})
 	require.NoError(t, err)
+	it = itOut.ShardIterator
 	res, err = l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: it})
 	require.NoError(t, err)
 	rtRequireRecords(t, recs[next:], res.Records)
@@ -695,9 +700,10 @@ func TestRecoveryIndexRebuilt(t *testing.T) {
 			rtRequireKeys(t, l, recs)
 			// Seeks through the rebuilt sparse index.
 			for _, i := range []int{0, rtPerSeg - 1, rtPerSeg, rtPerSeg + 17, 2 * rtPerSeg, n - 1} {
-				it, err := l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
+				itOut, err := l.GetShardIterator(rtCtx, shardlog.GetShardIteratorInput{StreamName: rtStream, ShardID: rtShard0,
 					ShardIteratorType: shardlog.AtSequenceNumber, StartingSequenceNumber: recs[i].seq})
 				require.NoError(t, err)
+				it := itOut.ShardIterator
 				res, err := l.GetRecords(rtCtx, shardlog.GetRecordsInput{ShardIterator: it, Limit: 3})
 				require.NoError(t, err)
 				rtRequireRecords(t, recs[i:min(i+3, n)], res.Records)
@@ -733,18 +739,18 @@ func TestRecoveryMetaTmp(t *testing.T) {
 			rtWriteFile(t, meta+".tmp", tc.tmp(old))
 
 			l := rtOpen(t, dir)
-			d, err := l.DescribeStream(rtCtx, rtStream)
+			d, err := l.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: rtStream})
 			require.NoError(t, err)
 			require.Equal(t, 24, d.RetentionPeriodHours)
 			require.Len(t, d.Shards, 1)
 			require.Equal(t, old, rtReadFile(t, meta))
 			rtRequireAll(t, l, recs)
 			// The next save replaces the leftover.
-			require.NoError(t, l.IncreaseStreamRetentionPeriod(rtCtx, rtStream, 36))
+			require.NoError(t, l.IncreaseStreamRetentionPeriod(rtCtx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: rtStream, RetentionPeriodHours: 36}))
 			rtClose(t, l)
 			l = rtOpen(t, dir)
 			defer rtClose(t, l)
-			d, err = l.DescribeStream(rtCtx, rtStream)
+			d, err = l.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: rtStream})
 			require.NoError(t, err)
 			require.Equal(t, 36, d.RetentionPeriodHours)
 			rtRequireAll(t, l, recs)
@@ -765,9 +771,9 @@ func TestRecoveryMetaTmp(t *testing.T) {
 
 		l = rtOpen(t, dir)
 		defer rtClose(t, l)
-		_, err := l.DescribeStream(rtCtx, rtStream)
+		_, err := l.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: rtStream})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		_, err = l.DescribeStream(rtCtx, "other")
+		_, err = l.DescribeStream(rtCtx, shardlog.DescribeStreamInput{StreamName: "other"})
 		require.NoError(t, err)
 		rtCreate(t, l, rtStream, 1)
 		recs := rtPutN(t, l, rtStream, 0, 3)

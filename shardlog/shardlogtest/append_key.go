@@ -163,7 +163,7 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 				StreamName: akStream, PartitionKey: key, Data: data, ExpectedSequenceNumber: expected, Unconditional: true,
 			})
 			require.NoError(t, err)
-			seqs := akOutSeqs(out, len(data))
+			seqs := akOutSeqs(*out, len(data))
 			akRequireContiguous(t, seqs)
 			require.Equal(t, out.Last, akLast(h, key))
 			want = append(want, seqs...)
@@ -259,7 +259,7 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		_, err = h.Log.AppendKey(h.Ctx, shardlog.AppendKeyInput{StreamName: "bad name!", PartitionKey: "k", Data: akBatch("r", 1)})
 		akRequireArg(t, err, "StreamName")
-		_, err = h.Log.LastKeySequence(h.Ctx, "missing", "k")
+		_, err = h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: "missing", PartitionKey: "k"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 	})
 
@@ -274,7 +274,7 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 				h := akNew(t, newEngine, 1)
 				key := akKeyIn(t, "split", half.r)
 				parent := akAppend(h, key, shardlog.SequenceNumber{}, akBatch("p", 3))
-				require.NoError(t, h.Log.SplitShard(h.Ctx, akStream, parent.ShardID, akPow2(127)))
+				require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: akStream, ShardToSplit: parent.ShardID, NewStartingHashKey: akPow2(127)}))
 				require.Equal(t, parent.Last, akLast(h, key), "LastKeySequence sees the parent's history")
 
 				_, err := h.Log.AppendKey(h.Ctx, shardlog.AppendKeyInput{StreamName: akStream, PartitionKey: key, Data: akBatch("x", 1)})
@@ -318,7 +318,7 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 				if lo.HashKeyRange.StartingHashKey.Compare(hi.HashKeyRange.StartingHashKey) > 0 {
 					lo, hi = hi, lo
 				}
-				require.NoError(t, h.Log.MergeShards(h.Ctx, akStream, lo.ShardID, hi.ShardID))
+				require.NoError(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: akStream, ShardToMerge: lo.ShardID, AdjacentShardToMerge: hi.ShardID}))
 				require.Equal(t, mine.Last, akLast(h, key))
 				require.Equal(t, theirs.Last, akLast(h, other))
 
@@ -371,7 +371,7 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 		appendAll()
 		targets := []int{2, 4, 3, 2, 1}
 		for _, target := range targets {
-			_, err := h.Log.UpdateShardCount(h.Ctx, akStream, target)
+			_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: akStream, TargetShardCount: target})
 			require.NoError(t, err)
 			for _, k := range keys {
 				require.Equal(t, latest[k], akLast(h, k), "after scaling to %d", target)
@@ -398,7 +398,7 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, out.Last, akLast(h, "p"))
 		require.True(t, akLast(h, "unknown").IsZero())
 		for _, bad := range []string{"", strings.Repeat("a", 257)} {
-			_, err := h.Log.LastKeySequence(h.Ctx, akStream, bad)
+			_, err := h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: bad})
 			akRequireArg(t, err, "PartitionKey")
 		}
 	})
@@ -406,13 +406,14 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 	t.Run("LastKey", func(t *testing.T) {
 		t.Parallel()
 		h := akNew(t, newEngine, 2)
-		_, ok, err := h.Log.LastKey(h.Ctx, akStream, "unknown")
+		lk, err := h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: "unknown"})
 		require.NoError(t, err)
-		require.False(t, ok, "a key never written has no last record")
+		require.False(t, lk.Found, "a key never written has no last record")
 		out := akAppend(h, "k", shardlog.SequenceNumber{}, akBatch("a", 3))
-		r, ok, err := h.Log.LastKey(h.Ctx, akStream, "k")
+		lk, err = h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: "k"})
 		require.NoError(t, err)
-		require.True(t, ok)
+		require.True(t, lk.Found)
+		r := lk.Record
 		require.Equal(t, out.Last, r.SequenceNumber)
 		require.Equal(t, "k", r.PartitionKey)
 		require.Equal(t, "a-2", string(r.Data), "the last record of the batch")
@@ -421,17 +422,17 @@ func testAppendKey(t *testing.T, newEngine NewEngine) {
 		// After a split the key's last record is still found in the parent.
 		for _, sh := range h.OpenShards(akStream) {
 			if sh.ShardID == out.ShardID {
-				require.NoError(t, h.Log.SplitShard(h.Ctx, akStream, sh.ShardID, akMid(sh.HashKeyRange)))
+				require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: akStream, ShardToSplit: sh.ShardID, NewStartingHashKey: akMid(sh.HashKeyRange)}))
 			}
 		}
 		require.Len(t, h.OpenShards(akStream), 3)
-		r2, ok, err := h.Log.LastKey(h.Ctx, akStream, "k")
+		lk, err = h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: "k"})
 		require.NoError(t, err)
-		require.True(t, ok)
-		require.Equal(t, r.SequenceNumber, r2.SequenceNumber)
-		_, _, err = h.Log.LastKey(h.Ctx, "missing", "k")
+		require.True(t, lk.Found)
+		require.Equal(t, r.SequenceNumber, lk.Record.SequenceNumber)
+		_, err = h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: "missing", PartitionKey: "k"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		_, _, err = h.Log.LastKey(h.Ctx, akStream, "")
+		_, err = h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: akStream})
 		akRequireArg(t, err, "PartitionKey")
 	})
 

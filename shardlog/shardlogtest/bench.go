@@ -106,7 +106,7 @@ func benchKeys(n int, seed uint64) []string {
 
 // benchPut appends entries with PutRecords and fails on any failed entry.
 func benchPut(b *testing.B, l *shardlog.Log, entries []shardlog.PutRecordsEntry) {
-	out, err := l.PutRecords(context.Background(), benchStream, entries)
+	out, err := l.PutRecords(context.Background(), shardlog.PutRecordsInput{StreamName: benchStream, Records: entries})
 	if err != nil {
 		b.Fatalf("PutRecords: %v", err)
 	}
@@ -194,12 +194,13 @@ func benchGetRecordsScan(b *testing.B, newEngine NewBenchEngine) {
 		benchPut(b, l, entries)
 	}
 	trimHorizon := func() string {
-		it, err := l.GetShardIterator(ctx, shardlog.GetShardIteratorInput{
+		itOut, err := l.GetShardIterator(ctx, shardlog.GetShardIteratorInput{
 			StreamName: benchStream, ShardID: "shardId-000000000000", ShardIteratorType: shardlog.TrimHorizon,
 		})
 		if err != nil {
 			b.Fatalf("GetShardIterator: %v", err)
 		}
+		it := itOut.ShardIterator
 		return it
 	}
 
@@ -268,7 +269,7 @@ func benchReadKey(b *testing.B, newEngine NewBenchEngine) {
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0
-		for _, err := range l.ReadKey(ctx, benchStream, benchReadKeyTarget, shardlog.SequenceNumber{}) {
+		for _, err := range l.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: benchStream, PartitionKey: benchReadKeyTarget}) {
 			if err != nil {
 				b.Fatalf("ReadKey: %v", err)
 			}

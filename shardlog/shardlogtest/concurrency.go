@@ -18,7 +18,7 @@ import (
 type akSuccess struct {
 	key      string
 	expected shardlog.SequenceNumber
-	out      shardlog.AppendKeyOutput
+	out      *shardlog.AppendKeyOutput
 	data     [][]byte
 }
 
@@ -28,10 +28,11 @@ func akWriter(ctx context.Context, l *shardlog.Log, key, tag string, want int, m
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var wins []akSuccess
 	for attempt := 0; len(wins) < want || more(); attempt++ {
-		exp, err := l.LastKeySequence(ctx, akStream, key)
+		lk, err := l.LastKey(ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: key})
 		if err != nil {
 			return wins, err
 		}
+		exp := lk.Record.SequenceNumber
 		data := akBatch(fmt.Sprintf("%s-%d", tag, attempt), 1+rng.IntN(3))
 		out, err := l.AppendKey(ctx, shardlog.AppendKeyInput{StreamName: akStream, PartitionKey: key, Data: data, ExpectedSequenceNumber: exp})
 		var ce *shardlog.ConflictError
@@ -64,7 +65,7 @@ func akCheckChain(t *testing.T, h *Harness, key string, wins []akSuccess) {
 		require.False(t, seen[w.expected], "two appends succeeded expecting %v", w.expected)
 		seen[w.expected] = true
 		require.Equal(t, prev, w.expected, "success %d did not expect its predecessor's last record", i)
-		seqs := akOutSeqs(w.out, len(w.data))
+		seqs := akOutSeqs(*w.out, len(w.data))
 		require.Equal(t, w.out.Last, seqs[len(seqs)-1])
 		akRequireContiguous(t, seqs)
 		wantSeqs = append(wantSeqs, seqs...)
@@ -109,7 +110,7 @@ func testConcurrency(t *testing.T, newEngine NewEngine) {
 					for j := range entries {
 						entries[j] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprintf("w%d-k%d", w, j%7), Data: fmt.Appendf(nil, "w%d-b%d-%d", w, i, j)}
 					}
-					res, err := h.Log.PutRecords(h.Ctx, akStream, entries)
+					res, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: akStream, Records: entries})
 					if err == nil && res.FailedRecordCount > 0 {
 						err = fmt.Errorf("%d entries failed", res.FailedRecordCount)
 					}
@@ -221,7 +222,7 @@ func testConcurrency(t *testing.T, newEngine NewEngine) {
 			}},
 			{"UpdateShardCount", func(h *Harness, _ []string) {
 				for _, n := range []int{2, 4, 8, 5, 3, 2, 1, 2, 1} {
-					_, err := h.Log.UpdateShardCount(h.Ctx, akStream, n)
+					_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: akStream, TargetShardCount: n})
 					require.NoError(h.T, err)
 				}
 			}},

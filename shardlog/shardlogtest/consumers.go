@@ -19,7 +19,7 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		c, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", "app")
+		c, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "s", ConsumerName: "app"})
 		require.NoError(t, err)
 		want := shardlog.Consumer{
 			ConsumerName:              "app",
@@ -28,19 +28,19 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 			ConsumerCreationTimestamp: Epoch,
 			StreamARN:                 "arn:aws:kinesis:us-east-1:000000000000:stream/s",
 		}
-		require.Equal(t, want, c)
-		d, err := h.Log.DescribeStreamConsumer(h.Ctx, "s", "app")
+		require.Equal(t, want, c.Consumer)
+		d, err := h.Log.DescribeStreamConsumer(h.Ctx, shardlog.DescribeStreamConsumerInput{StreamName: "s", ConsumerName: "app"})
 		require.NoError(t, err)
-		require.Equal(t, want, d)
-		sd, err := h.Log.DescribeStream(h.Ctx, "s")
+		require.Equal(t, want, d.ConsumerDescription)
+		sd, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 		require.NoError(t, err)
 		require.Equal(t, 1, sd.ConsumerCount)
 
-		_, err = h.Log.DescribeStreamConsumer(h.Ctx, "s", "other")
+		_, err = h.Log.DescribeStreamConsumer(h.Ctx, shardlog.DescribeStreamConsumerInput{StreamName: "s", ConsumerName: "other"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		_, err = h.Log.RegisterStreamConsumer(h.Ctx, "nope", "app")
+		_, err = h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "nope", ConsumerName: "app"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		_, err = h.Log.DescribeStreamConsumer(h.Ctx, "nope", "app")
+		_, err = h.Log.DescribeStreamConsumer(h.Ctx, shardlog.DescribeStreamConsumerInput{StreamName: "nope", ConsumerName: "app"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 	})
 
@@ -50,7 +50,7 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("s", 1)
 		h.CreateStream("t", 1)
 		rsConsumer(h, "s", "app")
-		_, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", "app")
+		_, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "s", ConsumerName: "app"})
 		require.ErrorIs(t, err, shardlog.ErrResourceInUse)
 		// Names are unique per stream only.
 		rsConsumer(h, "t", "app")
@@ -63,14 +63,15 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		for i := range shardlog.MaxConsumersPerStream {
 			rsConsumer(h, "s", fmt.Sprintf("c%02d", i))
 		}
-		_, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", "one-too-many")
+		_, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "s", ConsumerName: "one-too-many"})
 		rsRequireArg(t, err, shardlog.ErrLimitExceeded, "ConsumerName")
-		cs, tok, err := h.Log.ListStreamConsumers(h.Ctx, "s", "", 0)
+		lc, err := h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s"})
 		require.NoError(t, err)
+		cs, tok := lc.Consumers, lc.NextToken
 		require.Empty(t, tok)
 		require.Len(t, cs, shardlog.MaxConsumersPerStream)
 		// Deregistering frees a slot.
-		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "c00"))
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, shardlog.DeregisterStreamConsumerInput{StreamName: "s", ConsumerName: "c00"}))
 		rsConsumer(h, "s", "one-too-many")
 	})
 
@@ -82,7 +83,7 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		rsConsumer(h, "s", long)
 		rsConsumer(h, "s", "a-Z_0.9")
 		for _, name := range []string{long + "c", "", "a b", "a/b", "a:b", "ünï", "a*"} {
-			_, err := h.Log.RegisterStreamConsumer(h.Ctx, "s", name)
+			_, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "s", ConsumerName: name})
 			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ConsumerName")
 		}
 	})
@@ -98,9 +99,10 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		}
 		var got []string
 		var sizes []int
-		cs, tok, err := h.Log.ListStreamConsumers(h.Ctx, "s", "", 3)
+		lc, err := h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", MaxResults: 3})
 		for {
 			require.NoError(t, err)
+			cs, tok := lc.Consumers, lc.NextToken
 			sizes = append(sizes, len(cs))
 			for _, c := range cs {
 				require.Equal(t, arnOf("s", c.ConsumerName, Epoch), c.ConsumerARN)
@@ -111,28 +113,29 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 				break
 			}
 			require.Less(t, len(sizes), 10)
-			cs, tok, err = h.Log.ListStreamConsumers(h.Ctx, "s", tok, 3)
+			lc, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", NextToken: tok, MaxResults: 3})
 		}
 		require.Equal(t, []string{"a", "b", "c", "d", "e", "f", "g"}, got)
 		require.Equal(t, []int{3, 3, 1}, sizes)
 
 		// MaxResults at and past its edges; tokens are bound to their stream
 		// and expire.
-		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", "", 10000)
+		_, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", MaxResults: 10000})
 		require.NoError(t, err)
 		for _, n := range []int{-1, 10001} {
-			_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", "", n)
+			_, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", MaxResults: n})
 			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "MaxResults")
 		}
-		_, tok, err = h.Log.ListStreamConsumers(h.Ctx, "s", "", 3)
+		lc, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", MaxResults: 3})
 		require.NoError(t, err)
-		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "t", tok, 3)
+		tok := lc.NextToken
+		_, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "t", NextToken: tok, MaxResults: 3})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "NextToken")
 		h.Clock.Advance(shardlog.NextTokenLifetime)
-		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", tok, 3)
+		_, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", NextToken: tok, MaxResults: 3})
 		require.NoError(t, err)
 		h.Clock.Advance(time.Nanosecond)
-		_, _, err = h.Log.ListStreamConsumers(h.Ctx, "s", tok, 3)
+		_, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", NextToken: tok, MaxResults: 3})
 		require.ErrorIs(t, err, shardlog.ErrExpiredNextToken)
 	})
 
@@ -141,12 +144,13 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
 		oldARN := rsConsumer(h, "s", "app")
-		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "app"))
-		_, err := h.Log.DescribeStreamConsumer(h.Ctx, "s", "app")
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, shardlog.DeregisterStreamConsumerInput{StreamName: "s", ConsumerName: "app"}))
+		_, err := h.Log.DescribeStreamConsumer(h.Ctx, shardlog.DescribeStreamConsumerInput{StreamName: "s", ConsumerName: "app"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		require.ErrorIs(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "app"), shardlog.ErrResourceNotFound)
-		cs, _, err := h.Log.ListStreamConsumers(h.Ctx, "s", "", 0)
+		require.ErrorIs(t, h.Log.DeregisterStreamConsumer(h.Ctx, shardlog.DeregisterStreamConsumerInput{StreamName: "s", ConsumerName: "app"}), shardlog.ErrResourceNotFound)
+		lc, err := h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s"})
 		require.NoError(t, err)
+		cs := lc.Consumers
 		require.Empty(t, cs)
 
 		// Registered again later, the consumer has a new ARN; the old one
@@ -165,7 +169,7 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("my.stream-1", 1)
-		c, err := h.Log.RegisterStreamConsumer(h.Ctx, "my.stream-1", "my_consumer.2")
+		c, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "my.stream-1", ConsumerName: "my_consumer.2"})
 		require.NoError(t, err)
 		stream, name, created, err := shardlog.ParseConsumerARN(c.ConsumerARN)
 		require.NoError(t, err)
@@ -213,7 +217,7 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		// Unknown shard.
 		_, err = h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arn, ShardID: rsShardID(7), StartingPosition: pos})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "s", "app"))
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, shardlog.DeregisterStreamConsumerInput{StreamName: "s", ConsumerName: "app"}))
 		_, err = h.Log.SubscribeToShard(h.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arn, ShardID: rsShardID(0), StartingPosition: pos})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 	})

@@ -75,7 +75,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 					h.Clock.Advance(time.Second)
 				}
 				p := tc.pos(puts)
-				c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, p)
+				c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: p})
 				require.NoError(t, err)
 				it := rdIter(h, rdStream, rdShard0, p.Type, p.SequenceNumber, p.Timestamp)
 				rdPutN(h, rdStream, 5, 2) // after positioning: both read them alike
@@ -107,17 +107,17 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, tc.p)
+				c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: tc.p})
 				rdRequireArg(t, err, shardlog.ErrInvalidArgument, tc.field)
 				require.Nil(t, c)
 			})
 		}
 		t.Run("UnknownShard", func(t *testing.T) {
-			_, err := h.Log.NewCursor(h.Ctx, rdStream, "shardId-000000000007", shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+			_, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: "shardId-000000000007", StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 			require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		})
 		t.Run("UnknownStream", func(t *testing.T) {
-			_, err := h.Log.NewCursor(h.Ctx, "missing", rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+			_, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: "missing", ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 			require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		})
 	})
@@ -127,7 +127,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
 		puts := rdPutN(h, rdStream, 0, 5)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		require.LessOrEqual(t, c.Position().Compare(puts[0].SequenceNumber), 0, "starts at or before the first record")
 		var got []shardlog.Record
@@ -177,7 +177,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 				h := NewHarness(t, newEngine)
 				h.CreateStream(rdStream, 1)
 				rdPutN(h, rdStream, 0, 3)
-				c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+				c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 				require.NoError(t, err)
 				pos := c.Position()
 				b, err := c.Next(h.Ctx, tc.limit)
@@ -198,7 +198,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		h.CreateStream(rdStream, 1)
 		puts := rdPutN(h, rdStream, 0, 3)
 		children := rdSplit(h, rdStream)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		b, err := c.Next(h.Ctx, 2)
 		require.NoError(t, err)
@@ -225,7 +225,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
 		rdPutN(h, rdStream, 0, 1)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(h.Ctx, rdWaitFor)
 		defer cancel()
@@ -239,7 +239,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 2)
 		rdPutAt(h, rdStream, false, "before")
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.Latest})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
 		require.NoError(t, err)
 		done := rdDone(func() error { return c.Wait(h.Ctx) })
 		rdRequireBlocked(t, done)
@@ -255,7 +255,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 	t.Run("WaitReturnsContextError", func(t *testing.T) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.Latest})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(h.Ctx)
 		done := rdDone(func() error { return c.Wait(ctx) })
@@ -272,7 +272,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
 		rdPutN(h, rdStream, 0, 1)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.Latest})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
 		require.NoError(t, err)
 		done := rdDone(func() error { return c.Wait(h.Ctx) })
 		rdRequireBlocked(t, done)
@@ -288,7 +288,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 	t.Run("RecordsTailsConcurrentAppends", func(t *testing.T) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.Latest})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
 		require.NoError(t, err)
 		const n = 100
 		seqs := make(chan string, n)
@@ -335,7 +335,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 	t.Run("RecordsEndsWhenCancelledWhileWaiting", func(t *testing.T) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(h.Ctx)
 		defer cancel()
@@ -358,7 +358,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		puts := rdPutN(h, rdStream, 0, 3)
 		rdSplit(h, rdStream)
 		rdPutN(h, rdStream, 3, 2) // go to the children
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(h.Ctx, 5*time.Second)
 		defer cancel()
@@ -376,7 +376,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream(rdStream, 1)
 		rdPutN(h, rdStream, 0, 2)
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(h.Ctx, 5*time.Second)
 		defer cancel()
@@ -389,7 +389,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 			}
 			n++
 			if n == 2 {
-				require.NoError(t, h.Log.DeleteStream(h.Ctx, rdStream, false))
+				require.NoError(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: rdStream}))
 			}
 		}
 		require.Equal(t, 2, n)
@@ -412,7 +412,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		}
 		var cursors []*shardlog.Cursor
 		for _, p := range positions {
-			c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, p)
+			c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: p})
 			require.NoError(t, err)
 			cursors = append(cursors, c)
 		}
@@ -420,7 +420,7 @@ func testCursor(t *testing.T, newEngine NewEngine) {
 		require.NoError(t, err)
 		require.Len(t, b.Records, 2, "both retained before the clock moves")
 		h.Clock.Advance(time.Hour + time.Millisecond) // old is now 24h+1ms old
-		c, err := h.Log.NewCursor(h.Ctx, rdStream, rdShard0, positions[0])
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: rdStream, ShardID: rdShard0, StartingPosition: positions[0]})
 		require.NoError(t, err)
 		for i, c := range []*shardlog.Cursor{cursors[1], cursors[2], c} {
 			b, err := c.Next(h.Ctx, 0)

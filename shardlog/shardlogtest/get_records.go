@@ -71,7 +71,7 @@ func testGetRecords(t *testing.T, newEngine NewEngine) {
 			for i := range entries {
 				entries[i] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprint(i % 17), Data: fmt.Appendf(nil, "%d", b*shardlog.MaxPutRecordsEntries+i)}
 			}
-			out, err := h.Log.PutRecords(h.Ctx, rdStream, entries)
+			out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: rdStream, Records: entries})
 			require.NoError(t, err)
 			require.Zero(t, out.FailedRecordCount)
 			for _, r := range out.Records {
@@ -116,7 +116,7 @@ func testGetRecords(t *testing.T, newEngine NewEngine) {
 	t.Run("TenMiBRecordAloneThenNext", func(t *testing.T) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
-		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: rdStream, ShardCount: 1, MaxRecordSizeKiB: shardlog.MaxMaxRecordSizeKiB}))
+		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: rdStream, ShardCount: 1, MaxRecordSizeInKiB: shardlog.MaxMaxRecordSizeKiB}))
 		big := h.Put(rdStream, "k", make([]byte, shardlog.MaxGetRecordsBytes-1)) // 10 MiB with its key
 		small := h.Put(rdStream, "k", []byte("x"))
 		it := rdIter(h, rdStream, rdShard0, shardlog.TrimHorizon, shardlog.SequenceNumber{}, time.Time{})
@@ -227,7 +227,7 @@ func testGetRecords(t *testing.T, newEngine NewEngine) {
 		hi := rdPutAt(h, rdStream, true, "hi")
 		require.Equal(t, rdShard0, lo.ShardID)
 		require.Equal(t, rdShard1, hi.ShardID)
-		require.NoError(t, h.Log.MergeShards(h.Ctx, rdStream, rdShard0, rdShard1))
+		require.NoError(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: rdStream, ShardToMerge: rdShard0, AdjacentShardToMerge: rdShard1}))
 		children := rdChildren(h, rdStream, rdShard0)
 		require.Len(t, children, 1)
 		require.Equal(t, []string{rdShard0, rdShard1}, children[0].ParentShards)

@@ -96,7 +96,7 @@ func testHashKeys(t *testing.T, newEngine NewEngine) {
 			used[want] = true
 		}
 		require.Len(t, used, 7, "200 random keys reach every one of 7 shards")
-		res, err := h.Log.PutRecords(h.Ctx, "s", entries)
+		res, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 		require.NoError(t, err)
 		require.Zero(t, res.FailedRecordCount)
 		for i, r := range res.Records {
@@ -137,7 +137,7 @@ func testHashKeys(t *testing.T, newEngine NewEngine) {
 				require.NoError(t, err, c.explicit)
 				require.Equal(t, shards[c.want].ShardID, out.ShardID, "explicit %s key %q", c.explicit, key)
 			}
-			res, err := h.Log.PutRecords(h.Ctx, "s", []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("d"), ExplicitHashKey: c.explicit}})
+			res, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("d"), ExplicitHashKey: c.explicit}}})
 			require.NoError(t, err)
 			require.Equal(t, shards[c.want].ShardID, res.Records[0].ShardID, "PutRecords explicit %s", c.explicit)
 		}
@@ -162,10 +162,10 @@ func testHashKeys(t *testing.T, newEngine NewEngine) {
 		} {
 			_, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", Data: []byte("d"), ExplicitHashKey: bad})
 			streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "ExplicitHashKey")
-			_, err = h.Log.PutRecords(h.Ctx, "s", []shardlog.PutRecordsEntry{
+			_, err = h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: []shardlog.PutRecordsEntry{
 				{PartitionKey: "k", Data: []byte("d")},
 				{PartitionKey: "k", Data: []byte("d"), ExplicitHashKey: bad},
-			})
+			}})
 			streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "Records.1.ExplicitHashKey")
 		}
 	})
@@ -193,7 +193,7 @@ func testHashKeys(t *testing.T, newEngine NewEngine) {
 				h := NewHarness(t, newEngine)
 				h.CreateStream("s", 1)
 				out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: c.key, Data: []byte("d")})
-				res, rerr := h.Log.PutRecords(h.Ctx, "s", []shardlog.PutRecordsEntry{{PartitionKey: c.key, Data: []byte("d")}})
+				res, rerr := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: []shardlog.PutRecordsEntry{{PartitionKey: c.key, Data: []byte("d")}}})
 				if !c.ok {
 					streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "PartitionKey")
 					streamsRequireArg(t, rerr, shardlog.ErrInvalidArgument, "Records.0.PartitionKey")

@@ -212,7 +212,7 @@ func testIterators(t *testing.T, newEngine NewEngine) {
 					StreamName: rdStream, ShardID: rdShard0, ShardIteratorType: tc.typ, StartingSequenceNumber: tc.seq, Timestamp: tc.ts,
 				})
 				rdRequireArg(t, err, shardlog.ErrInvalidArgument, tc.field)
-				require.Empty(t, it)
+				require.Nil(t, it)
 			})
 		}
 		t.Run("OwnSequenceNumberAccepted", func(t *testing.T) {
@@ -338,7 +338,7 @@ func testIterators(t *testing.T, newEngine NewEngine) {
 		h.CreateStream(rdStream, 1)
 		rdPutN(h, rdStream, 0, 2)
 		it := rdIter(h, rdStream, rdShard0, shardlog.TrimHorizon, shardlog.SequenceNumber{}, time.Time{})
-		require.NoError(t, h.Log.DeleteStream(h.Ctx, rdStream, false))
+		require.NoError(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: rdStream}))
 		_, err := h.Log.GetRecords(h.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound, "deleted")
 

@@ -36,13 +36,13 @@ func akAppend(h *Harness, key string, expected shardlog.SequenceNumber, data [][
 	h.T.Helper()
 	out, err := h.Log.AppendKey(h.Ctx, shardlog.AppendKeyInput{StreamName: akStream, PartitionKey: key, Data: data, ExpectedSequenceNumber: expected})
 	require.NoError(h.T, err)
-	return out
+	return *out
 }
 
 // akReadAll collects a whole ReadKey; safe off the test goroutine.
 func akReadAll(ctx context.Context, l *shardlog.Log, stream, key string, after shardlog.SequenceNumber) ([]shardlog.Record, error) {
 	var out []shardlog.Record
-	for r, err := range l.ReadKey(ctx, stream, key, after) {
+	for r, err := range l.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: stream, PartitionKey: key, After: after}) {
 		if err != nil {
 			return out, err
 		}
@@ -59,12 +59,12 @@ func akRead(h *Harness, key string, after shardlog.SequenceNumber) []shardlog.Re
 	return recs
 }
 
-// akLast returns LastKeySequence of key.
+// akLast returns the sequence number of key's last record (zero if none).
 func akLast(h *Harness, key string) shardlog.SequenceNumber {
 	h.T.Helper()
-	seq, err := h.Log.LastKeySequence(h.Ctx, akStream, key)
+	out, err := h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: key})
 	require.NoError(h.T, err)
-	return seq
+	return out.Record.SequenceNumber
 }
 
 func akDatas(recs []shardlog.Record) []string {
@@ -180,7 +180,7 @@ var (
 
 // akOwner returns the open shard that owns key; safe off the test goroutine.
 func akOwner(ctx context.Context, l *shardlog.Log, stream, key string) (shardlog.Shard, error) {
-	d, err := l.DescribeStream(ctx, stream)
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: stream})
 	if err != nil {
 		return shardlog.Shard{}, err
 	}
@@ -199,12 +199,12 @@ func akSplitOwner(ctx context.Context, l *shardlog.Log, stream, key string) (sha
 	if err != nil {
 		return p, err
 	}
-	return p, l.SplitShard(ctx, stream, p.ShardID, akMid(p.HashKeyRange))
+	return p, l.SplitShard(ctx, shardlog.SplitShardInput{StreamName: stream, ShardToSplit: p.ShardID, NewStartingHashKey: akMid(p.HashKeyRange)})
 }
 
 // akMergeChildren merges back the two open children of split parentID.
 func akMergeChildren(ctx context.Context, l *shardlog.Log, stream, parentID string) error {
-	d, err := l.DescribeStream(ctx, stream)
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: stream})
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func akMergeChildren(ctx context.Context, l *shardlog.Log, stream, parentID stri
 	slices.SortFunc(kids, func(a, b shardlog.Shard) int {
 		return a.HashKeyRange.StartingHashKey.Compare(b.HashKeyRange.StartingHashKey)
 	})
-	return l.MergeShards(ctx, stream, kids[0].ShardID, kids[1].ShardID)
+	return l.MergeShards(ctx, shardlog.MergeShardsInput{StreamName: stream, ShardToMerge: kids[0].ShardID, AdjacentShardToMerge: kids[1].ShardID})
 }
 
 // akReshardCycle splits the shard owning key and merges its halves back.

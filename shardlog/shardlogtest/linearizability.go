@@ -137,11 +137,12 @@ func akLinClient(ctx context.Context, l *shardlog.Log, id, ops int, key string, 
 		default:
 			in = akLinInput{Op: akOpLast}
 			op.Call = clock()
-			last, err := l.LastKeySequence(ctx, akStream, key)
+			lk, err := l.LastKey(ctx, shardlog.LastKeyInput{StreamName: akStream, PartitionKey: key})
 			op.Return = clock()
 			if err != nil {
 				return hist, err
 			}
+			last := lk.Record.SequenceNumber
 			out = akLinOutput{Last: last}
 			seen = last
 		}
@@ -185,7 +186,7 @@ func testLinearizability(t *testing.T, newEngine NewEngine) {
 					}
 					n := targets[0]
 					targets = targets[1:]
-					_, err := h.Log.UpdateShardCount(h.Ctx, akStream, n)
+					_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: akStream, TargetShardCount: n})
 					return err
 				}
 			}

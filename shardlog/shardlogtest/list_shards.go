@@ -21,7 +21,7 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 	splitStream := func(h *Harness) {
 		h.CreateStream("s", 5)
 		for _, id := range []string{rsShardID(1), rsShardID(3)} {
-			require.NoError(h.T, h.Log.SplitShard(h.Ctx, "s", id, rsMid(rsShard(h, "s", id).HashKeyRange)))
+			require.NoError(h.T, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: id, NewStartingHashKey: rsMid(rsShard(h, "s", id).HashKeyRange)}))
 		}
 	}
 	all9 := []string{rsShardID(0), rsShardID(1), rsShardID(2), rsShardID(3), rsShardID(4), rsShardID(5), rsShardID(6), rsShardID(7), rsShardID(8)}
@@ -42,7 +42,7 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(0), rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)}))
 		h.Clock.Advance(shardlog.DefaultRetentionHours*time.Hour + time.Second)
 		require.NoError(t, h.Log.EnforceRetention(h.Ctx))
 		out := list(h, shardlog.ListShardsInput{StreamName: "s"})
@@ -118,8 +118,9 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 		for _, n := range []string{"a", "b"} {
 			rsConsumer(h, "c", n)
 		}
-		_, ctok, err := h.Log.ListStreamConsumers(h.Ctx, "c", "", 1)
+		lc, err := h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "c", MaxResults: 1})
 		require.NoError(t, err)
+		ctok := lc.NextToken
 		require.NotEmpty(t, ctok)
 		_, err = h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{NextToken: ctok})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "NextToken")
@@ -196,7 +197,7 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 			h := NewHarness(t, newEngine)
 			h.CreateStream("s", 2)
 			h.Clock.Advance(time.Hour)
-			require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(0), rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)))
+			require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)}))
 			h.Clock.Advance(time.Hour)
 			return h
 		}

@@ -22,16 +22,17 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 		}},
 		{"SetProvisionedLimits", func(t *testing.T, h *Harness, n int) {
 			h.CreateStream("s", n)
-			require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, "s", true))
+			require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, shardlog.SetProvisionedLimitsInput{StreamName: "s", ProvisionedLimits: true}))
 		}},
 	}
-	put := func(h *Harness, hash string, size int) (shardlog.PutRecordOutput, error) {
+	put := func(h *Harness, hash string, size int) (*shardlog.PutRecordOutput, error) {
 		return h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", ExplicitHashKey: hash, Data: make([]byte, size-1)})
 	}
 	iterator := func(t *testing.T, h *Harness, shard string) string {
 		t.Helper()
-		it, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: shard, ShardIteratorType: shardlog.TrimHorizon})
+		itOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: shard, ShardIteratorType: shardlog.TrimHorizon})
 		require.NoError(t, err)
+		it := itOut.ShardIterator
 		return it
 	}
 	const shard0, shard1 = "shardId-000000000000", "shardId-000000000001"
@@ -40,7 +41,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		d, err := h.Log.DescribeStream(h.Ctx, "s")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 		require.NoError(t, err)
 		require.False(t, d.ProvisionedLimits)
 		recPutN(t, h, "s", recFirstHash, 2*shardlog.ShardWriteRecordsPerSecond, 10)
@@ -63,7 +64,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 				t.Parallel()
 				h := NewHarness(t, newEngine)
 				e.create(t, h, 2)
-				d, err := h.Log.DescribeStream(h.Ctx, "s")
+				d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 				require.NoError(t, err)
 				require.True(t, d.ProvisionedLimits)
 				for i := range shardlog.ShardWriteRecordsPerSecond {
@@ -124,7 +125,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 		require.NoError(t, err)
 		_, err = put(h, recFirstHash, 1)
 		require.ErrorIs(t, err, shardlog.ErrProvisionedThroughputExceeded)
-		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, "s", false))
+		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, shardlog.SetProvisionedLimitsInput{StreamName: "s"}))
 		_, err = put(h, recFirstHash, recMiB)
 		require.NoError(t, err)
 	})
@@ -145,7 +146,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 			}
 			entries[i] = shardlog.PutRecordsEntry{PartitionKey: "k", ExplicitHashKey: hash, Data: []byte(fmt.Sprint(i))}
 		}
-		out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+		out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 		require.NoError(t, err)
 		require.Len(t, out.Records, len(entries))
 		failed := 0
@@ -174,7 +175,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 		require.Len(t, committed[shard0], 50)
 		require.Len(t, committed[shard1], 100)
 
-		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, "s", false)) // read back freely
+		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, shardlog.SetProvisionedLimitsInput{StreamName: "s"})) // read back freely
 		recs0 := h.ReadShard("s", shard0)
 		require.Len(t, recs0, pre+50)
 		recs1 := h.ReadShard("s", shard1)
@@ -197,7 +198,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 			{PartitionKey: "k", Data: quarter}, {PartitionKey: "k", Data: quarter},
 			{PartitionKey: "k", Data: nil}, // 1 byte past 1 MiB
 		}
-		out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+		out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 		require.NoError(t, err)
 		require.Equal(t, 1, out.FailedRecordCount)
 		for i := range 4 {
@@ -251,7 +252,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 			_, err := put(h, recFirstHash, recMiB)
 			require.NoError(t, err)
 		}
-		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, "s", true))
+		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, shardlog.SetProvisionedLimitsInput{StreamName: "s", ProvisionedLimits: true}))
 		it := iterator(t, h, shard0)
 		// 2 MiB at one instant: two 1 MiB reads, then the budget is spent.
 		for i := range 2 {
@@ -277,7 +278,7 @@ func testProvisionedLimits(t *testing.T, newEngine NewEngine) {
 			_, err := put(h, recFirstHash, recMiB)
 			require.NoError(t, err)
 		}
-		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, "s", true))
+		require.NoError(t, h.Log.SetProvisionedLimits(h.Ctx, shardlog.SetProvisionedLimitsInput{StreamName: "s", ProvisionedLimits: true}))
 		it := iterator(t, h, shard0)
 		res, err := h.Log.GetRecords(h.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
 		require.NoError(t, err)

@@ -69,7 +69,7 @@ func testPutRecord(t *testing.T, newEngine NewEngine) {
 			t.Run(c.name, func(t *testing.T) {
 				t.Parallel()
 				h := NewHarness(t, newEngine)
-				require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1, MaxRecordSizeKiB: c.maxKiB}))
+				require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1, MaxRecordSizeInKiB: c.maxKiB}))
 				data := recData(c.dataLen, 7)
 				out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: c.key, Data: data})
 				if !c.ok {

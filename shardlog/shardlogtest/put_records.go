@@ -25,7 +25,7 @@ func testPutRecords(t *testing.T, newEngine NewEngine) {
 				for i := range entries {
 					entries[i] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprint("k", i), Data: []byte{byte(i)}}
 				}
-				out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+				out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 				if !c.ok {
 					recRequireArgErr(t, err, shardlog.ErrInvalidArgument, "Records")
 					require.Nil(t, out)
@@ -66,7 +66,7 @@ func testPutRecords(t *testing.T, newEngine NewEngine) {
 					total++
 				}
 				require.Equal(t, shardlog.MaxPutRecordsRequestSize+len(entries)-5, total)
-				out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+				out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 				if !c.ok {
 					recRequireArgErr(t, err, shardlog.ErrInvalidArgument, "Records")
 					require.Empty(t, h.ReadShard("s", "shardId-000000000000"))
@@ -103,7 +103,7 @@ func testPutRecords(t *testing.T, newEngine NewEngine) {
 					entries[i] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprint("k", i), Data: []byte("ok")}
 				}
 				entries[c.i] = c.entry
-				out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+				out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 				recRequireArgErr(t, err, shardlog.ErrInvalidArgument, c.field)
 				require.Nil(t, out)
 				require.Empty(t, h.ReadShard("s", "shardId-000000000000"))
@@ -121,7 +121,7 @@ func testPutRecords(t *testing.T, newEngine NewEngine) {
 		for i := range entries {
 			entries[i] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprintf("key-%d", i%97), Data: []byte(fmt.Sprint("v", i))}
 		}
-		out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+		out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 		require.NoError(t, err)
 		require.Zero(t, out.FailedRecordCount)
 		require.Len(t, out.Records, len(entries))
@@ -159,7 +159,7 @@ func testPutRecords(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		_, err := h.Log.PutRecords(h.Ctx, "nope", []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("x")}})
+		_, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "nope", Records: []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("x")}}})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 	})
 }

@@ -194,7 +194,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 					for i := range noise {
 						noise[i] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprintf("noise-%d", i), Data: []byte("n")}
 					}
-					res, err := h.Log.PutRecords(h.Ctx, akStream, noise)
+					res, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: akStream, Records: noise})
 					require.NoError(t, err)
 					require.Zero(t, res.FailedRecordCount)
 				}
@@ -223,7 +223,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 				entries[(k+round)%keys] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprintf("k%d", k), Data: []byte(d)}
 				want[k] = append(want[k], d)
 			}
-			res, err := h.Log.PutRecords(h.Ctx, akStream, entries)
+			res, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: akStream, Records: entries})
 			require.NoError(t, err)
 			require.Zero(t, res.FailedRecordCount)
 		}
@@ -247,7 +247,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 		for _, stop := range []int{1, 999, 1000, 1001, 1200, 1205} {
 			t.Run(fmt.Sprint(stop), func(t *testing.T) {
 				n := 0
-				for r, err := range h.Log.ReadKey(h.Ctx, akStream, key, shardlog.SequenceNumber{}) {
+				for r, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: akStream, PartitionKey: key}) {
 					require.NoError(t, err)
 					require.NotEmpty(t, r.Data)
 					n++
@@ -267,7 +267,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 		const key = "k"
 		out := akAppend(h, key, shardlog.SequenceNumber{}, akBatch("p", 3))
 		var got []string
-		for r, err := range h.Log.ReadKey(h.Ctx, akStream, key, shardlog.SequenceNumber{}) {
+		for r, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: akStream, PartitionKey: key}) {
 			require.NoError(t, err)
 			got = append(got, string(r.Data))
 			if len(got) == 1 {
@@ -285,7 +285,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 		const key = "k"
 		out := akAppend(h, key, shardlog.SequenceNumber{}, akBatch("p", 3))
 		var got []string
-		for r, err := range h.Log.ReadKey(h.Ctx, akStream, key, shardlog.SequenceNumber{}) {
+		for r, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: akStream, PartitionKey: key}) {
 			require.NoError(t, err)
 			got = append(got, string(r.Data))
 			if len(got) == 3 {
@@ -306,7 +306,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 		for _, key := range []string{"", strings.Repeat("é", 257)} {
 			n := 0
 			var got error
-			for r, err := range h.Log.ReadKey(h.Ctx, akStream, key, shardlog.SequenceNumber{}) {
+			for r, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: akStream, PartitionKey: key}) {
 				n++
 				require.Zero(t, r.SequenceNumber)
 				got = err
@@ -320,7 +320,7 @@ func testReadKey(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		n := 0
-		for _, err := range h.Log.ReadKey(h.Ctx, "missing", "k", shardlog.SequenceNumber{}) {
+		for _, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: "missing", PartitionKey: "k"}) {
 			n++
 			require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		}

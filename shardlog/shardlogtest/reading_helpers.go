@@ -56,15 +56,16 @@ func rdPutAt(h *Harness, stream string, hi bool, data string) shardlog.PutRecord
 	}
 	out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: stream, PartitionKey: "k", Data: []byte(data), ExplicitHashKey: key})
 	require.NoError(h.T, err)
-	return out
+	return *out
 }
 
 func rdIter(h *Harness, stream, shard string, typ shardlog.IteratorType, seq shardlog.SequenceNumber, ts time.Time) string {
 	h.T.Helper()
-	it, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{
+	itOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{
 		StreamName: stream, ShardID: shard, ShardIteratorType: typ, StartingSequenceNumber: seq, Timestamp: ts,
 	})
 	require.NoError(h.T, err)
+	it := itOut.ShardIterator
 	require.NotEmpty(h.T, it)
 	return it
 }
@@ -138,7 +139,7 @@ func rdChildren(h *Harness, stream, parent string) []shardlog.ChildShard {
 // the expected ChildShards of the parent.
 func rdSplit(h *Harness, stream string) []shardlog.ChildShard {
 	h.T.Helper()
-	require.NoError(h.T, h.Log.SplitShard(h.Ctx, stream, rdShard0, rdMidKey))
+	require.NoError(h.T, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: stream, ShardToSplit: rdShard0, NewStartingHashKey: rdMidKey}))
 	children := rdChildren(h, stream, rdShard0)
 	require.Len(h.T, children, 2)
 	return children

@@ -69,7 +69,7 @@ func recPutN(t *testing.T, h *Harness, stream, hash string, n, size int) []shard
 		for i := range entries {
 			entries[i] = shardlog.PutRecordsEntry{PartitionKey: "k", Data: make([]byte, size-1), ExplicitHashKey: hash}
 		}
-		out, err := h.Log.PutRecords(h.Ctx, stream, entries)
+		out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: stream, Records: entries})
 		require.NoError(t, err)
 		require.Zero(t, out.FailedRecordCount)
 		for _, r := range out.Records {

@@ -55,7 +55,7 @@ func rsShard(h *Harness, stream, id string) shardlog.Shard {
 // rsConsumer registers a consumer and returns its ARN.
 func rsConsumer(h *Harness, stream, name string) string {
 	h.T.Helper()
-	c, err := h.Log.RegisterStreamConsumer(h.Ctx, stream, name)
+	c, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: stream, ConsumerName: name})
 	require.NoError(h.T, err)
 	return c.ConsumerARN
 }

@@ -63,7 +63,7 @@ func rsPutAt(h *Harness, stream, hashKey, data string) shardlog.PutRecordOutput 
 	h.T.Helper()
 	out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: stream, PartitionKey: "k", ExplicitHashKey: hashKey, Data: []byte(data)})
 	require.NoError(h.T, err)
-	return out
+	return *out
 }
 
 // rsWalk reads the whole stream the way a consumer does: from the shards
@@ -88,8 +88,9 @@ func rsWalk(h *Harness, stream string) map[string][]shardlog.Record {
 			continue
 		}
 		seen[id] = true
-		it, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: id, ShardIteratorType: shardlog.TrimHorizon})
+		itOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: id, ShardIteratorType: shardlog.TrimHorizon})
 		require.NoError(t, err)
+		it := itOut.ShardIterator
 		for {
 			res, err := h.Log.GetRecords(h.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
 			require.NoError(t, err)
@@ -143,7 +144,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 					}
 				}
 				N := tc.pickNK(S, E)
-				require.NoError(t, h.Log.SplitShard(h.Ctx, "s", parent.ShardID, N))
+				require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: parent.ShardID, NewStartingHashKey: N}))
 
 				all := h.AllShards("s")
 				require.Equal(t, []string{rsShardID(0), rsShardID(1), rsShardID(2), rsShardID(3)}, rsIDs(all))
@@ -194,15 +195,15 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 			{"Hex", "0x10"},
 			{"Overflow", rsAdd(rsMaxHash, 1)},
 		} {
-			err := h.Log.SplitShard(h.Ctx, "s", mid.ShardID, tc.n)
+			err := h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: mid.ShardID, NewStartingHashKey: tc.n})
 			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "NewStartingHashKey")
 		}
 		// Nothing changed.
 		require.Len(t, h.AllShards("s"), 3)
 		rsRequireTiling(h, "s")
 		// The edges are accepted.
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", mid.ShardID, rsAdd(S, 1)))
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(4), E.String()))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: mid.ShardID, NewStartingHashKey: rsAdd(S, 1)}))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(4), NewStartingHashKey: E.String()}))
 		rsRequireTiling(h, "s")
 		require.Equal(t, S.String(), rsShard(h, "s", rsShardID(3)).HashKeyRange.EndingHashKey.String(), "one-key child")
 		require.Equal(t, E.String(), rsShard(h, "s", rsShardID(6)).HashKeyRange.StartingHashKey.String(), "one-key child")
@@ -212,11 +213,11 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 2)
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(0), rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)}))
 		rsRequireTiling(h, "s")
-		require.NoError(t, h.Log.MergeShards(h.Ctx, "s", rsShardID(3), rsShardID(1)))
+		require.NoError(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: rsShardID(3), AdjacentShardToMerge: rsShardID(1)}))
 		rsRequireTiling(h, "s")
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(4), rsMid(rsShard(h, "s", rsShardID(4)).HashKeyRange)))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(4), NewStartingHashKey: rsMid(rsShard(h, "s", rsShardID(4)).HashKeyRange)}))
 		rsRequireTiling(h, "s")
 		require.Equal(t, []string{rsShardID(0), rsShardID(1), rsShardID(2), rsShardID(3), rsShardID(4), rsShardID(5), rsShardID(6)}, rsIDs(h.AllShards("s")))
 		require.Equal(t, rsShardID(3), rsShard(h, "s", rsShardID(4)).ParentShardID)
@@ -229,14 +230,14 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 2)
 		r0 := rsShard(h, "s", rsShardID(0)).HashKeyRange
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(0), rsMid(r0)))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: rsMid(r0)}))
 		before := h.AllShards("s")
 
-		err := h.Log.SplitShard(h.Ctx, "s", rsShardID(0), rsAdd(rsBig(r0.StartingHashKey), 1))
+		err := h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: rsAdd(rsBig(r0.StartingHashKey), 1)})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ShardToSplit")
-		err = h.Log.MergeShards(h.Ctx, "s", rsShardID(0), rsShardID(1))
+		err = h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: rsShardID(0), AdjacentShardToMerge: rsShardID(1)})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ShardToMerge")
-		err = h.Log.MergeShards(h.Ctx, "s", rsShardID(1), rsShardID(0))
+		err = h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: rsShardID(1), AdjacentShardToMerge: rsShardID(0)})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "AdjacentShardToMerge")
 		require.Equal(t, before, h.AllShards("s"), "a refused reshard changed the stream")
 		rsRequireTiling(h, "s")
@@ -246,12 +247,12 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 2)
-		require.ErrorIs(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(9), "1"), shardlog.ErrResourceNotFound)
-		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, "s", rsShardID(9), rsShardID(1)), shardlog.ErrResourceNotFound)
-		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, "s", rsShardID(0), rsShardID(9)), shardlog.ErrResourceNotFound)
-		require.ErrorIs(t, h.Log.SplitShard(h.Ctx, "nope", rsShardID(0), "1"), shardlog.ErrResourceNotFound)
-		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, "nope", rsShardID(0), rsShardID(1)), shardlog.ErrResourceNotFound)
-		_, err := h.Log.UpdateShardCount(h.Ctx, "nope", 2)
+		require.ErrorIs(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(9), NewStartingHashKey: "1"}), shardlog.ErrResourceNotFound)
+		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: rsShardID(9), AdjacentShardToMerge: rsShardID(1)}), shardlog.ErrResourceNotFound)
+		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: rsShardID(0), AdjacentShardToMerge: rsShardID(9)}), shardlog.ErrResourceNotFound)
+		require.ErrorIs(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "nope", ShardToSplit: rsShardID(0), NewStartingHashKey: "1"}), shardlog.ErrResourceNotFound)
+		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "nope", ShardToMerge: rsShardID(0), AdjacentShardToMerge: rsShardID(1)}), shardlog.ErrResourceNotFound)
+		_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "nope", TargetShardCount: 2})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		require.Len(t, h.AllShards("s"), 2)
 	})
@@ -267,7 +268,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 				h := NewHarness(t, newEngine)
 				h.CreateStream("s", 4)
 				r1, r2 := rsShard(h, "s", rsShardID(1)).HashKeyRange, rsShard(h, "s", rsShardID(2)).HashKeyRange
-				require.NoError(t, h.Log.MergeShards(h.Ctx, "s", tc.a, tc.b))
+				require.NoError(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: tc.a, AdjacentShardToMerge: tc.b}))
 				c := rsShard(h, "s", rsShardID(4))
 				require.False(t, c.Closed)
 				require.Equal(t, tc.a, c.ParentShardID)
@@ -294,7 +295,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 			{rsShardID(2), rsShardID(0)},
 			{rsShardID(1), rsShardID(1)},
 		} {
-			err := h.Log.MergeShards(h.Ctx, "s", pair[0], pair[1])
+			err := h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: pair[0], AdjacentShardToMerge: pair[1]})
 			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "AdjacentShardToMerge")
 		}
 		require.Len(t, h.AllShards("s"), 3)
@@ -302,8 +303,8 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		// The first and last shards of the space are not adjacent either
 		// (the space does not wrap around).
 		h.CreateStream("two", 2)
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "two", rsShardID(0), rsMid(rsShard(h, "two", rsShardID(0)).HashKeyRange)))
-		err := h.Log.MergeShards(h.Ctx, "two", rsShardID(2), rsShardID(1))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "two", ShardToSplit: rsShardID(0), NewStartingHashKey: rsMid(rsShard(h, "two", rsShardID(0)).HashKeyRange)}))
+		err := h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "two", ShardToMerge: rsShardID(2), AdjacentShardToMerge: rsShardID(1)})
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "AdjacentShardToMerge")
 	})
 
@@ -313,9 +314,9 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "od", StreamMode: shardlog.OnDemand}))
 		open := rsOpenSorted(h, "od")
 		require.Len(t, open, shardlog.DefaultOnDemandShards)
-		require.ErrorIs(t, h.Log.SplitShard(h.Ctx, "od", open[0].ShardID, rsMid(open[0].HashKeyRange)), shardlog.ErrValidation)
-		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, "od", open[0].ShardID, open[1].ShardID), shardlog.ErrValidation)
-		_, err := h.Log.UpdateShardCount(h.Ctx, "od", 5)
+		require.ErrorIs(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "od", ShardToSplit: open[0].ShardID, NewStartingHashKey: rsMid(open[0].HashKeyRange)}), shardlog.ErrValidation)
+		require.ErrorIs(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "od", ShardToMerge: open[0].ShardID, AdjacentShardToMerge: open[1].ShardID}), shardlog.ErrValidation)
+		_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "od", TargetShardCount: 5})
 		require.ErrorIs(t, err, shardlog.ErrValidation)
 		require.Len(t, h.AllShards("od"), shardlog.DefaultOnDemandShards)
 	})
@@ -331,13 +332,14 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 			before = append(before, fmt.Sprintf("before-%d", i))
 		}
 		N := rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(0), N))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: N}))
 		rsRequireTiling(h, "s")
 
 		// The parent keeps its records, and its end names both children.
 		require.Equal(t, before, rsData(h.ReadShard("s", rsShardID(0))))
-		it, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: rsShardID(0), ShardIteratorType: shardlog.TrimHorizon})
+		itOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: rsShardID(0), ShardIteratorType: shardlog.TrimHorizon})
 		require.NoError(t, err)
+		it := itOut.ShardIterator
 		res, err := h.Log.GetRecords(h.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
 		require.NoError(t, err)
 		require.Len(t, res.Records, 10)
@@ -382,7 +384,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 				last = rsPutAt(h, "s", "5", "p").SequenceNumber
 			}
 			N := rsMid(rsShard(h, "s", rsShardID(0)).HashKeyRange)
-			require.NoError(t, h.Log.SplitShard(h.Ctx, "s", rsShardID(0), N))
+			require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: N}))
 			lo := rsPutAt(h, "s", "5", "c")
 			hi := rsPutAt(h, "s", N, "c")
 			require.Equal(t, rsShardID(1), lo.ShardID)
@@ -414,7 +416,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 					busy = rsPutAt(h, "s", ranges[tc.busier].StartingHashKey.String(), "busy").SequenceNumber
 				}
 				require.Positive(t, busy.Compare(q.SequenceNumber))
-				require.NoError(t, h.Log.MergeShards(h.Ctx, "s", tc.toMerge, tc.adjacent))
+				require.NoError(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: tc.toMerge, AdjacentShardToMerge: tc.adjacent}))
 				c := rsShard(h, "s", rsShardID(2))
 				require.Equal(t, busy, rsShard(h, "s", rsShardID(tc.busier)).EndingSequenceNumber)
 				require.Equal(t, q.SequenceNumber, rsShard(h, "s", rsShardID(quiet)).EndingSequenceNumber)
@@ -437,9 +439,9 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 				t.Parallel()
 				h := NewHarness(t, newEngine)
 				h.CreateStream("s", tc.from)
-				out, err := h.Log.UpdateShardCount(h.Ctx, "s", tc.to)
+				out, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: tc.to})
 				require.NoError(t, err)
-				require.Equal(t, shardlog.UpdateShardCountOutput{CurrentShardCount: tc.from, TargetShardCount: tc.to}, out)
+				require.Equal(t, &shardlog.UpdateShardCountOutput{StreamName: "s", CurrentShardCount: tc.from, TargetShardCount: tc.to}, out)
 				rsRequireTiling(h, "s")
 				h.CreateStream("fresh", tc.to)
 				var got, want []shardlog.HashKeyRange
@@ -451,7 +453,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 				}
 				require.Len(t, got, tc.to)
 				require.Equal(t, want, got)
-				d, err := h.Log.DescribeStream(h.Ctx, "s")
+				d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 				require.NoError(t, err)
 				require.Equal(t, tc.to, d.OpenShardCount)
 			})
@@ -472,7 +474,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 				t.Parallel()
 				h := NewHarness(t, newEngine)
 				h.CreateStream("s", tc.from)
-				_, err := h.Log.UpdateShardCount(h.Ctx, "s", tc.to)
+				_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: tc.to})
 				if tc.ok {
 					require.NoError(t, err)
 					require.Len(t, h.OpenShards("s"), tc.to)
@@ -492,29 +494,29 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		cur := 1
 		for i := range shardlog.MaxScalingOpsPer24h {
 			if i == 3 { // a refused request does not count
-				_, err := h.Log.UpdateShardCount(h.Ctx, "s", 4*cur)
+				_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 4 * cur})
 				rsRequireArg(t, err, shardlog.ErrInvalidArgument, "TargetShardCount")
 			}
 			target := 3 - cur // 1 ↔ 2
-			out, err := h.Log.UpdateShardCount(h.Ctx, "s", target)
+			out, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: target})
 			require.NoError(t, err, "scaling %d", i+1)
-			require.Equal(t, shardlog.UpdateShardCountOutput{CurrentShardCount: cur, TargetShardCount: target}, out)
+			require.Equal(t, &shardlog.UpdateShardCountOutput{StreamName: "s", CurrentShardCount: cur, TargetShardCount: target}, out)
 			cur = target
 			h.Clock.Advance(time.Minute)
 		}
 		rsRequireTiling(h, "s")
-		_, err := h.Log.UpdateShardCount(h.Ctx, "s", 3-cur)
+		_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 3 - cur})
 		rsRequireArg(t, err, shardlog.ErrLimitExceeded, "TargetShardCount")
 		require.Len(t, h.OpenShards("s"), cur)
 		// Just over 24 hours after the first scaling, one slot is free again.
 		h.Clock.Advance(24*time.Hour - time.Duration(shardlog.MaxScalingOpsPer24h)*time.Minute + time.Second)
-		_, err = h.Log.UpdateShardCount(h.Ctx, "s", 3-cur)
+		_, err = h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 3 - cur})
 		require.NoError(t, err)
 		cur = 3 - cur
-		_, err = h.Log.UpdateShardCount(h.Ctx, "s", 3-cur)
+		_, err = h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 3 - cur})
 		require.ErrorIs(t, err, shardlog.ErrLimitExceeded, "only the oldest scaling left the window")
 		h.Clock.Advance(24 * time.Hour)
-		_, err = h.Log.UpdateShardCount(h.Ctx, "s", 3-cur)
+		_, err = h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 3 - cur})
 		require.NoError(t, err)
 		rsRequireTiling(h, "s")
 	})
@@ -533,7 +535,7 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 		}
 		put("a")
 		for _, target := range []int{5, 3, 6, 4} {
-			_, err := h.Log.UpdateShardCount(h.Ctx, "s", target)
+			_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: target})
 			require.NoError(t, err)
 			rsRequireTiling(h, "s")
 			put(fmt.Sprintf("after%d", target))
@@ -607,14 +609,14 @@ func testResharding(t *testing.T, newEngine NewEngine) {
 			progress()
 			open := rsOpenSorted(h, "s")
 			if i%2 == 0 {
-				require.NoError(t, h.Log.SplitShard(h.Ctx, "s", open[0].ShardID, rsMid(open[0].HashKeyRange)))
+				require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: open[0].ShardID, NewStartingHashKey: rsMid(open[0].HashKeyRange)}))
 			} else {
-				require.NoError(t, h.Log.MergeShards(h.Ctx, "s", open[len(open)-1].ShardID, open[len(open)-2].ShardID))
+				require.NoError(t, h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: "s", ShardToMerge: open[len(open)-1].ShardID, AdjacentShardToMerge: open[len(open)-2].ShardID}))
 			}
 			rsRequireTiling(h, "s")
 		}
 		progress()
-		_, err := h.Log.UpdateShardCount(h.Ctx, "s", 2*len(h.OpenShards("s")))
+		_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 2 * len(h.OpenShards("s"))})
 		require.NoError(t, err)
 		progress()
 		opsDone.Store(true)

@@ -15,7 +15,7 @@ import (
 func testRetention(t *testing.T, newEngine NewEngine) {
 	retention := func(h *Harness, stream string) int {
 		h.T.Helper()
-		d, err := h.Log.DescribeStream(h.Ctx, stream)
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: stream})
 		require.NoError(h.T, err)
 		return d.RetentionPeriodHours
 	}
@@ -43,17 +43,17 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 24), shardlog.ErrInvalidArgument, field)
-		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 23), shardlog.ErrInvalidArgument, field)
-		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 8761), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 24}), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 23}), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 8761}), shardlog.ErrInvalidArgument, field)
 		require.Equal(t, 24, retention(h, "s"))
-		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 25))
+		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 25}))
 		require.Equal(t, 25, retention(h, "s"))
-		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 25), shardlog.ErrInvalidArgument, field)
-		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 8760))
+		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 25}), shardlog.ErrInvalidArgument, field)
+		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 8760}))
 		require.Equal(t, 8760, retention(h, "s"))
-		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 8760), shardlog.ErrInvalidArgument, field)
-		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 8761), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 8760}), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 8761}), shardlog.ErrInvalidArgument, field)
 		require.Equal(t, 8760, retention(h, "s"))
 	})
 
@@ -61,18 +61,18 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 24), shardlog.ErrInvalidArgument, field)
-		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 23), shardlog.ErrInvalidArgument, field)
-		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 100))
-		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 100), shardlog.ErrInvalidArgument, field)
-		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 101), shardlog.ErrInvalidArgument, field)
-		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 23), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 24}), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 23}), shardlog.ErrInvalidArgument, field)
+		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 100}))
+		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 100}), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 101}), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 23}), shardlog.ErrInvalidArgument, field)
 		require.Equal(t, 100, retention(h, "s"))
-		require.NoError(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 99))
+		require.NoError(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 99}))
 		require.Equal(t, 99, retention(h, "s"))
-		require.NoError(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 24))
+		require.NoError(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 24}))
 		require.Equal(t, 24, retention(h, "s"))
-		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 24), shardlog.ErrInvalidArgument, field)
+		streamsRequireArg(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 24}), shardlog.ErrInvalidArgument, field)
 	})
 
 	t.Run("ExpiredRecordsNeverReturned", func(t *testing.T) {
@@ -91,17 +91,19 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		require.Empty(t, readAll(h, "s"), "TRIM_HORIZON reads nothing past retention")
 
 		// GetRecords returns an empty batch with a next iterator.
-		it, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: old[0].ShardID, ShardIteratorType: shardlog.TrimHorizon})
+		itOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: old[0].ShardID, ShardIteratorType: shardlog.TrimHorizon})
 		require.NoError(t, err)
+		it := itOut.ShardIterator
 		res, err := h.Log.GetRecords(h.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
 		require.NoError(t, err)
 		require.Empty(t, res.Records)
 		require.NotEmpty(t, res.NextShardIterator)
 
 		// Reading at an expired record's sequence number skips it too.
-		at, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: old[0].ShardID,
+		atOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: old[0].ShardID,
 			ShardIteratorType: shardlog.AtSequenceNumber, StartingSequenceNumber: old[1].SequenceNumber})
 		require.NoError(t, err)
+		at := atOut.ShardIterator
 
 		fresh := h.Put("s", "key", []byte("new"))
 		require.Equal(t, []string{"new"}, readAll(h, "s"))
@@ -111,14 +113,14 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, fresh.SequenceNumber, res.Records[0].SequenceNumber)
 
 		// Other read paths skip them too.
-		c, err := h.Log.NewCursor(h.Ctx, "s", old[0].ShardID, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: "s", ShardID: old[0].ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 		require.NoError(t, err)
 		b, err := c.Next(h.Ctx, 0)
 		require.NoError(t, err)
 		require.Len(t, b.Records, 1)
 		require.Equal(t, []byte("new"), b.Records[0].Data)
 		var byKey []string
-		for r, err := range h.Log.ReadKey(h.Ctx, "s", "key", shardlog.SequenceNumber{}) {
+		for r, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: "s", PartitionKey: "key"}) {
 			require.NoError(t, err)
 			byKey = append(byKey, string(r.Data))
 		}
@@ -138,7 +140,7 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 			h.Put("s", "key", []byte("b")) // never read before it expires
 			// A cursor that read "a" and stops there, a cursor at the tip,
 			// and one that will start from the trim horizon.
-			behind, err := h.Log.NewCursor(h.Ctx, "s", first.ShardID, shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: first.SequenceNumber})
+			behind, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: "s", ShardID: first.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: first.SequenceNumber}})
 			require.NoError(t, err)
 			h.Clock.Advance(25 * time.Hour)
 			if enforced {
@@ -154,7 +156,7 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 			require.NoError(t, err)
 			require.False(t, b.ExpiredGap, "a cursor that caught up reports nothing")
 
-			th, err := h.Log.NewCursor(h.Ctx, "s", first.ShardID, shardlog.StartingPosition{Type: shardlog.TrimHorizon})
+			th, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: "s", ShardID: first.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
 			require.NoError(t, err)
 			b, err = th.Next(h.Ctx, 0)
 			require.NoError(t, err)
@@ -169,9 +171,10 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("s", 1)
 		h.Put("s", "key", []byte("old"))
 		h.Clock.Advance(24*time.Hour + time.Millisecond)
-		seq, err := h.Log.LastKeySequence(h.Ctx, "s", "key")
+		lk, err := h.Log.LastKey(h.Ctx, shardlog.LastKeyInput{StreamName: "s", PartitionKey: "key"})
 		require.NoError(t, err)
-		require.True(t, seq.IsZero(), "an expired record is not the key's latest")
+		require.False(t, lk.Found, "an expired record is not the key's latest")
+		require.True(t, lk.Record.SequenceNumber.IsZero(), "an expired record is not the key's latest")
 	})
 
 	for _, trimmed := range []bool{true, false} {
@@ -186,9 +189,9 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 			if trimmed {
 				require.NoError(t, h.Log.EnforceRetention(h.Ctx))
 			}
-			require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 48))
+			require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 48}))
 			require.Empty(t, readAll(h, "s"), "expired records stay expired after retention is raised")
-			require.Empty(t, collectKey(t, h.Log.ReadKey(h.Ctx, "s", "k0", shardlog.SequenceNumber{})))
+			require.Empty(t, collectKey(t, h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: "s", PartitionKey: "k0"})))
 			h.Put("s", "k", []byte("new"))
 			require.Equal(t, []string{"new"}, readAll(h, "s"))
 		})
@@ -200,7 +203,7 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("s", 1)
 		h.Put("s", "k", []byte("a"))
 		h.Clock.Advance(23 * time.Hour)
-		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 48))
+		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 48}))
 		h.Clock.Advance(24 * time.Hour)
 		require.NoError(t, h.Log.EnforceRetention(h.Ctx))
 		require.Equal(t, []string{"a"}, readAll(h, "s"), "47h old, within 48h retention")
@@ -212,14 +215,14 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 72))
+		require.NoError(t, h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 72}))
 		h.Put("s", "k", []byte("a-60h"))
 		h.Clock.Advance(36 * time.Hour)
 		h.Put("s", "k", []byte("b-24h"))
 		h.Clock.Advance(24 * time.Hour)
 		h.Put("s", "k", []byte("c-0h"))
 		require.Equal(t, []string{"a-60h", "b-24h", "c-0h"}, readAll(h, "s"))
-		require.NoError(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, "s", 24))
+		require.NoError(t, h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 24}))
 		require.Equal(t, []string{"b-24h", "c-0h"}, readAll(h, "s"), "no EnforceRetention needed")
 		h.Clock.Advance(time.Millisecond)
 		require.Equal(t, []string{"c-0h"}, readAll(h, "s"))
@@ -231,7 +234,7 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("s", 1)
 		h.Put("s", "k1", []byte("before"))
 		mid := new(big.Int).Lsh(big.NewInt(1), 127).String()
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", "shardId-000000000000", mid))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: "shardId-000000000000", NewStartingHashKey: mid}))
 		const parent = "shardId-000000000000"
 		ids := func() []string {
 			var out []string
@@ -264,7 +267,7 @@ func testRetention(t *testing.T, newEngine NewEngine) {
 		require.NoError(t, h.Log.EnforceRetention(h.Ctx))
 		require.Equal(t, all[1:], ids(), "the expired parent leaves DescribeStream")
 		require.Equal(t, all[1:], listed(), "and ListShards")
-		d, err := h.Log.DescribeStream(h.Ctx, "s")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 		require.NoError(t, err)
 		require.Equal(t, 2, d.OpenShardCount)
 		streamsRequireTiling(t, d.Shards)

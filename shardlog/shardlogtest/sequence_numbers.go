@@ -47,7 +47,7 @@ func testSequenceNumbers(t *testing.T, newEngine NewEngine) {
 		out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", Data: []byte(fmt.Sprint(round))})
 		require.NoError(t, err)
 		seqs = append(seqs, out.SequenceNumber)
-		batch, err := h.Log.PutRecords(h.Ctx, "s", []shardlog.PutRecordsEntry{{PartitionKey: "a", Data: []byte("1")}, {PartitionKey: "b", Data: []byte("2")}, {PartitionKey: "c", Data: []byte("3")}})
+		batch, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: []shardlog.PutRecordsEntry{{PartitionKey: "a", Data: []byte("1")}, {PartitionKey: "b", Data: []byte("2")}, {PartitionKey: "c", Data: []byte("3")}}})
 		require.NoError(t, err)
 		require.Zero(t, batch.FailedRecordCount)
 		for _, r := range batch.Records {
@@ -125,7 +125,7 @@ func testSequenceNumbers(t *testing.T, newEngine NewEngine) {
 			entries[i] = shardlog.PutRecordsEntry{PartitionKey: fmt.Sprint("key-", i), Data: []byte("x")}
 		}
 		for range 3 {
-			out, err := h.Log.PutRecords(h.Ctx, "s", entries)
+			out, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: entries})
 			require.NoError(t, err)
 			require.Zero(t, out.FailedRecordCount)
 			h.Put("s", "single", []byte("y"))
@@ -219,7 +219,7 @@ func testSequenceNumbers(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("s", 1)
 		parent := recPutN(t, h, "s", recLastHash, 300, 1)
 		// The clock stands still: only the floor can order the children.
-		require.NoError(t, h.Log.SplitShard(h.Ctx, "s", "shardId-000000000000", "170141183460469231731687303715884105728"))
+		require.NoError(t, h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: "shardId-000000000000", NewStartingHashKey: "170141183460469231731687303715884105728"}))
 		last := parent[len(parent)-1]
 		for _, hash := range []string{recFirstHash, recLastHash} {
 			out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", ExplicitHashKey: hash, Data: []byte("c")})

@@ -30,12 +30,12 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 				err := h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: c.n})
 				if !c.ok {
 					streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "ShardCount")
-					_, err = h.Log.DescribeStream(h.Ctx, "s")
+					_, err = h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 					require.ErrorIs(t, err, shardlog.ErrResourceNotFound, "a refused stream must not exist")
 					return
 				}
 				require.NoError(t, err)
-				d, err := h.Log.DescribeStream(h.Ctx, "s")
+				d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
 				require.NoError(t, err)
 				require.Len(t, d.Shards, c.n)
 				require.Equal(t, c.n, d.OpenShardCount)
@@ -51,7 +51,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "od", StreamMode: shardlog.OnDemand}))
-		d, err := h.Log.DescribeStream(h.Ctx, "od")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "od"})
 		require.NoError(t, err)
 		require.Equal(t, shardlog.OnDemand, d.StreamMode)
 		require.Len(t, d.Shards, shardlog.DefaultOnDemandShards)
@@ -72,7 +72,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 			h := NewHarness(t, newEngine)
 			err := h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "m", ShardCount: 1, StreamMode: mode})
 			streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
-			_, err = h.Log.DescribeStream(h.Ctx, "m")
+			_, err = h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "m"})
 			require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		}
 	})
@@ -83,7 +83,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("dup", 2)
 		err := h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "dup", ShardCount: 5})
 		require.ErrorIs(t, err, shardlog.ErrResourceInUse)
-		d, err := h.Log.DescribeStream(h.Ctx, "dup")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "dup"})
 		require.NoError(t, err)
 		require.Len(t, d.Shards, 2, "the existing stream must be untouched")
 		// Names are case-sensitive: another case is another stream.
@@ -128,7 +128,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 					return
 				}
 				require.NoError(t, err)
-				d, err := h.Log.DescribeStream(h.Ctx, c.stream)
+				d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: c.stream})
 				require.NoError(t, err)
 				require.Equal(t, c.stream, d.StreamName)
 				h.Put(c.stream, "k", []byte("v"))
@@ -151,13 +151,13 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 			t.Run(fmt.Sprint(c.kib), func(t *testing.T) {
 				t.Parallel()
 				h := NewHarness(t, newEngine)
-				err := h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "r", ShardCount: 1, MaxRecordSizeKiB: c.kib})
+				err := h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "r", ShardCount: 1, MaxRecordSizeInKiB: c.kib})
 				if c.want < 0 {
 					streamsRequireArg(t, err, shardlog.ErrValidation, "MaxRecordSizeInKiB")
 					return
 				}
 				require.NoError(t, err)
-				d, err := h.Log.DescribeStream(h.Ctx, "r")
+				d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "r"})
 				require.NoError(t, err)
 				require.Equal(t, c.want, d.MaxRecordSizeKiB)
 			})
@@ -172,7 +172,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		tags := map[string]string{"team": "core", "env": "test"}
 		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "desc.Stream-1", ShardCount: 3, Tags: tags}))
 		h.Clock.Advance(time.Hour)
-		d, err := h.Log.DescribeStream(h.Ctx, "desc.Stream-1")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "desc.Stream-1"})
 		require.NoError(t, err)
 		require.Equal(t, "desc.Stream-1", d.StreamName)
 		require.Equal(t, "arn:aws:kinesis:us-east-1:000000000000:stream/desc.Stream-1", d.StreamARN)
@@ -200,14 +200,14 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		// The description is a copy: changing it changes nothing.
 		d.Tags["team"] = "other"
 		d.Shards[0].ShardID = "x"
-		d2, err := h.Log.DescribeStream(h.Ctx, "desc.Stream-1")
+		d2, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "desc.Stream-1"})
 		require.NoError(t, err)
 		require.Equal(t, tags, d2.Tags)
 		require.Equal(t, "shardId-000000000000", d2.Shards[0].ShardID)
 
 		// A stream without tags describes an empty, non-nil map.
 		h.CreateStream("untagged", 1)
-		d3, err := h.Log.DescribeStream(h.Ctx, "untagged")
+		d3, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "untagged"})
 		require.NoError(t, err)
 		require.NotNil(t, d3.Tags)
 		require.Empty(t, d3.Tags)
@@ -217,7 +217,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine, shardlog.WithARNScope("eu-west-1", "123456789012"))
 		h.CreateStream("scoped", 1)
-		d, err := h.Log.DescribeStream(h.Ctx, "scoped")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "scoped"})
 		require.NoError(t, err)
 		require.Equal(t, "arn:aws:kinesis:eu-west-1:123456789012:stream/scoped", d.StreamARN)
 	})
@@ -229,13 +229,14 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		for i := range 10 {
 			h.Put("gone", fmt.Sprint("k", i), []byte("old"))
 		}
-		oldIt, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "gone", ShardID: "shardId-000000000000", ShardIteratorType: shardlog.TrimHorizon})
+		oldItOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: "gone", ShardID: "shardId-000000000000", ShardIteratorType: shardlog.TrimHorizon})
 		require.NoError(t, err)
+		oldIt := oldItOut.ShardIterator
 
-		require.NoError(t, h.Log.DeleteStream(h.Ctx, "gone", false))
-		_, err = h.Log.DescribeStream(h.Ctx, "gone")
+		require.NoError(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "gone"}))
+		_, err = h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "gone"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-		require.ErrorIs(t, h.Log.DeleteStream(h.Ctx, "gone", false), shardlog.ErrResourceNotFound)
+		require.ErrorIs(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "gone"}), shardlog.ErrResourceNotFound)
 		_, err = h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "gone", PartitionKey: "k", Data: []byte("x")})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 		l, err := h.Log.ListStreams(h.Ctx, shardlog.ListStreamsInput{})
@@ -244,7 +245,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 
 		h.Clock.Advance(time.Second)
 		h.CreateStream("gone", 2)
-		d, err := h.Log.DescribeStream(h.Ctx, "gone")
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "gone"})
 		require.NoError(t, err)
 		require.True(t, d.StreamCreationTimestamp.Equal(h.Clock.Now()))
 		require.Len(t, d.Shards, 2)
@@ -268,22 +269,22 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("c", 1)
-		_, err := h.Log.RegisterStreamConsumer(h.Ctx, "c", "app")
+		_, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "c", ConsumerName: "app"})
 		require.NoError(t, err)
-		require.ErrorIs(t, h.Log.DeleteStream(h.Ctx, "c", false), shardlog.ErrResourceInUse)
-		d, err := h.Log.DescribeStream(h.Ctx, "c")
+		require.ErrorIs(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "c"}), shardlog.ErrResourceInUse)
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "c"})
 		require.NoError(t, err, "a refused delete leaves the stream")
 		require.Equal(t, 1, d.ConsumerCount)
-		require.NoError(t, h.Log.DeleteStream(h.Ctx, "c", true))
-		_, err = h.Log.DescribeStream(h.Ctx, "c")
+		require.NoError(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "c", EnforceConsumerDeletion: true}))
+		_, err = h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "c"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 
 		// Once the consumer is deregistered, no flag is needed.
 		h.CreateStream("c2", 1)
-		_, err = h.Log.RegisterStreamConsumer(h.Ctx, "c2", "app")
+		_, err = h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: "c2", ConsumerName: "app"})
 		require.NoError(t, err)
-		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, "c2", "app"))
-		require.NoError(t, h.Log.DeleteStream(h.Ctx, "c2", false))
+		require.NoError(t, h.Log.DeregisterStreamConsumer(h.Ctx, shardlog.DeregisterStreamConsumerInput{StreamName: "c2", ConsumerName: "app"}))
+		require.NoError(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "c2"}))
 	})
 
 	t.Run("ListStreamsSorted", func(t *testing.T) {
@@ -504,14 +505,19 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("exists", 1)
 		const m = "missing"
 		ops := map[string]func() error{
-			"DescribeStream": func() error { _, err := h.Log.DescribeStream(h.Ctx, m); return err },
-			"DeleteStream":   func() error { return h.Log.DeleteStream(h.Ctx, m, true) },
+			"DescribeStream": func() error {
+				_, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: m})
+				return err
+			},
+			"DeleteStream": func() error {
+				return h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: m, EnforceConsumerDeletion: true})
+			},
 			"PutRecord": func() error {
 				_, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: m, PartitionKey: "k", Data: []byte("d")})
 				return err
 			},
 			"PutRecords": func() error {
-				_, err := h.Log.PutRecords(h.Ctx, m, []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("d")}})
+				_, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: m, Records: []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("d")}}})
 				return err
 			},
 			"GetShardIterator": func() error {
@@ -522,23 +528,44 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 				_, err := h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{StreamName: m})
 				return err
 			},
-			"IncreaseRetention": func() error { return h.Log.IncreaseStreamRetentionPeriod(h.Ctx, m, 48) },
-			"DecreaseRetention": func() error { return h.Log.DecreaseStreamRetentionPeriod(h.Ctx, m, 24) },
-			"UpdateStreamMode":  func() error { return h.Log.UpdateStreamMode(h.Ctx, m, shardlog.OnDemand) },
-			"UpdateMaxRecord":   func() error { return h.Log.UpdateMaxRecordSize(h.Ctx, m, 2048) },
-			"AddTags":           func() error { return h.Log.AddTagsToStream(h.Ctx, m, map[string]string{"a": "b"}) },
-			"RemoveTags":        func() error { return h.Log.RemoveTagsFromStream(h.Ctx, m, []string{"a"}) },
-			"ListTags":          func() error { _, _, err := h.Log.ListTagsForStream(h.Ctx, m, "", 0); return err },
+			"IncreaseRetention": func() error {
+				return h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: m, RetentionPeriodHours: 48})
+			},
+			"DecreaseRetention": func() error {
+				return h.Log.DecreaseStreamRetentionPeriod(h.Ctx, shardlog.DecreaseStreamRetentionPeriodInput{StreamName: m, RetentionPeriodHours: 24})
+			},
+			"UpdateStreamMode": func() error {
+				return h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: m, StreamMode: shardlog.OnDemand})
+			},
+			"UpdateMaxRecord": func() error {
+				return h.Log.UpdateMaxRecordSize(h.Ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: m, MaxRecordSizeInKiB: 2048})
+			},
+			"AddTags": func() error {
+				return h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: m, Tags: map[string]string{"a": "b"}})
+			},
+			"RemoveTags": func() error {
+				return h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: m, TagKeys: []string{"a"}})
+			},
+			"ListTags": func() error {
+				_, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: m})
+				return err
+			},
 			"SplitShard": func() error {
-				return h.Log.SplitShard(h.Ctx, m, "shardId-000000000000", "1000")
+				return h.Log.SplitShard(h.Ctx, shardlog.SplitShardInput{StreamName: m, ShardToSplit: "shardId-000000000000", NewStartingHashKey: "1000"})
 			},
 			"MergeShards": func() error {
-				return h.Log.MergeShards(h.Ctx, m, "shardId-000000000000", "shardId-000000000001")
+				return h.Log.MergeShards(h.Ctx, shardlog.MergeShardsInput{StreamName: m, ShardToMerge: "shardId-000000000000", AdjacentShardToMerge: "shardId-000000000001"})
 			},
-			"UpdateShardCount": func() error { _, err := h.Log.UpdateShardCount(h.Ctx, m, 2); return err },
-			"RegisterConsumer": func() error { _, err := h.Log.RegisterStreamConsumer(h.Ctx, m, "c"); return err },
+			"UpdateShardCount": func() error {
+				_, err := h.Log.UpdateShardCount(h.Ctx, shardlog.UpdateShardCountInput{StreamName: m, TargetShardCount: 2})
+				return err
+			},
+			"RegisterConsumer": func() error {
+				_, err := h.Log.RegisterStreamConsumer(h.Ctx, shardlog.RegisterStreamConsumerInput{StreamName: m, ConsumerName: "c"})
+				return err
+			},
 			"SetProvisionedLimits": func() error {
-				return h.Log.SetProvisionedLimits(h.Ctx, m, true)
+				return h.Log.SetProvisionedLimits(h.Ctx, shardlog.SetProvisionedLimitsInput{StreamName: m, ProvisionedLimits: true})
 			},
 		}
 		for name, op := range ops {
@@ -552,39 +579,39 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		h.CreateStream("mode", 3)
 		before := h.AllShards("mode")
 		mode := func() shardlog.StreamMode {
-			d, err := h.Log.DescribeStream(h.Ctx, "mode")
+			d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "mode"})
 			require.NoError(t, err)
 			return d.StreamMode
 		}
 
 		// Same mode and bad modes are refused and do not count.
-		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.Provisioned), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
-		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, "mode", "BURST"), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
-		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, "mode", ""), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
+		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.Provisioned}), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
+		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: "BURST"}), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
+		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode"}), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
 
-		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.OnDemand))
+		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.OnDemand}))
 		require.Equal(t, shardlog.OnDemand, mode())
 		require.Equal(t, before, h.AllShards("mode"), "switching modes keeps the shards")
-		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.OnDemand), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
+		streamsRequireArg(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.OnDemand}), shardlog.ErrInvalidArgument, "StreamModeDetails.StreamMode")
 
 		h.Clock.Advance(time.Hour)
-		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.Provisioned))
+		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.Provisioned}))
 		require.Equal(t, shardlog.Provisioned, mode())
 
 		h.Clock.Advance(time.Hour)
-		err := h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.OnDemand)
+		err := h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.OnDemand})
 		require.ErrorIs(t, err, shardlog.ErrLimitExceeded, "a third change within 24 hours")
 		require.Equal(t, shardlog.Provisioned, mode())
 
 		// 24 hours after the first change, one change is allowed again.
 		h.Clock.Advance(22*time.Hour + time.Second)
-		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.OnDemand))
+		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.OnDemand}))
 		require.Equal(t, shardlog.OnDemand, mode())
-		require.ErrorIs(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.Provisioned), shardlog.ErrLimitExceeded,
+		require.ErrorIs(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.Provisioned}), shardlog.ErrLimitExceeded,
 			"the second change is still inside the window")
 
 		h.Clock.Advance(time.Hour)
-		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, "mode", shardlog.Provisioned))
+		require.NoError(t, h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "mode", StreamMode: shardlog.Provisioned}))
 		require.Equal(t, before, h.AllShards("mode"))
 	})
 
@@ -593,19 +620,19 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream("size", 1)
 		size := func() int {
-			d, err := h.Log.DescribeStream(h.Ctx, "size")
+			d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "size"})
 			require.NoError(t, err)
 			return d.MaxRecordSizeKiB
 		}
 		for _, bad := range []int{1023, 10241, 0, -1} {
-			streamsRequireArg(t, h.Log.UpdateMaxRecordSize(h.Ctx, "size", bad), shardlog.ErrValidation, "MaxRecordSizeInKiB")
+			streamsRequireArg(t, h.Log.UpdateMaxRecordSize(h.Ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: "size", MaxRecordSizeInKiB: bad}), shardlog.ErrValidation, "MaxRecordSizeInKiB")
 			require.Equal(t, shardlog.DefaultMaxRecordSizeKiB, size())
 		}
-		require.NoError(t, h.Log.UpdateMaxRecordSize(h.Ctx, "size", 10240))
+		require.NoError(t, h.Log.UpdateMaxRecordSize(h.Ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: "size", MaxRecordSizeInKiB: 10240}))
 		require.Equal(t, 10240, size())
 		// The raised limit takes effect: a record over 1 MiB is accepted.
 		h.Put("size", "k", make([]byte, 1<<20))
-		require.NoError(t, h.Log.UpdateMaxRecordSize(h.Ctx, "size", 1024))
+		require.NoError(t, h.Log.UpdateMaxRecordSize(h.Ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: "size", MaxRecordSizeInKiB: 1024}))
 		require.Equal(t, 1024, size())
 		_, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "size", PartitionKey: "k", Data: make([]byte, 1<<20)})
 		require.ErrorIs(t, err, shardlog.ErrInvalidArgument, "the lowered limit takes effect")
@@ -622,8 +649,13 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 			"CreateStream": func() error {
 				return h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "t", ShardCount: 1})
 			},
-			"DescribeStream": func() error { _, err := h.Log.DescribeStream(h.Ctx, "s"); return err },
-			"DeleteStream":   func() error { return h.Log.DeleteStream(h.Ctx, "s", true) },
+			"DescribeStream": func() error {
+				_, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s"})
+				return err
+			},
+			"DeleteStream": func() error {
+				return h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "s", EnforceConsumerDeletion: true})
+			},
 			"ListStreams": func() error {
 				_, err := h.Log.ListStreams(h.Ctx, shardlog.ListStreamsInput{})
 				return err
@@ -633,7 +665,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 				return err
 			},
 			"PutRecords": func() error {
-				_, err := h.Log.PutRecords(h.Ctx, "s", []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("d")}})
+				_, err := h.Log.PutRecords(h.Ctx, shardlog.PutRecordsInput{StreamName: "s", Records: []shardlog.PutRecordsEntry{{PartitionKey: "k", Data: []byte("d")}}})
 				return err
 			},
 			"GetShardIterator": func() error {
@@ -644,11 +676,20 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 				_, err := h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{StreamName: "s"})
 				return err
 			},
-			"IncreaseRetention": func() error { return h.Log.IncreaseStreamRetentionPeriod(h.Ctx, "s", 48) },
-			"UpdateStreamMode":  func() error { return h.Log.UpdateStreamMode(h.Ctx, "s", shardlog.OnDemand) },
-			"AddTags":           func() error { return h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"a": "b"}) },
-			"ListTags":          func() error { _, _, err := h.Log.ListTagsForStream(h.Ctx, "s", "", 0); return err },
-			"EnforceRetention":  func() error { return h.Log.EnforceRetention(h.Ctx) },
+			"IncreaseRetention": func() error {
+				return h.Log.IncreaseStreamRetentionPeriod(h.Ctx, shardlog.IncreaseStreamRetentionPeriodInput{StreamName: "s", RetentionPeriodHours: 48})
+			},
+			"UpdateStreamMode": func() error {
+				return h.Log.UpdateStreamMode(h.Ctx, shardlog.UpdateStreamModeInput{StreamName: "s", StreamMode: shardlog.OnDemand})
+			},
+			"AddTags": func() error {
+				return h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"a": "b"}})
+			},
+			"ListTags": func() error {
+				_, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s"})
+				return err
+			},
+			"EnforceRetention": func() error { return h.Log.EnforceRetention(h.Ctx) },
 		}
 		for name, op := range ops {
 			require.ErrorIs(t, op(), shardlog.ErrClosed, name)

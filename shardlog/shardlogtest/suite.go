@@ -119,15 +119,16 @@ func (h *Harness) Put(stream, key string, data []byte) shardlog.PutRecordOutput 
 	h.T.Helper()
 	out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: stream, PartitionKey: key, Data: data})
 	require.NoError(h.T, err)
-	return out
+	return *out
 }
 
 // ReadShard reads every record of a shard from TRIM_HORIZON with
 // GetRecords until it has caught up (or reached a closed shard's end).
 func (h *Harness) ReadShard(stream, shardID string) []shardlog.Record {
 	h.T.Helper()
-	it, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: shardID, ShardIteratorType: shardlog.TrimHorizon})
+	itOut, err := h.Log.GetShardIterator(h.Ctx, shardlog.GetShardIteratorInput{StreamName: stream, ShardID: shardID, ShardIteratorType: shardlog.TrimHorizon})
 	require.NoError(h.T, err)
+	it := itOut.ShardIterator
 	var out []shardlog.Record
 	for it != "" {
 		res, err := h.Log.GetRecords(h.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
@@ -144,7 +145,7 @@ func (h *Harness) ReadShard(stream, shardID string) []shardlog.Record {
 // OpenShards returns the IDs of the stream's open shards.
 func (h *Harness) OpenShards(stream string) []shardlog.Shard {
 	h.T.Helper()
-	d, err := h.Log.DescribeStream(h.Ctx, stream)
+	d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: stream})
 	require.NoError(h.T, err)
 	var out []shardlog.Shard
 	for _, s := range d.Shards {
@@ -158,7 +159,7 @@ func (h *Harness) OpenShards(stream string) []shardlog.Shard {
 // AllShards returns every shard the stream describes.
 func (h *Harness) AllShards(stream string) []shardlog.Shard {
 	h.T.Helper()
-	d, err := h.Log.DescribeStream(h.Ctx, stream)
+	d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: stream})
 	require.NoError(h.T, err)
 	return d.Shards
 }

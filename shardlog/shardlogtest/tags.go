@@ -20,7 +20,7 @@ func testTags(t *testing.T, newEngine NewEngine) {
 	}
 	described := func(h *Harness, stream string) map[string]string {
 		h.T.Helper()
-		d, err := h.Log.DescribeStream(h.Ctx, stream)
+		d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: stream})
 		require.NoError(h.T, err)
 		return d.Tags
 	}
@@ -29,14 +29,14 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		streamsRequireArg(t, h.Log.AddTagsToStream(h.Ctx, "s", tagSet("k", shardlog.MaxTagsPerCall+1)), shardlog.ErrInvalidArgument, "Tags")
+		streamsRequireArg(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: tagSet("k", shardlog.MaxTagsPerCall+1)}), shardlog.ErrInvalidArgument, "Tags")
 		require.Empty(t, described(h, "s"), "a refused call adds nothing")
-		streamsRequireArg(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{}), shardlog.ErrInvalidArgument, "Tags")
-		streamsRequireArg(t, h.Log.AddTagsToStream(h.Ctx, "s", nil), shardlog.ErrInvalidArgument, "Tags")
+		streamsRequireArg(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{}}), shardlog.ErrInvalidArgument, "Tags")
+		streamsRequireArg(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s"}), shardlog.ErrInvalidArgument, "Tags")
 		ten := tagSet("k", shardlog.MaxTagsPerCall)
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", ten))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: ten}))
 		require.Equal(t, ten, described(h, "s"))
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"one": "1"}))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"one": "1"}}))
 		require.Len(t, described(h, "s"), 11)
 	})
 
@@ -47,7 +47,7 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		all := map[string]string{}
 		for c := range shardlog.MaxTagsPerStream / shardlog.MaxTagsPerCall {
 			batch := tagSet(fmt.Sprintf("b%d-", c), shardlog.MaxTagsPerCall)
-			require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", batch))
+			require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: batch}))
 			for k, v := range batch {
 				all[k] = v
 			}
@@ -55,21 +55,21 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		require.Len(t, all, shardlog.MaxTagsPerStream)
 		require.Equal(t, all, described(h, "s"))
 
-		err := h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"fifty-one": "x"})
+		err := h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"fifty-one": "x"}})
 		require.ErrorIs(t, err, shardlog.ErrLimitExceeded)
 		// A call that would go past the limit adds none of its tags.
-		err = h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"b0-00": "changed", "new": "x"})
+		err = h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"b0-00": "changed", "new": "x"}})
 		require.ErrorIs(t, err, shardlog.ErrLimitExceeded)
 		require.Equal(t, all, described(h, "s"))
 
 		// Overwriting at the limit does not grow the count.
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"b0-00": "changed"}))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"b0-00": "changed"}}))
 		all["b0-00"] = "changed"
 		require.Equal(t, all, described(h, "s"))
 
 		// Removing one makes room for one.
-		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", []string{"b1-05"}))
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"fifty": "x"}))
+		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: []string{"b1-05"}}))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"fifty": "x"}}))
 		require.Len(t, described(h, "s"), shardlog.MaxTagsPerStream)
 	})
 
@@ -100,7 +100,7 @@ func testTags(t *testing.T, newEngine NewEngine) {
 				h := NewHarness(t, newEngine)
 				h.CreateStream("s", 1)
 				tags := map[string]string{c.key: c.value}
-				err := h.Log.AddTagsToStream(h.Ctx, "s", tags)
+				err := h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: tags})
 				cerr := h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "c", ShardCount: 1, Tags: tags})
 				if !c.ok {
 					streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "Tags")
@@ -112,8 +112,9 @@ func testTags(t *testing.T, newEngine NewEngine) {
 				require.NoError(t, cerr)
 				require.Equal(t, tags, described(h, "s"))
 				require.Equal(t, tags, described(h, "c"))
-				got, _, err := h.Log.ListTagsForStream(h.Ctx, "s", "", 0)
+				lt, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s"})
 				require.NoError(t, err)
+				got := lt.Tags
 				require.Equal(t, []shardlog.Tag{{Key: c.key, Value: c.value}}, got)
 			})
 		}
@@ -123,8 +124,8 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"a": "1", "b": "2"}))
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"b": "two", "c": "3"}))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"a": "1", "b": "2"}}))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"b": "two", "c": "3"}}))
 		require.Equal(t, map[string]string{"a": "1", "b": "two", "c": "3"}, described(h, "s"))
 	})
 
@@ -132,23 +133,23 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", map[string]string{"a": "1", "b": "2", "c": "3"}))
-		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", []string{"b", "unknown"}))
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: map[string]string{"a": "1", "b": "2", "c": "3"}}))
+		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: []string{"b", "unknown"}}))
 		require.Equal(t, map[string]string{"a": "1", "c": "3"}, described(h, "s"))
-		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", []string{"nothing", "here"}), "unknown keys are ignored")
+		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: []string{"nothing", "here"}}), "unknown keys are ignored")
 		require.Equal(t, map[string]string{"a": "1", "c": "3"}, described(h, "s"))
 
-		streamsRequireArg(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", nil), shardlog.ErrInvalidArgument, "TagKeys")
-		streamsRequireArg(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", []string{}), shardlog.ErrInvalidArgument, "TagKeys")
+		streamsRequireArg(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s"}), shardlog.ErrInvalidArgument, "TagKeys")
+		streamsRequireArg(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: []string{}}), shardlog.ErrInvalidArgument, "TagKeys")
 		keys51 := streamsNames("k", shardlog.MaxTagsPerStream+1)
 		keys51[0] = "a"
-		streamsRequireArg(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", keys51), shardlog.ErrInvalidArgument, "TagKeys")
+		streamsRequireArg(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: keys51}), shardlog.ErrInvalidArgument, "TagKeys")
 		require.Equal(t, map[string]string{"a": "1", "c": "3"}, described(h, "s"), "a refused call removes nothing")
-		err := h.Log.RemoveTagsFromStream(h.Ctx, "s", []string{""})
+		err := h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: []string{""}})
 		require.ErrorIs(t, err, shardlog.ErrInvalidArgument, "empty key")
 
 		keys50 := keys51[:shardlog.MaxTagsPerStream]
-		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, "s", keys50))
+		require.NoError(t, h.Log.RemoveTagsFromStream(h.Ctx, shardlog.RemoveTagsFromStreamInput{StreamName: "s", TagKeys: keys50}))
 		require.Equal(t, map[string]string{"c": "3"}, described(h, "s"))
 	})
 
@@ -157,9 +158,10 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		h := NewHarness(t, newEngine)
 		h.CreateStream("s", 1)
 		tags := map[string]string{"zeta": "1", "Alpha": "2", "alpha": "3", "_u": "4", "0": "5", "é": "6", "b:c": "7"}
-		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, "s", tags))
-		got, more, err := h.Log.ListTagsForStream(h.Ctx, "s", "", 0)
+		require.NoError(t, h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "s", Tags: tags}))
+		lt, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s"})
 		require.NoError(t, err)
+		got, more := lt.Tags, lt.HasMoreTags
 		require.False(t, more)
 		var keys []string
 		for _, tg := range got {
@@ -174,8 +176,9 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, want, keys)
 
 		h.CreateStream("empty", 1)
-		got, more, err = h.Log.ListTagsForStream(h.Ctx, "empty", "", 0)
+		lt, err = h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "empty"})
 		require.NoError(t, err)
+		got, more = lt.Tags, lt.HasMoreTags
 		require.Empty(t, got)
 		require.False(t, more)
 	})
@@ -195,8 +198,9 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		start := ""
 		calls := 0
 		for {
-			page, more, err := h.Log.ListTagsForStream(h.Ctx, "s", start, 5)
+			lt, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", ExclusiveStartTagKey: start, Limit: 5})
 			require.NoError(t, err)
+			page, more := lt.Tags, lt.HasMoreTags
 			require.LessOrEqual(t, len(page), 5)
 			calls++
 			for _, tg := range page {
@@ -213,13 +217,15 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, 5, calls)
 
 		// Start key need not be a tag; a full last page has more == false.
-		page, more, err := h.Log.ListTagsForStream(h.Ctx, "s", "t17a", 5)
+		lt, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", ExclusiveStartTagKey: "t17a", Limit: 5})
 		require.NoError(t, err)
+		page, more := lt.Tags, lt.HasMoreTags
 		require.False(t, more)
 		require.Len(t, page, 5)
 		require.Equal(t, "t18", page[0].Key)
-		page, more, err = h.Log.ListTagsForStream(h.Ctx, "s", "t22", 5)
+		lt, err = h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", ExclusiveStartTagKey: "t22", Limit: 5})
 		require.NoError(t, err)
+		page, more = lt.Tags, lt.HasMoreTags
 		require.Empty(t, page)
 		require.False(t, more)
 	})
@@ -230,21 +236,24 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		all := tagSet("t", shardlog.MaxTagsPerStream)
 		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1, Tags: all}))
 		for _, limit := range []int{0, shardlog.MaxListTagsLimit} {
-			page, more, err := h.Log.ListTagsForStream(h.Ctx, "s", "", limit)
+			lt, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", Limit: limit})
 			require.NoError(t, err)
+			page, more := lt.Tags, lt.HasMoreTags
 			require.Len(t, page, shardlog.MaxTagsPerStream)
 			require.False(t, more)
 		}
-		page, more, err := h.Log.ListTagsForStream(h.Ctx, "s", "", 1)
+		lt, err := h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", Limit: 1})
 		require.NoError(t, err)
+		page, more := lt.Tags, lt.HasMoreTags
 		require.Len(t, page, 1)
 		require.True(t, more)
-		page, more, err = h.Log.ListTagsForStream(h.Ctx, "s", "", 49)
+		lt, err = h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", Limit: 49})
 		require.NoError(t, err)
+		page, more = lt.Tags, lt.HasMoreTags
 		require.Len(t, page, 49)
 		require.True(t, more)
 		for _, bad := range []int{shardlog.MaxListTagsLimit + 1, -1} {
-			_, _, err = h.Log.ListTagsForStream(h.Ctx, "s", "", bad)
+			_, err = h.Log.ListTagsForStream(h.Ctx, shardlog.ListTagsForStreamInput{StreamName: "s", Limit: bad})
 			streamsRequireArg(t, err, shardlog.ErrInvalidArgument, "Limit")
 		}
 	})
@@ -255,12 +264,12 @@ func testTags(t *testing.T, newEngine NewEngine) {
 		fifty := tagSet("t", shardlog.MaxTagsPerStream)
 		require.NoError(t, h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "fifty", ShardCount: 1, Tags: fifty}))
 		require.Equal(t, fifty, described(h, "fifty"))
-		err := h.Log.AddTagsToStream(h.Ctx, "fifty", map[string]string{"more": "x"})
+		err := h.Log.AddTagsToStream(h.Ctx, shardlog.AddTagsToStreamInput{StreamName: "fifty", Tags: map[string]string{"more": "x"}})
 		require.ErrorIs(t, err, shardlog.ErrLimitExceeded)
 
 		err = h.Log.CreateStream(h.Ctx, shardlog.CreateStreamInput{StreamName: "fifty-one", ShardCount: 1, Tags: tagSet("t", shardlog.MaxTagsPerStream+1)})
 		require.ErrorIs(t, err, shardlog.ErrLimitExceeded)
-		_, err = h.Log.DescribeStream(h.Ctx, "fifty-one")
+		_, err = h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "fifty-one"})
 		require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 
 		// The caller's map is copied: changing it later changes nothing.
