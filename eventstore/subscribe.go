@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -128,18 +129,16 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 		defer wg.Wait()
 		defer cancel()
 
-		desc, err := sub.store.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: sub.store.stream})
+		shards, err := sub.store.Shards(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				yield(Event{}, fmt.Errorf("eventstore: subscribe: %w", err))
 			}
 			return
 		}
-		parents := map[string][]string{} // shard → parents still listed
-		var latest []string              // shards that start at their end
-		follows := sub.followed(desc.Shards)
-		for _, sh := range desc.Shards {
-			parents[sh.ShardID] = nil
+		var latest []string // shards that start at their end
+		follows := sub.followed(shards)
+		for _, sh := range shards {
 			if sub.opts.StartAtLatest && !follows[sh.ShardID] {
 				if sh.Closed {
 					sub.mu.Lock()
@@ -166,26 +165,15 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 			sub.progress.Shards[id] = ShardProgress{After: shardlog.MakeSequenceNumber(next.Position()-1, next.ShardIndex())}
 			sub.mu.Unlock()
 		}
-		for _, sh := range desc.Shards {
-			for _, p := range []string{sh.ParentShardID, sh.AdjacentParentShardID} {
-				if _, listed := parents[p]; p != "" && listed {
-					parents[sh.ShardID] = append(parents[sh.ShardID], p)
-				}
-			}
-		}
 		items := make(chan shardItem, 16)
 		started := map[string]bool{}
 		active := 0
+		// startReady starts the shards whose parents are done: parents
+		// before children, so each stream's events arrive in order.
 		startReady := func() {
-			for id, ps := range parents {
-				if started[id] || sub.done(id) {
-					continue
-				}
-				ready := true
-				for _, p := range ps {
-					ready = ready && sub.done(p)
-				}
-				if !ready {
+			for _, sh := range shardlog.ReadyShards(shards, sub.done) {
+				id := sh.ShardID
+				if started[id] {
 					continue
 				}
 				started[id] = true
@@ -235,15 +223,30 @@ func (sub *Subscription) Events(ctx context.Context) iter.Seq2[Event, error] {
 				active--
 			}
 			if it.end {
-				for _, c := range it.children {
-					if _, known := parents[c.ShardID]; !known {
-						parents[c.ShardID] = c.ParentShards
+				if !listsAll(shards, it.children) {
+					// List again, so that a child's other parent (a
+					// merge's) is listed with it and is read first.
+					if shards, err = sub.store.Shards(ctx); err != nil {
+						if ctx.Err() == nil {
+							yield(Event{}, fmt.Errorf("eventstore: subscribe: %w", err))
+						}
+						return
 					}
 				}
 				startReady()
 			}
 		}
 	}
+}
+
+// listsAll reports whether every child is in shards.
+func listsAll(shards []shardlog.Shard, children []shardlog.ChildShard) bool {
+	for _, c := range children {
+		if !slices.ContainsFunc(shards, func(sh shardlog.Shard) bool { return sh.ShardID == c.ShardID }) {
+			return false
+		}
+	}
+	return true
 }
 
 // followed reports, for each listed shard, whether From mentions it or one

@@ -249,7 +249,15 @@ func (pr *projRun) schedule(ctx, wctx context.Context, s *sched) error {
 	if err != nil {
 		return fmt.Errorf("projection %s: checkpoints: %w", pr.p.name, err)
 	}
-	ready := readyShards(shards, cps, s.caughtUp)
+	// Shards whose parents are finished, in shard order; a shard caught
+	// up (CatchUpOnly) is not finished, so its children wait.
+	var ready []string
+	for _, sh := range shardlog.ReadyShards(shards, func(id string) bool { return cps[id].Done }) {
+		if !s.caughtUp[sh.ShardID] {
+			ready = append(ready, sh.ShardID)
+		}
+	}
+	slices.SortFunc(ready, compareShard)
 	if pr.leases == nil {
 		for _, id := range ready {
 			if s.slots[id] == nil {
@@ -259,32 +267,6 @@ func (pr *projRun) schedule(ctx, wctx context.Context, s *sched) error {
 		return nil
 	}
 	return pr.balance(ctx, wctx, s, ready, held)
-}
-
-// readyShards lists, in shard order, the shards that are not finished and
-// whose listed parents all are.
-func readyShards(shards []shardlog.Shard, cps map[string]Progress, skip map[string]bool) []string {
-	listed := make(map[string]bool, len(shards))
-	for _, sh := range shards {
-		listed[sh.ShardID] = true
-	}
-	var ready []string
-	for _, sh := range shards {
-		if cps[sh.ShardID].Done || skip[sh.ShardID] {
-			continue
-		}
-		ok := true
-		for _, p := range []string{sh.ParentShardID, sh.AdjacentParentShardID} {
-			if p != "" && listed[p] && !cps[p].Done {
-				ok = false
-			}
-		}
-		if ok {
-			ready = append(ready, sh.ShardID)
-		}
-	}
-	slices.SortFunc(ready, compareShard)
-	return ready
 }
 
 // start runs a worker on shard id after sequence number after.
