@@ -64,7 +64,9 @@ func WithLogger(l *slog.Logger) RepositoryOption {
 func NewRepository[S any](store *eventstore.Store, t *Type[S], opts ...RepositoryOption) (*Repository[S], error) {
 	o := repoOptions{retries: 3, logger: slog.Default()}
 	for _, f := range opts {
-		f(&o)
+		if f != nil {
+			f(&o)
+		}
 	}
 	if _, err := baseOf(new(S)); err != nil {
 		return nil, err
@@ -194,7 +196,9 @@ func (r *Repository[S]) Save(ctx context.Context, agg *S, opts ...SaveOption) (e
 	}
 	var o saveOptions
 	for _, f := range opts {
-		f(&o)
+		if f != nil {
+			f(&o)
+		}
 	}
 	events := make([]any, len(b.pending))
 	for i, p := range b.pending {

@@ -87,7 +87,9 @@ func CreateIfMissing(in shardlog.CreateStreamInput) Option {
 func Open(ctx context.Context, log *shardlog.Log, streamName string, opts ...Option) (*Store, error) {
 	o := options{codec: Msgpack(), logger: slog.Default(), heads: DefaultHeadCacheSize}
 	for _, f := range opts {
-		f(&o)
+		if f != nil {
+			f(&o)
+		}
 	}
 	if o.reg == nil {
 		o.reg = NewRegistry()

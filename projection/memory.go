@@ -28,19 +28,33 @@ type memLease struct {
 	expires time.Time
 }
 
-// NewMemoryStore returns an empty MemoryStore on the wall clock.
-func NewMemoryStore() *MemoryStore { return NewMemoryStoreWithClock(time.Now) }
+// MemoryStoreOption configures NewMemoryStore.
+type MemoryStoreOption func(*MemoryStore)
 
-// NewMemoryStoreWithClock returns an empty MemoryStore that judges lease
-// expiry by now.
-func NewMemoryStoreWithClock(now func() time.Time) *MemoryStore {
-	return &MemoryStore{
-		now:     now,
+// WithLeaseClock sets the clock a MemoryStore judges lease expiry by.
+// Default, and when now is nil: time.Now.
+func WithLeaseClock(now func() time.Time) MemoryStoreOption {
+	return func(s *MemoryStore) { s.now = now }
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore(opts ...MemoryStoreOption) *MemoryStore {
+	s := &MemoryStore{
+		now:     time.Now,
 		cps:     map[string]map[string]Progress{},
 		parked:  map[string][]Parked{},
 		leases:  map[string]map[string]*memLease{},
 		members: map[string]map[string]time.Time{},
 	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
 }
 
 // Checkpoints implements CheckpointStore.

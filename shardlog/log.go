@@ -45,7 +45,8 @@ type options struct {
 // Default: time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
-// WithLogger sets the structured logger. Default: discard.
+// WithLogger sets the structured logger. Default, and when l is nil:
+// discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithTokenSecret sets the key that signs shard iterators and pagination
@@ -78,7 +79,15 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 		account:           "000000000000",
 	}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.clock == nil {
+		o.clock = time.Now
 	}
 	if len(o.secret) == 0 {
 		o.secret = make([]byte, 32)

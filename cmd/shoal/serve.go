@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -26,6 +27,7 @@ type serveOptions struct {
 	ShutdownTimeout time.Duration
 	ready           func(addr string) // tests: called once listening
 	logf            func(format string, args ...any)
+	logger          *slog.Logger // the engine's, the log's and the API's; nil: slog.Default()
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -92,11 +94,15 @@ func serve(ctx context.Context, opts serveOptions) error {
 		}
 		verifier = &awsproto.Verifier{Credentials: creds, Service: "kinesis"}
 	}
-	eng, err := file.Open(opts.DataDir, file.WithSync(file.SyncAlways))
+	logger := opts.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	eng, err := file.Open(opts.DataDir, file.WithSync(file.SyncAlways), file.WithLogger(logger))
 	if err != nil {
 		return err
 	}
-	log, err := shardlog.Open(ctx, eng)
+	log, err := shardlog.Open(ctx, eng, shardlog.WithLogger(logger))
 	if err != nil {
 		_ = eng.Close()
 		return err
@@ -111,7 +117,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	defer keys.Close()
 
 	reg := metrics.New()
-	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(keys))
+	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(keys), kinesis.WithLogger(logger))
 	if verifier != nil {
 		api = verifier.Wrap(api)
 	}

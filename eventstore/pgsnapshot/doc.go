@@ -19,7 +19,7 @@
 //
 // sequence_number is the decimal form of the position's
 // shardlog.SequenceNumber (at most 29 digits), so SQL can compare it.
-// New creates the table if it is missing (Migrate), unless WithoutMigrate
+// New creates the table if it is missing (Migrate), unless WithMigrate(false)
 // is given, for deployments whose schema is managed elsewhere: the role
 // then needs only SELECT, INSERT and UPDATE on the table.
 //

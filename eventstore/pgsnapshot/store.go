@@ -34,10 +34,10 @@ type options struct {
 // table is found through the connection's search_path.
 func WithTable(name string) Option { return func(o *options) { o.table = name } }
 
-// WithoutMigrate makes New leave the database alone: it neither creates
-// nor checks the table, and the first save or load fails if the table is
-// missing. Migrate creates it.
-func WithoutMigrate() Option { return func(o *options) { o.migrate = false } }
+// WithMigrate(false) makes New leave the database alone: it neither
+// creates nor checks the table, and the first save or load fails if the
+// table is missing. Migrate creates it. Default: true.
+func WithMigrate(on bool) Option { return func(o *options) { o.migrate = on } }
 
 // Store is a snapshot store in a PostgreSQL table. It is safe for
 // concurrent use. It does not own the pool: close the pool when done.
@@ -52,7 +52,7 @@ var _ eventstore.SnapshotStore = (*Store)(nil)
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// New returns a store on pool. Unless WithoutMigrate is given, it creates
+// New returns a store on pool. Unless WithMigrate(false) is given, it creates
 // the table if missing and checks that it has the columns the store uses
 // (Migrate).
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {

@@ -92,11 +92,11 @@ func TestTableName(t *testing.T) {
 		require.ErrorContains(t, err, "table name", "%q", name)
 	}
 	for _, name := range []string{"snapshots", "_x", "order_snapshots_v2", "select", "a23456789012345678901234567890123456789012345678901234567890123"} {
-		s, err := pgsnapshot.New(context.Background(), pool, pgsnapshot.WithTable(name), pgsnapshot.WithoutMigrate())
+		s, err := pgsnapshot.New(context.Background(), pool, pgsnapshot.WithTable(name), pgsnapshot.WithMigrate(false))
 		require.NoError(t, err, "%q", name)
 		require.Equal(t, name, s.Table())
 	}
-	s, err := pgsnapshot.New(context.Background(), pool, pgsnapshot.WithoutMigrate(), nil)
+	s, err := pgsnapshot.New(context.Background(), pool, pgsnapshot.WithMigrate(false), nil)
 	require.NoError(t, err)
 	require.Equal(t, pgsnapshot.DefaultTable, s.Table())
 
@@ -212,7 +212,7 @@ func TestMigrate(t *testing.T) {
 
 	// Without migration, New touches nothing and the store fails until
 	// Migrate has run.
-	s, err := pgsnapshot.New(ctx, pool, pgsnapshot.WithTable(table), pgsnapshot.WithoutMigrate())
+	s, err := pgsnapshot.New(ctx, pool, pgsnapshot.WithTable(table), pgsnapshot.WithMigrate(false))
 	require.NoError(t, err)
 	err = s.SaveSnapshot(ctx, testSnapshot("a", 1))
 	var pgErr *pgconn.PgError

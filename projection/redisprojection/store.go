@@ -77,7 +77,9 @@ func WithKeyPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
 func New(client redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{client: client, prefix: DefaultKeyPrefix}
 	for _, o := range opts {
-		o(s)
+		if o != nil {
+			o(s)
+		}
 	}
 	return s
 }

@@ -161,7 +161,7 @@ func TestPutRecords(t *testing.T) {
 // TestPutRecordsPartialFailure: entries over a shard's write budget fail in
 // place with ProvisionedThroughputExceededException; the others commit.
 func TestPutRecordsPartialFailure(t *testing.T) {
-	e := newEnv(t, true, kinesis.WithProvisionedLimits())
+	e := newEnv(t, true, kinesis.WithProvisionedLimits(true))
 	e.createStream(t, "s", 1)
 	big := bytes.Repeat([]byte("x"), 400_000)
 	entries := []types.PutRecordsRequestEntry{
@@ -247,7 +247,7 @@ func TestGetRecordsErrors(t *testing.T) {
 // TestGetRecordsThrottled: with provisioned limits, a shard takes five
 // GetRecords calls per second.
 func TestGetRecordsThrottled(t *testing.T) {
-	e := newEnv(t, true, kinesis.WithProvisionedLimits())
+	e := newEnv(t, true, kinesis.WithProvisionedLimits(true))
 	e.createStream(t, "s", 1)
 	it := e.iterator(t, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, "")
 	for range 5 {

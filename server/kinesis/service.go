@@ -30,13 +30,14 @@ type config struct {
 	keyring *Keyring
 }
 
-// WithLogger sets the logger of internal failures. Default: slog.Default().
+// WithLogger sets the logger of internal failures. Default, and when l is
+// nil: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithProvisionedLimits turns on the per-shard read and write budgets
+// WithProvisionedLimits turns the per-shard read and write budgets
 // (ProvisionedThroughputExceededException) of every stream created through
-// the API. Default: off, as Shoal has no capacity to protect.
-func WithProvisionedLimits() Option { return func(c *config) { c.provisionedLimits = true } }
+// the API on or off. Default: off, as Shoal has no capacity to protect.
+func WithProvisionedLimits(on bool) Option { return func(c *config) { c.provisionedLimits = on } }
 
 // WithAccountLimits sets the shard and on-demand stream quotas that
 // DescribeLimits reports. Shoal reports them but does not enforce them.
@@ -73,7 +74,9 @@ func New(log *shardlog.Log, opts ...Option) *awsproto.Service {
 func newAPI(log *shardlog.Log, opts []Option) *api {
 	cfg := config{shardLimit: 20000, onDemandLimit: 50, subscriptionLifetime: shardlog.SubscriptionLifetime, recorder: nopRecorder{}}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	keys := cfg.keyring
 	if keys == nil {

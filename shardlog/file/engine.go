@@ -54,7 +54,12 @@ const DefaultSegmentSize = 64 << 20
 func Open(dir string, opts ...Option) (*Engine, error) {
 	o := options{sync: SyncAlways, segmentSize: DefaultSegmentSize, fs: OS(), logger: slog.New(slog.DiscardHandler), preallocate: true}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
 	}
 	if o.segmentSize < segmentHeaderSize+frameOverhead {
 		return nil, fmt.Errorf("shardlog/file: segment size %d is too small", o.segmentSize)

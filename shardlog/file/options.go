@@ -76,5 +76,5 @@ func WithSegmentSize(n int64) Option { return func(o *options) { o.segmentSize =
 func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
 
 // WithLogger sets the structured logger for recovery and background work.
-// Default: discard.
+// Default, and when l is nil: discard.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
