@@ -28,7 +28,8 @@
 // after the Kinesis exception it stands for; ResourceNotFound messages are
 // worded as Kinesis words them.
 // Beside the token-based iterators, a Cursor reads a shard the Go way: it
-// never expires and can wait for records instead of polling.
+// never expires and can wait for records instead of polling. ReadyShards
+// applies Kinesis's rule of reading parents before children to a listing.
 //
 // Shoal adds two operations an event store needs: AppendKey appends a batch
 // for one partition key only if the key's latest sequence number is the one

@@ -277,3 +277,34 @@ func ExampleHashPartitionKey() {
 	// 146877212252092102612564579855103022916
 	// order-1 goes to shardId-000000000000
 }
+
+func ExampleReadyShards() {
+	ctx := context.Background()
+	log := openLog(ctx, "orders", 2)
+	defer log.Close()
+
+	// Split shard 0: its children 2 and 3 wait until it is read to its end.
+	if err := log.SplitShard(ctx, shardlog.SplitShardInput{
+		StreamName: "orders", ShardToSplit: "shardId-000000000000", NewStartingHashKey: "1000",
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	list, err := log.ListShards(ctx, shardlog.ListShardsInput{StreamName: "orders"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	done := map[string]bool{}
+	for range 2 {
+		var ids []string
+		for _, sh := range shardlog.ReadyShards(list.Shards, func(id string) bool { return done[id] }) {
+			ids = append(ids, sh.ShardID)
+			done[sh.ShardID] = true // read to its end
+		}
+		fmt.Println(ids)
+	}
+	// Output:
+	// [shardId-000000000000 shardId-000000000001]
+	// [shardId-000000000002 shardId-000000000003]
+}
