@@ -306,14 +306,7 @@ func TestEventstoreKillChild(t *testing.T) {
 		t.Skip("child of TestEventstoreKill: runs only when " + ekEnvDir + " is set")
 	}
 	out := killtest.NewOut("EKFAIL")
-	cycle, err := strconv.Atoi(os.Getenv(ekEnvCycle))
-	if err != nil {
-		out.Fail("bad %s: %v", ekEnvCycle, err)
-	}
-	seed, err := strconv.ParseUint(os.Getenv(ekEnvSeed), 10, 64)
-	if err != nil {
-		out.Fail("bad %s: %v", ekEnvSeed, err)
-	}
+	cycle, seed := out.Int(ekEnvCycle), out.Uint64(ekEnvSeed)
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(ekFailWriter{out}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := ekOpen(ctx, dir, true, logger)

@@ -184,14 +184,7 @@ func pkOptions(cps projection.CheckpointStore, catchUp bool) projection.Options 
 // pkChildMain is the child: it projects (and appends) until killed.
 func pkChildMain(dir string) {
 	out := killtest.NewOut("PKFAIL")
-	cycle, err := strconv.Atoi(os.Getenv(pkEnvCycle))
-	if err != nil {
-		out.Fail("bad %s: %v", pkEnvCycle, err)
-	}
-	seed, err := strconv.ParseUint(os.Getenv(pkEnvSeed), 10, 64)
-	if err != nil {
-		out.Fail("bad %s: %v", pkEnvSeed, err)
-	}
+	cycle, seed := out.Int(pkEnvCycle), out.Uint64(pkEnvSeed)
 	ctx := context.Background()
 	_, store, err := pkOpen(ctx, dir, false)
 	if err != nil {

@@ -112,6 +112,25 @@ func (o *Out) Fail(format string, args ...any) {
 	os.Exit(3)
 }
 
+// Int returns the integer in the environment variable name, which the
+// parent set; the child fails if it is not one.
+func (o *Out) Int(name string) int {
+	n, err := strconv.Atoi(os.Getenv(name))
+	if err != nil {
+		o.Fail("bad %s: %v", name, err)
+	}
+	return n
+}
+
+// Uint64 is Int for an unsigned 64-bit number (a seed).
+func (o *Out) Uint64(name string) uint64 {
+	n, err := strconv.ParseUint(os.Getenv(name), 10, 64)
+	if err != nil {
+		o.Fail("bad %s: %v", name, err)
+	}
+	return n
+}
+
 // Config describes a child.
 type Config struct {
 	// Test is the test function the child runs: the binary is re-executed

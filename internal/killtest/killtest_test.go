@@ -3,6 +3,8 @@ package killtest_test
 import (
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +86,23 @@ func TestRandReplays(t *testing.T) {
 		if x, y := a.Uint64(), b.Uint64(); x != y {
 			t.Fatalf("the same seed gave %d and %d", x, y)
 		}
+	}
+}
+
+// TestOutInt checks the child's reading of its environment: a number is
+// read, anything else fails the child with a line naming the variable.
+func TestOutInt(t *testing.T) {
+	if os.Getenv(envChild) == "int" {
+		out := killtest.NewOut("KTFAIL")
+		out.WriteString(strconv.Itoa(out.Int("SHOAL_KILLTEST_N")) + "\n")
+		out.Uint64("SHOAL_KILLTEST_BAD")
+		out.WriteString("not reached\n")
+		select {}
+	}
+	killtest.SkipUnlessSIGKILL(t)
+	c := killtest.Start(t, killtest.Config{Test: "TestOutInt", Env: []string{envChild + "=int", "SHOAL_KILLTEST_N=42", "SHOAL_KILLTEST_BAD=x"}, Fail: "KTFAIL"})
+	<-c.Exited()
+	if got := c.Stdout(); !strings.HasPrefix(got, "42\nKTFAIL bad SHOAL_KILLTEST_BAD: ") || strings.Contains(got, "not reached") {
+		t.Fatalf("stdout %q", got)
 	}
 }

@@ -207,15 +207,12 @@ func TestKill9Child(t *testing.T) {
 		t.Skip("child of TestKill9: runs only when " + k9EnvDir + " is set")
 	}
 	out := killtest.NewOut("K9FAIL")
-	seed, _ := strconv.ParseUint(os.Getenv(k9EnvSeed), 10, 64)
+	seed := out.Uint64(k9EnvSeed)
 	if os.Getenv(k9EnvMode) == "fill" {
 		k9FillChild(out, dir, seed)
 		return
 	}
-	cycle, err := strconv.Atoi(os.Getenv(k9EnvCycle))
-	if err != nil {
-		out.Fail("bad %s: %v", k9EnvCycle, err)
-	}
+	cycle := out.Int(k9EnvCycle)
 	ctx := context.Background()
 	e, err := file.Open(dir, k9Options...)
 	if err != nil {
