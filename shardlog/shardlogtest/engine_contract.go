@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -620,11 +621,15 @@ func openEngine(t *testing.T, newEngine NewEngine) (context.Context, shardlog.En
 	return t.Context(), e
 }
 
-// saveStream saves the metadata of a stream of n shards, as CreateStream
-// does before any append, and returns the shards' references.
+// streamIDs numbers the streams saveStream makes: each is a new stream,
+// as each CreateStream's is, even under an earlier stream's name.
+var streamIDs atomic.Uint64
+
+// saveStream saves the metadata of a new stream of n shards, as
+// CreateStream does before any append, and returns the shards' references.
 func saveStream(t *testing.T, ctx context.Context, e shardlog.Engine, name string, n int) []shardlog.ShardRef {
 	t.Helper()
-	m := shardlog.StreamMeta{ID: uint64(len(name)) + 1, Name: name, Mode: shardlog.Provisioned, CreatedAt: Epoch, RetentionHours: 24, NextShardIndex: uint32(n)}
+	m := shardlog.StreamMeta{ID: 0x5eed_0000 + streamIDs.Add(1), Name: name, Mode: shardlog.Provisioned, CreatedAt: Epoch, RetentionHours: 24, NextShardIndex: uint32(n)}
 	refs := make([]shardlog.ShardRef, n)
 	for i := range n {
 		sm := shardlog.ShardMeta{ID: fmt.Sprintf("shardId-%012d", i), Index: uint32(i), CreatedAt: Epoch}
