@@ -25,7 +25,7 @@ import (
 )
 
 // NewEngine returns a fresh, empty engine for one test. The suite closes it
-// through the Log.
+// (through the Log, or directly in the Engine group).
 type NewEngine func(t *testing.T) shardlog.Engine
 
 // Run runs the whole conformance suite against engines from newEngine.
