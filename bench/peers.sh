@@ -3,12 +3,12 @@
 #
 # Each of R repetitions (default 3) runs, back to back:
 #   1. Redis 7 XADD, appendonly yes + appendfsync always (private server on :6390):
-#        redis-benchmark -P 64 -c 4 -n $REDIS_N XADD bench '*' f <256 B>      (PEERS.md §2.c, App. F)
-#   2. NATS JetStream, nats-server v2.15.2 + natscli v0.5.0 `nats bench`       (PEERS.md §2.a, App. D)
+#        redis-benchmark -P 64 -c 4 -n $REDIS_N XADD bench '*' f <256 B>
+#   2. NATS JetStream, nats-server v2.15.2 + natscli v0.5.0 `nats bench`
 #        default store (:4232): js pub async 256 B ×$NATS_MSGS, then js ordered (replay)
 #        sync_interval: always (:4233): js pub async ×$NATS_ALWAYS_MSGS, js pub sync ×$NATS_SYNC_MSGS,
-#        and e2e-nats (App. B) at 1,000 msg/s: sync publish → ordered consumer latency
-#   3. PostgreSQL at 127.0.0.1:5432, database test, user postgres, own table  (PEERS.md §2.b, App. E)
+#        and e2e-nats (a Go probe this script builds) at 1,000 msg/s: sync publish → ordered consumer latency
+#   3. PostgreSQL at 127.0.0.1:5432, database test, user postgres, own table
 #        pgbench single-row INSERT c16, 100-row INSERT c4, COPY of $PG_ROWS rows (~256 B each),
 #        read of one stream's 10 rows by unique index (p50/p99), COPY out in id order (replay)
 #   4. The file engine: go test -bench BenchmarkFile ./shardlog/file (shardlog/file/bench_test.go),
@@ -154,7 +154,7 @@ build_e2e() {
 	[[ -x $BIN/e2e-nats ]] && return 0
 	mkdir -p "$d" "$BIN"
 	cat >"$d/main.go" <<'EOF'
-// e2e-nats (PEERS.md Appendix B, printing µs): JetStream publish->consume
+// e2e-nats (printing µs): JetStream publish->consume
 // latency at a fixed rate. Usage: e2e-nats URL RATE SECONDS
 package main
 
@@ -304,7 +304,7 @@ setup_pg() {
 	mkdir -p "$WORK/pg"
 	local hexd streams=$((PG_ROWS / 10))
 	hexd=$(head -c 200 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
-	# PEERS.md App. E: events(id bigserial PK, stream_id, version, type, data bytea(200 B), created_at, UNIQUE(stream_id, version))
+	# the events table: events(id bigserial PK, stream_id, version, type, data bytea(200 B), created_at, UNIQUE(stream_id, version))
 	timeout 60 psql "$PG_URL" -q -v ON_ERROR_STOP=1 >/dev/null <<EOF || { PG_OK=0; skip postgres "schema creation failed"; return; }
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS $PG_TABLE; DROP SEQUENCE IF EXISTS $PG_SEQ;

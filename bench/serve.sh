@@ -50,6 +50,7 @@ SHOAL_REV=${SHOAL_REV:-}
 KINESALITE_VERSION=${KINESALITE_VERSION:-3.3.3}
 KINESIS_LOCAL_VERSION=${KINESIS_LOCAL_VERSION:-0.6.2}
 EMU_DIR=${EMU_DIR:-$HOME/.cache/shoal-bench/kinesis-emulators}
+EMU_SHOWN=${EMU_DIR/#$HOME/\$HOME} # as the results show it: no machine path
 SHOAL_PORT=${SHOAL_PORT:-45671}
 KINESALITE_PORT=${KINESALITE_PORT:-45672}
 KINESIS_MOCK_PORT=${KINESIS_MOCK_PORT:-45673}
@@ -142,7 +143,7 @@ if ((${#want[@]})); then
 		for p in "${want[@]}"; do npm_installed "${p%@*}" "${p#*@}" || missing+=("$p"); done
 		if ((${#missing[@]})); then
 			mkdir -p "$EMU_DIR"
-			say "install: npm install --prefix $EMU_DIR ${want[*]}"
+			say "install: npm install --prefix $EMU_SHOWN ${want[*]}"
 			timeout 600 npm install --prefix "$EMU_DIR" --no-audit --no-fund "${want[@]}" >"$WORK/npm.log" 2>&1 ||
 				{ sed 's/^/   | /' "$WORK/npm.log"; say "!! npm install failed"; }
 		fi
@@ -150,15 +151,15 @@ if ((${#want[@]})); then
 fi
 if [[ $SKIP_KINESALITE != 1 ]] && npm_installed kinesalite "$KINESALITE_VERSION"; then
 	EMULATORS+=(kinesalite)
-	say "kinesalite: $KINESALITE_VERSION ($EMU_DIR/node_modules/kinesalite), in memory, on :$KINESALITE_PORT"
+	say "kinesalite: $KINESALITE_VERSION ($EMU_SHOWN/node_modules/kinesalite), in memory, on :$KINESALITE_PORT"
 elif [[ $SKIP_KINESALITE != 1 ]]; then
-	say "!! kinesalite $KINESALITE_VERSION not installed in $EMU_DIR: left out"
+	say "!! kinesalite $KINESALITE_VERSION not installed in $EMU_SHOWN: left out"
 fi
 if [[ $SKIP_KINESIS_MOCK != 1 ]] && npm_installed kinesis-local "$KINESIS_LOCAL_VERSION"; then
 	EMULATORS+=(kinesis-mock)
-	say "kinesis-mock: kinesis-local $KINESIS_LOCAL_VERSION (Scala.js build on Node, $EMU_DIR/node_modules/kinesis-local), in memory, on :$KINESIS_MOCK_PORT"
+	say "kinesis-mock: kinesis-local $KINESIS_LOCAL_VERSION (Scala.js build on Node, $EMU_SHOWN/node_modules/kinesis-local), in memory, on :$KINESIS_MOCK_PORT"
 elif [[ $SKIP_KINESIS_MOCK != 1 ]]; then
-	say "!! kinesis-local $KINESIS_LOCAL_VERSION not installed in $EMU_DIR: left out"
+	say "!! kinesis-local $KINESIS_LOCAL_VERSION not installed in $EMU_SHOWN: left out"
 fi
 say "shoal: shoal serve on :$SHOAL_PORT, --data under $WORK"
 SERVERS+=("${EMULATORS[@]}")

@@ -59,7 +59,7 @@ const (
 	benchHistMax          = 1 << 20
 	benchInterval         = time.Second // SyncInterval of the "interval" runs
 	benchParEnv           = "SHOAL_BENCH_PARALLELISM"
-	benchParDefault       = 8 // ×GOMAXPROCS goroutines: 16 on 2 vCPUs, PEERS.md's 16 PG clients
+	benchParDefault       = 8 // ×GOMAXPROCS goroutines: 16 on 2 vCPUs, as the 16 PostgreSQL clients of bench/peers.sh
 )
 
 // benchDeposited is the benchmark's event: a few strings, ints and a time,

@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"github.com/shoal-dev/shoal/aggregate"
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/eventstore/filesnapshot"
+	"github.com/shoal-dev/shoal/internal/killtest"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 )
@@ -289,29 +288,12 @@ func ekOpen(ctx context.Context, dir string, create bool, logger *slog.Logger, f
 
 // ---------------------------------------------------------------- child
 
-// ekOut writes whole lines to stdout, one write per line.
-type ekOut struct{ mu sync.Mutex }
-
-func (o *ekOut) write(line string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := os.Stdout.WriteString(line); err != nil {
-		os.Exit(4)
-	}
-}
-
-func (o *ekOut) fail(format string, args ...any) {
-	msg := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " | ")
-	o.write("EKFAIL " + msg + "\n")
-	os.Exit(3)
-}
-
 // ekFailWriter makes any warning the store or the repository logs in the
 // child (a snapshot that failed or does not decode) a failure.
-type ekFailWriter struct{ out *ekOut }
+type ekFailWriter struct{ out *killtest.Out }
 
 func (w ekFailWriter) Write(p []byte) (int, error) {
-	w.out.fail("logged: %s", bytes.TrimSpace(p))
+	w.out.Fail("logged: %s", bytes.TrimSpace(p))
 	return len(p), nil
 }
 
@@ -323,20 +305,13 @@ func TestEventstoreKillChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("child of TestEventstoreKill: runs only when " + ekEnvDir + " is set")
 	}
-	out := &ekOut{}
-	cycle, err := strconv.Atoi(os.Getenv(ekEnvCycle))
-	if err != nil {
-		out.fail("bad %s: %v", ekEnvCycle, err)
-	}
-	seed, err := strconv.ParseUint(os.Getenv(ekEnvSeed), 10, 64)
-	if err != nil {
-		out.fail("bad %s: %v", ekEnvSeed, err)
-	}
+	out := killtest.NewOut("EKFAIL")
+	cycle, seed := out.Int(ekEnvCycle), out.Uint64(ekEnvSeed)
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(ekFailWriter{out}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := ekOpen(ctx, dir, true, logger)
 	if err != nil {
-		out.fail("open: %v", err)
+		out.Fail("open: %v", err)
 	}
 	// Aggregates missing so far are created first (a Create cut by an
 	// earlier kill may have left one).
@@ -345,7 +320,7 @@ func TestEventstoreKillChild(t *testing.T) {
 		id := ekAggID(i)
 		v, err := db.store.Version(ctx, id)
 		if err != nil {
-			out.fail("Version %s: %v", id, err)
+			out.Fail("Version %s: %v", id, err)
 		}
 		if v > 0 {
 			continue
@@ -357,12 +332,12 @@ func TestEventstoreKillChild(t *testing.T) {
 			return nil
 		})
 		if err != nil {
-			out.fail("Create %s: %v", id, err)
+			out.Fail("Create %s: %v", id, err)
 		}
-		out.write(fmt.Sprintf("EKAGG %s %s 1 %d\n", id, token, agg.StoredVersion()))
+		out.WriteString(fmt.Sprintf("EKAGG %s %s 1 %d\n", id, token, agg.StoredVersion()))
 	}
 	ekRetryInFlight(ctx, out, db.store, dir)
-	out.write("EKREADY\n")
+	out.WriteString("EKREADY\n")
 	for g := range ekWriters {
 		go ekWriter(ctx, out, db.store, cycle, g, seed)
 	}
@@ -375,40 +350,40 @@ func TestEventstoreKillChild(t *testing.T) {
 // ekRetryInFlight sends again, with the same IDs and expected version, the
 // batches the parent lists as in flight at the last kill, and prints each
 // outcome (EKRACK, EKRREJ).
-func ekRetryInFlight(ctx context.Context, out *ekOut, store *eventstore.Store, dir string) {
+func ekRetryInFlight(ctx context.Context, out *killtest.Out, store *eventstore.Store, dir string) {
 	b, err := os.ReadFile(filepath.Join(dir, ekRetryFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	if err != nil {
-		out.fail("read the retry file: %v", err)
+		out.Fail("read the retry file: %v", err)
 	}
 	for line := range strings.Lines(string(b)) {
 		f := strings.Fields(line)
 		if len(f) != 4 {
-			out.fail("bad retry line %q", line)
+			out.Fail("bad retry line %q", line)
 		}
 		key, err := ekParseKey(f[0])
 		if err != nil {
-			out.fail("bad retry line %q: %v", line, err)
+			out.Fail("bad retry line %q: %v", line, err)
 		}
 		expected, err := strconv.ParseUint(f[2], 10, 64)
 		if err != nil {
-			out.fail("bad retry line %q: %v", line, err)
+			out.Fail("bad retry line %q: %v", line, err)
 		}
 		ids, err := ekParseIDs(f[3])
 		if err != nil {
-			out.fail("bad retry line %q: %v", line, err)
+			out.Fail("bad retry line %q: %v", line, err)
 		}
 		res, err := store.Append(ctx, f[1], eventstore.Exact(expected), ekProposed(key, f[1], expected, ids)...)
 		var we *eventstore.WrongExpectedVersionError
 		switch {
 		case err == nil:
-			out.write(ekAckLine("EKRACK", key, res))
+			out.WriteString(ekAckLine("EKRACK", key, res))
 		case errors.As(err, &we):
-			out.write(fmt.Sprintf("EKRREJ %s %d\n", key, we.Actual))
+			out.WriteString(fmt.Sprintf("EKRREJ %s %d\n", key, we.Actual))
 		default:
-			out.fail("retry %s: Append %s: %v", key, f[1], err)
+			out.Fail("retry %s: Append %s: %v", key, f[1], err)
 		}
 	}
 }
@@ -426,7 +401,7 @@ func ekAckLine(kind string, key ekKey, res eventstore.AppendResult) string {
 // expects the version it last knew of a stream (one time in four) or a
 // fresh one from store.Version, so that other writers make some appends
 // conflict.
-func ekWriter(ctx context.Context, out *ekOut, store *eventstore.Store, cycle, g int, seed uint64) {
+func ekWriter(ctx context.Context, out *killtest.Out, store *eventstore.Store, cycle, g int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(g)+1))
 	known := map[string]uint64{}
 	for n := 0; ; n++ {
@@ -439,7 +414,7 @@ func ekWriter(ctx context.Context, out *ekOut, store *eventstore.Store, cycle, g
 		if !ok || rng.IntN(4) != 0 {
 			var err error
 			if v, err = store.Version(ctx, s); err != nil {
-				out.fail("w%d Version %s: %v", g, s, err)
+				out.Fail("w%d Version %s: %v", g, s, err)
 			}
 		}
 		key := ekKey{cycle, g, n}
@@ -449,28 +424,28 @@ func ekWriter(ctx context.Context, out *ekOut, store *eventstore.Store, cycle, g
 			// the IDs, as a retry in the next cycle rebuilds them.
 			ids[i] = eventstore.NewEvent(ekEvent{}, eventstore.Metadata{}).ID
 		}
-		out.write(fmt.Sprintf("EKSEND %s %s %d %s\n", key, s, v, ekFormatIDs(ids)))
+		out.WriteString(fmt.Sprintf("EKSEND %s %s %d %s\n", key, s, v, ekFormatIDs(ids)))
 		res, err := store.Append(ctx, s, eventstore.Exact(v), ekProposed(key, s, v, ids)...)
 		var we *eventstore.WrongExpectedVersionError
 		switch {
 		case err == nil:
 			k := uint64(len(ids))
 			if res.StreamID != s || res.FirstVersion != v+1 || res.LastVersion != v+k || res.Deduplicated {
-				out.fail("w%d Append %s %s expecting %d: result %+v", g, key, s, v, res)
+				out.Fail("w%d Append %s %s expecting %d: result %+v", g, key, s, v, res)
 			}
-			out.write(ekAckLine("EKACK", key, res))
+			out.WriteString(ekAckLine("EKACK", key, res))
 			known[s] = res.LastVersion
 		case errors.As(err, &we):
-			out.write(fmt.Sprintf("EKREJ %s %d\n", key, we.Actual))
+			out.WriteString(fmt.Sprintf("EKREJ %s %d\n", key, we.Actual))
 			known[s] = we.Actual
 		default:
-			out.fail("w%d Append %s %s expecting %d: %v", g, key, s, v, err)
+			out.Fail("w%d Append %s %s expecting %d: %v", g, key, s, v, err)
 		}
 	}
 }
 
 // ekAggWriter runs Update commands of 1-3 events on random aggregates.
-func ekAggWriter(ctx context.Context, out *ekOut, repo *aggregate.Repository[ekCounter], cycle, g int, seed uint64) {
+func ekAggWriter(ctx context.Context, out *killtest.Out, repo *aggregate.Repository[ekCounter], cycle, g int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(100+g)))
 	for n := 0; ; n++ {
 		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
@@ -488,155 +463,24 @@ func ekAggWriter(ctx context.Context, out *ekOut, repo *aggregate.Repository[ekC
 		})
 		switch {
 		case err == nil:
-			out.write(fmt.Sprintf("EKAGG %s %s %d %d\n", id, token, len(by), agg.StoredVersion()))
+			out.WriteString(fmt.Sprintf("EKAGG %s %s %d %d\n", id, token, len(by), agg.StoredVersion()))
 		case errors.Is(err, eventstore.ErrWrongExpectedVersion):
-			out.write(fmt.Sprintf("EKAGGGIVEUP %s %s\n", id, token)) // lost every retry
+			out.WriteString(fmt.Sprintf("EKAGGGIVEUP %s %s\n", id, token)) // lost every retry
 		default:
-			out.fail("a%d Update %s %s: %v", g, id, token, err)
+			out.Fail("a%d Update %s %s: %v", g, id, token, err)
 		}
 	}
 }
 
 // ---------------------------------------------------------------- parent
 
-// ekChild is a running child and what it printed.
-type ekChild struct {
-	cmd    *exec.Cmd
-	stderr bytes.Buffer // read only once the child exited
-
-	mu      sync.Mutex
-	stdout  []byte
-	scanned int
-
-	ready, acked     chan struct{} // closed on the first such line
-	readDone, exited chan struct{}
-	waitErr          error
-}
-
-func ekStart(t *testing.T, env ...string) *ekChild {
+// ekStart starts a child of TestEventstoreKillChild with env.
+func ekStart(t *testing.T, env ...string) *killtest.Child {
 	t.Helper()
-	c := &ekChild{ready: make(chan struct{}), acked: make(chan struct{}), readDone: make(chan struct{}), exited: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestEventstoreKillChild$", "-test.count=1")
-	c.cmd.Env = append(os.Environ(), env...)
-	c.cmd.Stderr = &c.stderr
-	pipe, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.readDone)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := pipe.Read(buf)
-			if n > 0 {
-				c.take(buf[:n])
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		<-c.readDone // Wait closes the pipe: read it all first
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	return c
-}
-
-func (c *ekChild) take(b []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stdout = append(c.stdout, b...)
-	for {
-		i := bytes.IndexByte(c.stdout[c.scanned:], '\n')
-		if i < 0 {
-			return
-		}
-		line := c.stdout[c.scanned : c.scanned+i]
-		c.scanned += i + 1
-		var ch chan struct{}
-		switch {
-		case bytes.HasPrefix(line, []byte("EKACK ")):
-			ch = c.acked
-		case bytes.HasPrefix(line, []byte("EKREADY")):
-			ch = c.ready
-		default:
-			continue
-		}
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-	}
-}
-
-// await waits for ch, failing if the child exits first or takes a minute.
-func (c *ekChild) await(t *testing.T, ch chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-c.exited:
-		c.fatalExit(t, "exited before "+what)
-	case <-time.After(time.Minute):
-		c.cmd.Process.Kill()
-		<-c.exited
-		t.Fatalf("child did not get to %s within a minute; stdout tail:\n%s\nstderr:\n%s", what, ekTail(c.stdout, 2000), ekTail(c.stderr.Bytes(), 4000))
-	}
-}
-
-func (c *ekChild) fatalExit(t *testing.T, why string) {
-	t.Helper()
-	<-c.exited
-	var fails []string
-	for line := range strings.Lines(string(c.stdout)) {
-		if strings.HasPrefix(line, "EKFAIL") {
-			fails = append(fails, line)
-		}
-	}
-	t.Fatalf("child %s (%v): %s\nstdout tail:\n%s\nstderr:\n%s", why, c.waitErr, fails, ekTail(c.stdout, 2000), ekTail(c.stderr.Bytes(), 4000))
-}
-
-// kill SIGKILLs the child and returns its complete stdout lines.
-func (c *ekChild) kill(t *testing.T) []string {
-	t.Helper()
-	select {
-	case <-c.exited:
-		c.fatalExit(t, "exited before it was killed")
-	default:
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
-	<-c.exited
-	if bytes.Contains(c.stderr.Bytes(), []byte("DATA RACE")) || bytes.Contains(c.stderr.Bytes(), []byte("panic:")) {
-		t.Fatalf("child failed:\n%s", ekTail(c.stderr.Bytes(), 8000))
-	}
-	var lines []string
-	rest := string(c.stdout)
-	for {
-		line, after, ok := strings.Cut(rest, "\n")
-		if !ok {
-			break // a trailing partial line was cut by the kill
-		}
-		if strings.HasPrefix(line, "EKFAIL") {
-			t.Fatalf("child: %s", line)
-		}
-		lines = append(lines, line)
-		rest = after
-	}
-	return lines
-}
-
-func ekTail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return killtest.Start(t, killtest.Config{
+		Test: "TestEventstoreKillChild", Env: env, Fail: "EKFAIL",
+		Marks: []string{"EKREADY", "EKACK "},
+	})
 }
 
 // ekSend is a batch a plain writer sent, and what became of it.
@@ -695,27 +539,10 @@ type ekStats struct {
 }
 
 func TestEventstoreKill(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs SIGKILL")
-	}
-	cycles := 6
-	if n, err := strconv.Atoi(os.Getenv("SHOAL_KILL_CYCLES")); err == nil {
-		cycles = n // soak runs
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHOAL_KILL_SEED_PARENT"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SHOAL_KILL_SEED_PARENT=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	dir := t.TempDir()
-	if os.Getenv("SHOAL_KILL_KEEP") == "1" {
-		var err error
-		if dir, err = os.MkdirTemp("", "eskill-"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("data directory %s (kept)", dir)
-	}
+	killtest.SkipUnlessSIGKILL(t)
+	cycles := killtest.Cycles("SHOAL_KILL_CYCLES", 6)
+	rng := killtest.Rand(t, "SHOAL_KILL_SEED_PARENT")
+	dir := killtest.Dir(t, "SHOAL_KILL_KEEP", "eskill-")
 	run := &ekRun{sends: map[ekKey]*ekSend{}, hist: map[string][]ekHist{}, snap: map[string]uint64{}, snapMin: map[string]uint64{}}
 	var total ekStats
 	start := time.Now()
@@ -731,11 +558,11 @@ func TestEventstoreKill(t *testing.T) {
 		if early {
 			time.Sleep(delay)
 		} else {
-			c.await(t, c.ready, "READY")
+			c.Await(t, "EKREADY", "READY")
 			time.Sleep(delay)
-			c.await(t, c.acked, "a first acknowledgement")
+			c.Await(t, "EKACK ", "a first acknowledgement")
 		}
-		lines := c.kill(t)
+		lines := c.Kill(t)
 		var cs ekStats
 		ekParse(t, cycle, lines, run, &cs)
 		tv := time.Now()

@@ -25,10 +25,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pgtest"
 )
-
-// pgEnv names the server; the benchmarks skip without it.
-const pgEnv = "SHOAL_TEST_POSTGRES"
 
 // pgCodec encodes and decodes payloads exactly as the store does.
 var pgCodec = eventstore.Msgpack()
@@ -54,28 +52,18 @@ var pgTableSeq atomic.Int64
 // It returns the pool and the table's name.
 func pgOpen(b *testing.B, d pgDurability, conns int) (*pgxpool.Pool, string) {
 	b.Helper()
-	url := os.Getenv(pgEnv)
-	if url == "" {
-		b.Skipf("%s is not set (e.g. %s=postgres://postgres@127.0.0.1:5432/test?sslmode=disable)", pgEnv, pgEnv)
-	}
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		b.Fatalf("%s: %v", pgEnv, err)
-	}
-	cfg.MaxConns = int32(conns)
-	cfg.MinConns = 0
-	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = d.syncCommit
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatalf("pgxpool: %v", err)
-	}
-	b.Cleanup(pool.Close)
+	pool := pgtest.PoolWith(b, func(cfg *pgxpool.Config) {
+		cfg.MaxConns = int32(conns)
+		cfg.MinConns = 0
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = d.syncCommit
+	})
+	var err error
 	// open every connection now, outside the timed part
 	held := make([]*pgxpool.Conn, conns)
 	for i := range held {
 		if held[i], err = pool.Acquire(ctx); err != nil {
-			b.Fatalf("connect to %s: %v", pgEnv, err)
+			b.Fatalf("connect to %s: %v", pgtest.Env, err)
 		}
 	}
 	for _, c := range held {
@@ -94,13 +82,7 @@ func pgOpen(b *testing.B, d pgDurability, conns int) (*pgxpool.Pool, string) {
 	if err != nil {
 		b.Fatalf("create table: %v", err)
 	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+table); err != nil {
-			b.Errorf("drop table %s: %v", table, err)
-		}
-	})
+	pgtest.DropTables(b, pool, table)
 	return pool, table
 }
 

@@ -1,26 +1,22 @@
 package projection_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/killtest"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
@@ -185,71 +181,47 @@ func pkOptions(cps projection.CheckpointStore, catchUp bool) projection.Options 
 
 // ---------------------------------------------------------------- child
 
-// pkOut writes whole lines to stdout, one write per line.
-type pkOut struct{ mu sync.Mutex }
-
-func (o *pkOut) write(line string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := os.Stdout.WriteString(line); err != nil {
-		os.Exit(4)
-	}
-}
-
-func (o *pkOut) fail(format string, args ...any) {
-	msg := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " | ")
-	o.write("PKFAIL " + msg + "\n")
-	os.Exit(3)
-}
-
 // pkChildMain is the child: it projects (and appends) until killed.
 func pkChildMain(dir string) {
-	out := &pkOut{}
-	cycle, err := strconv.Atoi(os.Getenv(pkEnvCycle))
-	if err != nil {
-		out.fail("bad %s: %v", pkEnvCycle, err)
-	}
-	seed, err := strconv.ParseUint(os.Getenv(pkEnvSeed), 10, 64)
-	if err != nil {
-		out.fail("bad %s: %v", pkEnvSeed, err)
-	}
+	out := killtest.NewOut("PKFAIL")
+	cycle, seed := out.Int(pkEnvCycle), out.Uint64(pkEnvSeed)
 	ctx := context.Background()
 	_, store, err := pkOpen(ctx, dir, false)
 	if err != nil {
-		out.fail("open: %v", err)
+		out.Fail("open: %v", err)
 	}
 	cps, err := projection.OpenFileStore(filepath.Join(dir, pkCheckpoints))
 	if err != nil {
-		out.fail("OpenFileStore: %v", err)
+		out.Fail("OpenFileStore: %v", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, pkApplied), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		out.fail("open %s: %v", pkApplied, err)
+		out.Fail("open %s: %v", pkApplied, err)
 	}
-	rec := &pkRecorder{f: f, cycle: cycle, fail: func(err error) { out.fail("write %s: %v", pkApplied, err) }}
+	rec := &pkRecorder{f: f, cycle: cycle, fail: func(err error) { out.Fail("write %s: %v", pkApplied, err) }}
 	r, err := projection.NewRunner(store, pkOptions(cps, false), pkProjectionOf(rec))
 	if err != nil {
-		out.fail("NewRunner: %v", err)
+		out.Fail("NewRunner: %v", err)
 	}
-	out.write("PKREADY\n")
+	out.WriteString("PKREADY\n")
 	if os.Getenv(pkEnvAppend) == "1" {
 		af, err := os.OpenFile(filepath.Join(dir, pkAppended), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			out.fail("open %s: %v", pkAppended, err)
+			out.Fail("open %s: %v", pkAppended, err)
 		}
 		for g := range 2 {
 			go pkAppender(ctx, out, store, af, cycle, g, seed)
 		}
 	}
 	err = r.Run(ctx)
-	out.fail("Run returned: %v", err)
+	out.Fail("Run returned: %v", err)
 }
 
 // pkAppender appends batches of 1-3 events to random streams, mostly old
 // ones, now and then a new one or a poison event, and records every
 // acknowledged event in appended.log: "cycle eventID stream version shard
 // seq", fsynced.
-func pkAppender(ctx context.Context, out *pkOut, store *eventstore.Store, af *os.File, cycle, g int, seed uint64) {
+func pkAppender(ctx context.Context, out *killtest.Out, store *eventstore.Store, af *os.File, cycle, g int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(g)+1))
 	for n := 0; ; n++ {
 		time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
@@ -269,7 +241,7 @@ func pkAppender(ctx context.Context, out *pkOut, store *eventstore.Store, af *os
 		}
 		res, err := store.Append(ctx, s, eventstore.Any, evs...)
 		if err != nil {
-			out.fail("append %s: %v", s, err)
+			out.Fail("append %s: %v", s, err)
 		}
 		var b strings.Builder
 		for i, id := range ids {
@@ -277,91 +249,20 @@ func pkAppender(ctx context.Context, out *pkOut, store *eventstore.Store, af *os
 			fmt.Fprintf(&b, "%d %s %s %d %s %s\n", cycle, id, s, res.FirstVersion+uint64(i), res.First.ShardID, seq)
 		}
 		if _, err := af.WriteString(b.String()); err != nil {
-			out.fail("write %s: %v", pkAppended, err)
+			out.Fail("write %s: %v", pkAppended, err)
 		}
 		if err := af.Sync(); err != nil {
-			out.fail("fsync %s: %v", pkAppended, err)
+			out.Fail("fsync %s: %v", pkAppended, err)
 		}
 	}
 }
 
 // ---------------------------------------------------------------- parent
 
-// pkChild is a running child.
-type pkChild struct {
-	cmd     *exec.Cmd
-	stderr  bytes.Buffer // read only once the child exited
-	ready   chan struct{}
-	exited  chan struct{}
-	mu      sync.Mutex
-	lines   []string
-	waitErr error
-}
-
-func pkStart(t *testing.T, env ...string) *pkChild {
+// pkStart starts a child of TestKill9FileStore with env.
+func pkStart(t *testing.T, env ...string) *killtest.Child {
 	t.Helper()
-	c := &pkChild{ready: make(chan struct{}), exited: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestKill9FileStore$", "-test.count=1")
-	c.cmd.Env = append(os.Environ(), env...)
-	c.cmd.Stderr = &c.stderr
-	pipe, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			c.mu.Lock()
-			c.lines = append(c.lines, line)
-			c.mu.Unlock()
-			if line == "PKREADY" {
-				close(c.ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, pipe)
-		c.waitErr = c.cmd.Wait() // Wait closes the pipe: read it all first
-		close(c.exited)
-	}()
-	return c
-}
-
-func (c *pkChild) fatalExit(t *testing.T, why string) {
-	t.Helper()
-	<-c.exited
-	t.Fatalf("child %s (%v): stdout:\n%s\nstderr:\n%s", why, c.waitErr, strings.Join(c.lines, "\n"), pkTail(c.stderr.String(), 4000))
-}
-
-// kill SIGKILLs the child and waits for it to die.
-func (c *pkChild) kill(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.exited:
-		c.fatalExit(t, "exited before it was killed")
-	default:
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
-	<-c.exited
-	if s := c.stderr.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
-		t.Fatalf("child failed:\n%s", pkTail(s, 8000))
-	}
-	for _, line := range c.lines {
-		if strings.HasPrefix(line, "PKFAIL") {
-			t.Fatalf("child: %s", line)
-		}
-	}
-}
-
-func pkTail(s string, n int) string {
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
+	return killtest.Start(t, killtest.Config{Test: "TestKill9FileStore", Env: env, Fail: "PKFAIL", Marks: []string{"PKREADY"}})
 }
 
 // pkLine is a line of applied.log.
@@ -398,27 +299,13 @@ func TestKill9FileStore(t *testing.T) {
 		pkChildMain(dir) // never returns
 		return
 	}
-	if runtime.GOOS == "windows" || !flockOS() {
+	killtest.SkipUnlessSIGKILL(t)
+	if !flockOS() {
 		t.Skip("needs SIGKILL and flock")
 	}
-	cycles := 6
-	if n, err := strconv.Atoi(os.Getenv("SHOAL_KILL_CYCLES")); err == nil {
-		cycles = n // soak runs
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHOAL_KILL_SEED_PARENT"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SHOAL_KILL_SEED_PARENT=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	dir := t.TempDir()
-	if os.Getenv("SHOAL_KILL_KEEP") == "1" {
-		var err error
-		if dir, err = os.MkdirTemp("", "pkill-"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("data directory %s (kept)", dir)
-	}
+	cycles := killtest.Cycles("SHOAL_KILL_CYCLES", 6)
+	rng := killtest.Rand(t, "SHOAL_KILL_SEED_PARENT")
+	dir := killtest.Dir(t, "SHOAL_KILL_KEEP", "pkill-")
 	start := time.Now()
 	pkSeed(t, dir)
 	t.Logf("seeded %d streams of %d events in %v", pkStreams, pkPerStream, time.Since(start).Round(time.Millisecond))
@@ -435,18 +322,11 @@ func TestKill9FileStore(t *testing.T) {
 		if early {
 			time.Sleep(delay)
 		} else {
-			select {
-			case <-c.ready:
-			case <-c.exited:
-				c.fatalExit(t, "exited before READY")
-			case <-time.After(time.Minute):
-				c.cmd.Process.Kill()
-				c.fatalExit(t, "not READY within a minute")
-			}
+			c.Await(t, "PKREADY", "READY")
 			time.Sleep(delay)
 		}
 		select {
-		case <-c.ready:
+		case <-c.Mark("PKREADY"):
 			// The child holds the FileStore: another must be refused.
 			s, err := projection.OpenFileStore(filepath.Join(dir, pkCheckpoints))
 			if err == nil {
@@ -459,7 +339,7 @@ func TestKill9FileStore(t *testing.T) {
 			lock = "held"
 		default:
 		}
-		c.kill(t)
+		c.Kill(t)
 		tv := time.Now()
 		cs := pkVerify(t, cycle, dir, st, false)
 		if t.Failed() {

@@ -2,7 +2,8 @@ package shardlog
 
 import "time"
 
-// Limits from the Kinesis Data Streams API (../shared/KINESIS.md). Each is
+// Limits from the Kinesis Data Streams API (the AWS documentation's "Quotas
+// and limits" page of Amazon Kinesis Data Streams). Each is
 // enforced by Log and tested at and past its edge by shardlogtest.
 const (
 	MaxStreamNameLength      = 128

@@ -7,14 +7,10 @@ import (
 	"fmt"
 	"github.com/aws/smithy-go"
 	"hash/fnv"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/shoal-dev/shoal/internal/killtest"
 )
 
 // The kill -9 proof of shoal serve through the API. A child process (this
@@ -93,58 +90,21 @@ func skPayload(id string) []byte {
 // skAck is where an acknowledged record went.
 type skAck struct{ shard, seq string }
 
-// skChild is a running child.
-type skChild struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer // read only once it exited
-	exited         chan struct{}
-	waitErr        error
-}
-
-func skStart(t *testing.T, dir, addr string) *skChild {
+// skStart starts a child of TestServeKillChild serving dir at addr.
+func skStart(t *testing.T, dir, addr string) *killtest.Child {
 	t.Helper()
-	c := &skChild{exited: make(chan struct{})}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestServeKillChild$", "-test.count=1", "-test.v")
-	c.cmd.Env = append(os.Environ(), skEnvDir+"="+dir, skEnvAddr+"="+addr)
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-c.exited:
-		default:
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
-	})
-	return c
+	return killtest.Start(t, killtest.Config{Test: "TestServeKillChild", Env: []string{skEnvDir + "=" + dir, skEnvAddr + "=" + addr}, Args: []string{"-test.v"}})
 }
 
-func (c *skChild) output() string {
-	return fmt.Sprintf("stdout:\n%s\nstderr:\n%s", skTail(c.stdout.String()), skTail(c.stderr.String()))
-}
-
-func skTail(s string) string {
-	if len(s) > 4000 {
-		return s[len(s)-4000:]
-	}
-	return s
-}
-
-// waitHealthy polls /healthz until it answers 200.
-func (c *skChild) waitHealthy(t *testing.T, addr string) {
+// skWaitHealthy polls the child's /healthz until it answers 200.
+func skWaitHealthy(t *testing.T, c *killtest.Child, addr string) {
 	t.Helper()
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		select {
-		case <-c.exited:
-			t.Fatalf("child exited before it was healthy (%v)\n%s", c.waitErr, c.output())
+		case <-c.Exited():
+			t.Fatalf("child exited before it was healthy (%v)\n%s", c.Err(), c.Output())
 		default:
 		}
 		resp, err := hc.Get("http://" + addr + "/healthz")
@@ -155,34 +115,10 @@ func (c *skChild) waitHealthy(t *testing.T, addr string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-			t.Fatalf("child not healthy within a minute (%v)\n%s", err, c.output())
+			c.Abort()
+			t.Fatalf("child not healthy within a minute (%v)\n%s", err, c.Output())
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// kill SIGKILLs the child; it fails the test if the child had exited
-// already or reported a race or panic.
-func (c *skChild) kill(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.exited:
-		t.Fatalf("child exited before it was killed (%v)\n%s", c.waitErr, c.output())
-	default:
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
-	<-c.exited
-	c.checkClean(t)
-}
-
-func (c *skChild) checkClean(t *testing.T) {
-	t.Helper()
-	if s := c.stderr.String() + c.stdout.String(); strings.Contains(s, "DATA RACE") || strings.Contains(s, "panic:") {
-		t.Fatalf("child failed\n%s", c.output())
 	}
 }
 
@@ -310,29 +246,19 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestServeKill(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs SIGKILL")
-	}
+	killtest.SkipUnlessSIGKILL(t)
 	if os.Getenv(skEnvDir) != "" {
 		t.Skip("in the child")
 	}
-	cycles := 3
-	if n, err := strconv.Atoi(os.Getenv("SHOAL_KILL_CYCLES")); err == nil && n > 0 {
-		cycles = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHOAL_KILL_SEED_PARENT"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SHOAL_KILL_SEED_PARENT=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	cycles := killtest.Cycles("SHOAL_KILL_CYCLES", 3)
+	rng := killtest.Rand(t, "SHOAL_KILL_SEED_PARENT")
 	dir, addr := t.TempDir(), freeAddr(t)
 	st := &skState{sent: map[string]bool{}, acked: map[string]skAck{}, seen: map[string]skAck{}}
 
 	for cycle := range cycles {
 		start := time.Now()
 		c := skStart(t, dir, addr)
-		c.waitHealthy(t, addr)
+		skWaitHealthy(t, c, addr)
 		client, tr := skClient(addr)
 		var found, unacked int
 		if cycle == 0 {
@@ -359,7 +285,7 @@ func TestServeKill(t *testing.T) {
 		delay := time.Duration(100+rng.IntN(401)) * time.Millisecond
 		time.Sleep(delay)
 		killed.Store(true)
-		c.kill(t)
+		c.Kill(t)
 		cancel()
 		wg.Wait()
 		tr.CloseIdleConnections()
@@ -378,24 +304,24 @@ func TestServeKill(t *testing.T) {
 
 	// The last check, then a graceful stop.
 	c := skStart(t, dir, addr)
-	c.waitHealthy(t, addr)
+	skWaitHealthy(t, c, addr)
 	client, tr := skClient(addr)
 	found, unacked := st.check(t, client)
 	tr.CloseIdleConnections()
 	t.Logf("final: %d records, %d acknowledged, %d present unacknowledged, %d sent", found, len(st.acked), unacked, len(st.sent))
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := c.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-c.exited:
+	case <-c.Exited():
 	case <-time.After(30 * time.Second):
-		t.Fatalf("child did not stop within 30s of SIGTERM\n%s", c.output())
+		t.Fatalf("child did not stop within 30s of SIGTERM\n%s", c.Output())
 	}
-	if c.waitErr != nil {
-		t.Fatalf("child after SIGTERM: %v\n%s", c.waitErr, c.output())
+	if c.Err() != nil {
+		t.Fatalf("child after SIGTERM: %v\n%s", c.Err(), c.Output())
 	}
-	c.checkClean(t)
-	if !strings.Contains(c.stdout.String(), "shoal serve: stopped") {
-		t.Fatalf("child did not stop gracefully\n%s", c.output())
+	c.CheckClean(t)
+	if !strings.Contains(c.Stdout(), "shoal serve: stopped") {
+		t.Fatalf("child did not stop gracefully\n%s", c.Output())
 	}
 }

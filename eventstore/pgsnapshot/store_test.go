@@ -2,10 +2,7 @@ package pgsnapshot_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"math"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,35 +13,16 @@ import (
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/eventstore/pgsnapshot"
 	"github.com/shoal-dev/shoal/eventstore/snapshottest"
+	"github.com/shoal-dev/shoal/internal/pgtest"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/stretchr/testify/require"
 )
 
-// testPool connects to the server named by SHOAL_TEST_POSTGRES, or skips.
-func testPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	url := os.Getenv("SHOAL_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("SHOAL_TEST_POSTGRES is not set; set it to a PostgreSQL URL " +
-			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests")
-	}
-	pool, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, pool.Ping(context.Background()), "SHOAL_TEST_POSTGRES=%s", url)
-	return pool
-}
-
 // uniqueTable returns a fresh table name and drops the table when t ends.
 func uniqueTable(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "shoal_snapshots_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
-		require.NoError(t, err)
-	})
+	name := pgtest.UniqueName("shoal_snapshots_test_")
+	pgtest.DropTables(t, pool, name)
 	return name
 }
 
@@ -71,7 +49,7 @@ func testSnapshot(stream string, v uint64) eventstore.Snapshot {
 }
 
 func TestConformance(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	snapshottest.Run(t, func(t *testing.T) eventstore.SnapshotStore { return newStore(t, pool) })
 }
 
@@ -106,7 +84,7 @@ func TestTableName(t *testing.T) {
 
 // TestSchema: the table is the one the package doc describes.
 func TestSchema(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	s := newStore(t, pool)
 	rows, err := pool.Query(context.Background(), `
 SELECT column_name, data_type, coalesce(numeric_precision, 0), is_nullable
@@ -142,7 +120,7 @@ WHERE i.indrelid = $1::regclass AND i.indisprimary`, s.Table()).Scan(&pk))
 
 // TestRowIsReadableSQL: the columns hold what SQL users expect.
 func TestRowIsReadableSQL(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	s := newStore(t, pool)
 	snap := testSnapshot("order-1", 9)
 	snap.Position.SequenceNumber = shardlog.MakeSequenceNumber(math.MaxUint64, math.MaxUint32)
@@ -164,7 +142,7 @@ func TestRowIsReadableSQL(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	s := newStore(t, pool)
 	ctx := context.Background()
 	bad := map[string]func(*eventstore.Snapshot){
@@ -206,7 +184,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	table := uniqueTable(t, pool)
 
@@ -247,7 +225,7 @@ func TestMigrate(t *testing.T) {
 // TestMigrateWrongTable: a table of that name but another shape is
 // reported by New, not by the first save.
 func TestMigrateWrongTable(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	ctx := context.Background()
 	table := uniqueTable(t, pool)
 	_, err := pool.Exec(ctx, "CREATE TABLE "+pgx.Identifier{table}.Sanitize()+" (stream_id text PRIMARY KEY, payload bytea)")
@@ -257,7 +235,7 @@ func TestMigrateWrongTable(t *testing.T) {
 }
 
 func TestContextCanceled(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	s := newStore(t, pool)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

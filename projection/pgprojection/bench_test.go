@@ -2,8 +2,6 @@ package pgprojection_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pgtest"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/projection/pgprojection"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -103,40 +102,12 @@ func pgBenchEnvInt(name string, def int) int {
 	return def
 }
 
-// benchPool is testPool for a benchmark: a pool on SHOAL_TEST_POSTGRES,
-// or a skip.
-func benchPool(b *testing.B) *pgxpool.Pool {
-	b.Helper()
-	url := os.Getenv("SHOAL_TEST_POSTGRES")
-	if url == "" {
-		b.Skip("SHOAL_TEST_POSTGRES is not set: set it to a PostgreSQL URL " +
-			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL benchmarks")
-	}
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	if err := pool.Ping(context.Background()); err != nil {
-		b.Fatalf("SHOAL_TEST_POSTGRES=%s: %v", url, err)
-	}
-	return pool
-}
-
 // benchPrefix is uniquePrefix for a benchmark: a fresh table prefix whose
 // tables (the store's and the read model, _rm) are dropped when b ends.
 func benchPrefix(b *testing.B, pool *pgxpool.Pool) string {
 	b.Helper()
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	prefix := "shoal_projection_b" + hex.EncodeToString(r[:])
-	b.Cleanup(func() {
-		for _, suffix := range []string{"_shards", "_members", "_parked", "_rm"} {
-			if _, err := pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{prefix + suffix}.Sanitize()); err != nil {
-				b.Errorf("drop %s%s: %v", prefix, suffix, err)
-			}
-		}
-	})
+	prefix := pgtest.UniqueName("shoal_projection_b")
+	pgtest.DropTables(b, pool, prefix+"_shards", prefix+"_members", prefix+"_parked", prefix+"_rm")
 	return prefix
 }
 
@@ -255,7 +226,7 @@ func pgBenchArgs(streamID string, version uint64, d pgBenchDeposited) []any {
 }
 
 func BenchmarkPGReadModel(b *testing.B) {
-	pool := benchPool(b)
+	pool := pgtest.Pool(b)
 	ctx := context.Background()
 	n := pgBenchEnvInt(pgBenchEventsEnv, pgBenchEventsDefault) / pgBenchStreamLen * pgBenchStreamLen
 	batch := pgBenchEnvInt(pgBenchBatchEnv, pgBenchBatchDefault)

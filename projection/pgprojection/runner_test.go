@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pgtest"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/projection/pgprojection"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -58,7 +59,7 @@ func newEventStore(t *testing.T, shards int) *eventstore.Store {
 func newRunnerStore(t *testing.T, maxConns int32) (*pgprojection.Store, *pgxpool.Pool, string) {
 	t.Helper()
 	ctx := context.Background()
-	base := testPool(t)
+	base := pgtest.Pool(t)
 	prefix := uniquePrefix(t, base)
 	cfg := base.Config()
 	cfg.MaxConns = maxConns

@@ -2,16 +2,14 @@ package pgprojection_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shoal-dev/shoal/internal/pgtest"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/projection/pgprojection"
 	"github.com/shoal-dev/shoal/projection/projectiontest"
@@ -20,41 +18,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testPool connects to the server named by SHOAL_TEST_POSTGRES, or skips.
-func testPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	url := os.Getenv("SHOAL_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("SHOAL_TEST_POSTGRES is not set: set it to a PostgreSQL URL " +
-			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests")
-	}
-	pool, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	require.NoError(t, pool.Ping(context.Background()), "SHOAL_TEST_POSTGRES=%s", url)
-	return pool
-}
-
 // uniquePrefix returns a fresh table prefix and drops its tables (and the
-// tests' read-model table) when t ends.
+// tests' read-model tables, _rm and TestOnQueued's _rm_q) when t ends.
 func uniquePrefix(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "shoal_projection_t" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		for _, suffix := range []string{"_shards", "_members", "_parked", "_rm"} {
-			_, err := pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+pgx.Identifier{prefix + suffix}.Sanitize())
-			assert.NoError(t, err)
-		}
-	})
+	prefix := pgtest.UniqueName("shoal_projection_t")
+	pgtest.DropTables(t, pool, prefix+"_shards", prefix+"_members", prefix+"_parked", prefix+"_rm", prefix+"_rm_q")
 	return prefix
 }
 
 // newStore returns a store on fresh tables.
 func newStore(t *testing.T) (*pgprojection.Store, *pgxpool.Pool, string) {
 	t.Helper()
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	prefix := uniquePrefix(t, pool)
 	s, err := pgprojection.New(context.Background(), pool, pgprojection.WithTablePrefix(prefix))
 	require.NoError(t, err)
@@ -67,7 +43,7 @@ func TestSharedStore(t *testing.T) {
 }
 
 func TestNewConcurrent(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t)
 	prefix := uniquePrefix(t, pool)
 	var wg sync.WaitGroup
 	for range 8 {

@@ -285,7 +285,7 @@ func benchPutRecords500(b *testing.B, policy file.SyncPolicy) {
 
 // preload appends n records (a multiple of benchBatch) from benchPutters
 // goroutines, with keys drawn from n/10 random ones, so that a key has 10
-// records on average (PEERS.md's PostgreSQL table: 10 events per stream). If fill is not nil it may overwrite entries of
+// records on average (as the peers' PostgreSQL events table in bench/peers.sh: 10 events per stream). If fill is not nil it may overwrite entries of
 // the batch that starts at record index at.
 func preload(b *testing.B, l *shardlog.Log, n int, fill func(at int, entries []shardlog.PutRecordsEntry)) {
 	b.Helper()
@@ -547,7 +547,7 @@ func benchPushLatency(b *testing.B, rate int) {
 
 // benchGroupCommitFloor: the disk's ceiling for durable batches of 500
 // records: one write of 500×256 bytes and one fdatasync per op, appended to
-// one file, as PEERS.md's perfanchors gc does.
+// one file, as a group commit does.
 func benchGroupCommitFloor(b *testing.B) {
 	f, err := os.OpenFile(filepath.Join(b.TempDir(), "gc.dat"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/killtest"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 )
@@ -186,23 +186,6 @@ func k9Decode(key string, data []byte, known map[k9ID]k9Found) (k9Hdr, error) {
 
 // ---------------------------------------------------------------- child
 
-// k9Out writes whole lines to stdout, one write per call.
-type k9Out struct{ mu sync.Mutex }
-
-func (o *k9Out) write(b []byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := os.Stdout.Write(b); err != nil {
-		os.Exit(4)
-	}
-}
-
-func (o *k9Out) fail(format string, args ...any) {
-	msg := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " | ")
-	o.write([]byte("K9FAIL " + msg + "\n"))
-	os.Exit(3)
-}
-
 func k9AckLine(b []byte, shardID string, seq shardlog.SequenceNumber, key string, data []byte) []byte {
 	b = append(b, "K9ACK "...)
 	b = append(b, shardID...)
@@ -223,36 +206,33 @@ func TestKill9Child(t *testing.T) {
 	if dir == "" {
 		t.Skip("child of TestKill9: runs only when " + k9EnvDir + " is set")
 	}
-	out := &k9Out{}
-	seed, _ := strconv.ParseUint(os.Getenv(k9EnvSeed), 10, 64)
+	out := killtest.NewOut("K9FAIL")
+	seed := out.Uint64(k9EnvSeed)
 	if os.Getenv(k9EnvMode) == "fill" {
 		k9FillChild(out, dir, seed)
 		return
 	}
-	cycle, err := strconv.Atoi(os.Getenv(k9EnvCycle))
-	if err != nil {
-		out.fail("bad %s: %v", k9EnvCycle, err)
-	}
+	cycle := out.Int(k9EnvCycle)
 	ctx := context.Background()
 	e, err := file.Open(dir, k9Options...)
 	if err != nil {
-		out.fail("file.Open: %v", err)
+		out.Fail("file.Open: %v", err)
 	}
 	l, err := shardlog.Open(ctx, e, shardlog.WithRetentionInterval(0))
 	if err != nil {
-		out.fail("shardlog.Open: %v", err)
+		out.Fail("shardlog.Open: %v", err)
 	}
 	if _, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream}); errors.Is(err, shardlog.ErrResourceNotFound) {
 		if cycle != 0 {
-			out.fail("cycle %d: stream %s is missing", cycle, k9Stream)
+			out.Fail("cycle %d: stream %s is missing", cycle, k9Stream)
 		}
 		if err := l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: k9Stream, ShardCount: k9Shards}); err != nil {
-			out.fail("CreateStream: %v", err)
+			out.Fail("CreateStream: %v", err)
 		}
 	} else if err != nil {
-		out.fail("DescribeStream: %v", err)
+		out.Fail("DescribeStream: %v", err)
 	}
-	out.write([]byte("K9READY\n"))
+	out.Write([]byte("K9READY\n"))
 	for g := range k9Goroutines {
 		go k9Writer(ctx, out, l, uint16(cycle), uint8(g), seed)
 	}
@@ -265,12 +245,12 @@ func TestKill9Child(t *testing.T) {
 // k9Writer puts batches forever: PutRecords of 1-50 records with keys of
 // its own, and AppendKey on its key ak-<g>, tracking the key's expected
 // sequence number. It prints every acknowledged record.
-func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g uint8, seed uint64) {
+func k9Writer(ctx context.Context, out *killtest.Out, l *shardlog.Log, cycle uint16, g uint8, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, uint64(g)+1))
 	akey := k9Key(k9ID{kind: k9Cond, gor: g})
 	lk, err := l.LastKey(ctx, shardlog.LastKeyInput{StreamName: k9Stream, PartitionKey: akey})
 	if err != nil {
-		out.fail("g%d LastKey: %v", g, err)
+		out.Fail("g%d LastKey: %v", g, err)
 	}
 	exp := lk.Record.SequenceNumber
 	var counter, batch uint32
@@ -291,12 +271,12 @@ func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g 
 			counter += uint32(n)
 			res, err := l.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: k9Stream, Records: entries})
 			if err != nil {
-				out.fail("g%d PutRecords: %v", g, err)
+				out.Fail("g%d PutRecords: %v", g, err)
 			}
 			if res.FailedRecordCount != 0 {
 				for _, r := range res.Records {
 					if r.ErrorCode != "" {
-						out.fail("g%d PutRecords: entry failed: %s %s", g, r.ErrorCode, r.ErrorMessage)
+						out.Fail("g%d PutRecords: entry failed: %s %s", g, r.ErrorCode, r.ErrorMessage)
 					}
 				}
 			}
@@ -304,7 +284,7 @@ func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g 
 			for i, r := range res.Records {
 				line = k9AckLine(line, r.ShardID, r.SequenceNumber, entries[i].PartitionKey, entries[i].Data)
 			}
-			out.write(line)
+			out.Write(line)
 			continue
 		}
 		n := 1 + rng.IntN(20)
@@ -325,35 +305,35 @@ func k9Writer(ctx context.Context, out *k9Out, l *shardlog.Log, cycle uint16, g 
 		switch {
 		case stale && errors.As(err, &ce):
 			if ce.Actual != exp {
-				out.fail("g%d AppendKey: conflict names %v as the latest of %s, want %v", g, ce.Actual, akey, exp)
+				out.Fail("g%d AppendKey: conflict names %v as the latest of %s, want %v", g, ce.Actual, akey, exp)
 			}
 			continue
 		case stale && err == nil:
-			out.fail("g%d AppendKey: expected %v was accepted, but the latest of %s is %v", g, want, akey, exp)
+			out.Fail("g%d AppendKey: expected %v was accepted, but the latest of %s is %v", g, want, akey, exp)
 		case errors.As(err, &ce):
 			// Only this goroutine writes the key: a conflict means the
 			// tracking, or the engine, lost an append.
 			last, lerr := l.LastKey(ctx, shardlog.LastKeyInput{StreamName: k9Stream, PartitionKey: akey})
-			out.fail("g%d AppendKey: unexpected conflict: %v (LastKey %v, %v)", g, err, last, lerr)
+			out.Fail("g%d AppendKey: unexpected conflict: %v (LastKey %v, %v)", g, err, last, lerr)
 		case err != nil:
-			out.fail("g%d AppendKey: %v", g, err)
+			out.Fail("g%d AppendKey: %v", g, err)
 		}
 		exp = res.Last
 		line = line[:0]
 		for i := range data {
 			line = k9AckLine(line, res.ShardID, res.SequenceNumber(i), akey, data[i])
 		}
-		out.write(line)
+		out.Write(line)
 	}
 }
 
 // k9Reshard splits a random open shard in two, or merges a random pair of
 // adjacent open shards, at a random point of the child's run.
-func k9Reshard(ctx context.Context, out *k9Out, l *shardlog.Log, op string, rng *rand.Rand) {
+func k9Reshard(ctx context.Context, out *killtest.Out, l *shardlog.Log, op string, rng *rand.Rand) {
 	time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
 	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream})
 	if err != nil {
-		out.fail("reshard: DescribeStream: %v", err)
+		out.Fail("reshard: DescribeStream: %v", err)
 	}
 	var open []shardlog.Shard
 	for _, s := range d.Shards {
@@ -384,9 +364,9 @@ func k9Reshard(ctx context.Context, out *k9Out, l *shardlog.Log, op string, rng 
 		err = l.MergeShards(ctx, shardlog.MergeShardsInput{StreamName: k9Stream, ShardToMerge: open[i].ShardID, AdjacentShardToMerge: open[i+1].ShardID})
 	}
 	if err != nil {
-		out.fail("reshard %s %s: %v", op, detail, err)
+		out.Fail("reshard %s %s: %v", op, detail, err)
 	}
-	out.write([]byte("K9RESHARDED " + op + " " + strings.ReplaceAll(detail, " ", "_") + "\n"))
+	out.Write([]byte("K9RESHARDED " + op + " " + strings.ReplaceAll(detail, " ", "_") + "\n"))
 }
 
 func k9Big(h shardlog.HashKey) *big.Int {
@@ -399,150 +379,13 @@ func k9Big(h shardlog.HashKey) *big.Int {
 
 // ---------------------------------------------------------------- parent
 
-// k9Child is a running child and what it printed.
-type k9Child struct {
-	cmd    *exec.Cmd
-	stderr bytes.Buffer
-
-	mu      sync.Mutex
-	stdout  []byte
-	scanned int // stdout[:scanned] was scanned for events
-
-	ready, resharded, acked chan struct{} // closed on the first such line
-	readDone, exited        chan struct{}
-	waitErr                 error
-}
-
-func k9Start(t *testing.T, env ...string) *k9Child {
+// k9Start starts a child of TestKill9Child with env.
+func k9Start(t *testing.T, env ...string) *killtest.Child {
 	t.Helper()
-	c := &k9Child{
-		ready: make(chan struct{}), resharded: make(chan struct{}), acked: make(chan struct{}),
-		readDone: make(chan struct{}), exited: make(chan struct{}),
-	}
-	c.cmd = exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
-	c.cmd.Env = append(os.Environ(), env...)
-	c.cmd.Stderr = &c.stderr
-	pipe, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.readDone)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := pipe.Read(buf)
-			if n > 0 {
-				c.take(buf[:n])
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		<-c.readDone // Wait closes the pipe: read it all first
-		c.waitErr = c.cmd.Wait()
-		close(c.exited)
-	}()
-	return c
-}
-
-func (c *k9Child) take(b []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stdout = append(c.stdout, b...)
-	for {
-		i := bytes.IndexByte(c.stdout[c.scanned:], '\n')
-		if i < 0 {
-			return
-		}
-		line := c.stdout[c.scanned : c.scanned+i]
-		c.scanned += i + 1
-		var ch chan struct{}
-		switch {
-		case bytes.HasPrefix(line, []byte("K9ACK ")):
-			ch = c.acked
-		case bytes.HasPrefix(line, []byte("K9READY")):
-			ch = c.ready
-		case bytes.HasPrefix(line, []byte("K9RESHARDED")):
-			ch = c.resharded
-		default:
-			continue
-		}
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-	}
-}
-
-// await waits for ch, failing if the child exits first or takes a minute
-// (it is hung: a minute is far beyond any timing this test expects).
-func (c *k9Child) await(t *testing.T, ch chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-c.exited:
-		c.fatalExit(t, "exited before "+what)
-	case <-time.After(time.Minute):
-		c.cmd.Process.Kill()
-		<-c.exited
-		t.Fatalf("child did not get to %s within a minute; stdout tail:\n%s\nstderr:\n%s", what, k9Tail(c.stdout, 2000), k9Tail(c.stderr.Bytes(), 4000))
-	}
-}
-
-func (c *k9Child) fatalExit(t *testing.T, why string) {
-	t.Helper()
-	<-c.exited
-	var fails []string
-	for line := range strings.Lines(string(c.stdout)) {
-		if strings.HasPrefix(line, "K9FAIL") {
-			fails = append(fails, line)
-		}
-	}
-	t.Fatalf("child %s (%v): %s\nstdout tail:\n%s\nstderr:\n%s", why, c.waitErr, fails, k9Tail(c.stdout, 2000), k9Tail(c.stderr.Bytes(), 4000))
-}
-
-// kill SIGKILLs the child and returns its complete stdout lines.
-func (c *k9Child) kill(t *testing.T) []string {
-	t.Helper()
-	select {
-	case <-c.exited:
-		c.fatalExit(t, "exited before it was killed")
-	default:
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
-	<-c.exited
-	if bytes.Contains(c.stderr.Bytes(), []byte("DATA RACE")) || bytes.Contains(c.stderr.Bytes(), []byte("panic:")) {
-		t.Fatalf("child failed:\n%s", k9Tail(c.stderr.Bytes(), 8000))
-	}
-	var lines []string
-	rest := string(c.stdout)
-	for {
-		line, after, ok := strings.Cut(rest, "\n")
-		if !ok {
-			break // a trailing partial line was cut by the kill
-		}
-		if strings.HasPrefix(line, "K9FAIL") {
-			t.Fatalf("child: %s", line)
-		}
-		lines = append(lines, line)
-		rest = after
-	}
-	return lines
-}
-
-func k9Tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return killtest.Start(t, killtest.Config{
+		Test: "TestKill9Child", Env: env, Fail: "K9FAIL",
+		Marks: []string{"K9READY", "K9RESHARDED", "K9ACK ", "K9FILLED"},
+	})
 }
 
 // k9Found is a record as read back, or as acknowledged.
@@ -568,27 +411,10 @@ type k9State struct {
 }
 
 func TestKill9(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("needs SIGKILL")
-	}
-	cycles := 24
-	if n, err := strconv.Atoi(os.Getenv("SHOAL_KILL9_CYCLES")); err == nil {
-		cycles = n // soak runs
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SHOAL_KILL9_SEED_PARENT"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with SHOAL_KILL9_SEED_PARENT=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	dir := t.TempDir()
-	if os.Getenv("SHOAL_KILL9_KEEP") == "1" {
-		var err error
-		if dir, err = os.MkdirTemp("", "kill9-"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("data directory %s (kept)", dir)
-	}
+	killtest.SkipUnlessSIGKILL(t)
+	cycles := killtest.Cycles("SHOAL_KILL9_CYCLES", 24)
+	rng := killtest.Rand(t, "SHOAL_KILL9_SEED_PARENT")
+	dir := killtest.Dir(t, "SHOAL_KILL9_KEEP", "kill9-")
 	st := &k9State{acked: map[k9ID]k9Found{}, seen: map[k9ID]k9Found{}, hist: map[string][]shardlog.SequenceNumber{}}
 	var reshards, totalAcked, totalExtra int
 	for cycle := range cycles {
@@ -615,14 +441,14 @@ func TestKill9(t *testing.T) {
 		if early {
 			time.Sleep(delay)
 		} else {
-			c.await(t, c.ready, "READY")
+			c.Await(t, "K9READY", "READY")
 			if waitReshard {
-				c.await(t, c.resharded, "RESHARDED")
+				c.Await(t, "K9RESHARDED", "RESHARDED")
 			}
 			time.Sleep(delay)
-			c.await(t, c.acked, "a first acknowledgement")
+			c.Await(t, "K9ACK ", "a first acknowledgement")
 		}
-		lines := c.kill(t)
+		lines := c.Kill(t)
 		acks, info := k9Parse(t, cycle, lines, st)
 		if info != "" {
 			reshards++
@@ -1034,23 +860,23 @@ func k9CheckHistory(t *testing.T, cycle int, fresh []k9Found, st *k9State) {
 // k9FillChild writes 256-byte records with SyncNever, 4 goroutines of
 // 500-record batches, and prints K9FILLED once SHOAL_KILL9_TARGET bytes of
 // data are acknowledged; it goes on until killed.
-func k9FillChild(out *k9Out, dir string, seed uint64) {
+func k9FillChild(out *killtest.Out, dir string, seed uint64) {
 	target, _ := strconv.ParseInt(os.Getenv(k9EnvTarget), 10, 64)
 	ctx := context.Background()
 	e, err := file.Open(dir, file.WithSync(file.SyncNever))
 	if err != nil {
-		out.fail("file.Open: %v", err)
+		out.Fail("file.Open: %v", err)
 	}
 	l, err := shardlog.Open(ctx, e, shardlog.WithRetentionInterval(0))
 	if err != nil {
-		out.fail("shardlog.Open: %v", err)
+		out.Fail("shardlog.Open: %v", err)
 	}
 	if _, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: k9Stream}); errors.Is(err, shardlog.ErrResourceNotFound) {
 		if err := l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: k9Stream, ShardCount: k9Shards}); err != nil {
-			out.fail("CreateStream: %v", err)
+			out.Fail("CreateStream: %v", err)
 		}
 	}
-	out.write([]byte("K9READY\n"))
+	out.Write([]byte("K9READY\n"))
 	var written atomic.Int64
 	var once sync.Once
 	for g := range k9Goroutines {
@@ -1066,10 +892,10 @@ func k9FillChild(out *k9Out, dir string, seed uint64) {
 				}
 				res, err := l.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: k9Stream, Records: entries})
 				if err != nil || res.FailedRecordCount != 0 {
-					out.fail("fill: PutRecords: %v", err)
+					out.Fail("fill: PutRecords: %v", err)
 				}
 				if written.Add(int64(len(entries))*256) >= target {
-					once.Do(func() { out.write([]byte("K9FILLED\n")) })
+					once.Do(func() { out.Write([]byte("K9FILLED\n")) })
 				}
 			}
 		}()
@@ -1088,33 +914,16 @@ func TestReopenTime(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now()
 	c := k9Start(t, k9EnvDir+"="+dir, k9EnvMode+"=fill", k9EnvTarget+"="+strconv.Itoa(1<<30), k9EnvSeed+"=1")
-	filled := make(chan struct{})
-	go func() {
-		for {
-			c.mu.Lock()
-			ok := bytes.Contains(c.stdout, []byte("K9FILLED\n"))
-			c.mu.Unlock()
-			if ok {
-				close(filled)
-				return
-			}
-			select {
-			case <-c.exited:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
 	select {
-	case <-filled:
-	case <-c.exited:
-		c.fatalExit(t, "exited while filling")
+	case <-c.Mark("K9FILLED"):
+	case <-c.Exited():
+		c.FatalExit(t, "exited while filling")
 	case <-time.After(10 * time.Minute):
-		c.cmd.Process.Kill()
+		c.Abort()
 		t.Fatal("fill took over 10 minutes")
 	}
 	time.Sleep(200 * time.Millisecond) // killed mid-write
-	c.kill(t)
+	c.Kill(t)
 	size, files := k9DirSize(t, dir)
 	t.Logf("filled and killed in %v: directory %.1f MiB in %d files", time.Since(start).Round(time.Millisecond), float64(size)/(1<<20), files)
 

@@ -1,9 +1,11 @@
 // Package shardlogtest is the conformance suite every shardlog engine
-// passes: Run drives a shardlog.Log over the engine through every Kinesis
-// rule the Log promises (streams, hash keys, sequence numbers, puts,
-// conditional puts, reads by key, iterators, resharding, retention,
-// provisioned limits, push subscriptions, errors), at and past each limit,
-// plus concurrent writers and a linearizability check.
+// passes. Run first calls the engine's methods directly, each against the
+// contract shardlog.Engine documents (the Engine group); then it drives a
+// shardlog.Log over the engine through every Kinesis rule the Log promises
+// (streams, hash keys, sequence numbers, puts, conditional puts, reads by
+// key, iterators, resharding, retention, provisioned limits, push
+// subscriptions, errors), at and past each limit, plus concurrent writers
+// and a linearizability check.
 //
 // An engine's test calls it with a constructor of fresh, empty engines:
 //
@@ -23,7 +25,7 @@ import (
 )
 
 // NewEngine returns a fresh, empty engine for one test. The suite closes it
-// through the Log.
+// (through the Log, or directly in the Engine group).
 type NewEngine func(t *testing.T) shardlog.Engine
 
 // Run runs the whole conformance suite against engines from newEngine.
@@ -33,6 +35,7 @@ func Run(t *testing.T, newEngine NewEngine) {
 		name string
 		fn   func(t *testing.T, newEngine NewEngine)
 	}{
+		{"Engine", testEngine},
 		{"Streams", testStreams},
 		{"Tags", testTags},
 		{"HashKeys", testHashKeys},
