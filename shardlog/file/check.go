@@ -2,7 +2,6 @@ package file
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -155,19 +155,23 @@ type checker struct {
 }
 
 func (c *checker) stream(sdir string) error {
-	path := filepath.Join(sdir, metaFile)
-	b, err := c.fs.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s has no %s (a creation that did not complete): the engine ignores it", sdir, metaFile))
-		return nil
-	}
+	st, err := inspectStream(c.fs, sdir)
 	if err != nil {
 		return err
 	}
-	var m shardlog.StreamMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		c.rep.Problems = append(c.rep.Problems, &CorruptError{Path: path, Reason: "stream metadata: " + err.Error()})
+	if p := st.problem(); p != nil {
+		c.rep.Problems = append(c.rep.Problems, p)
 		return nil
+	}
+	path := filepath.Join(sdir, metaFile)
+	if st.metaMissing {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s has no %s and no shard data (a creation that did not complete): the engine ignores it", sdir, metaFile))
+		return nil
+	}
+	m := *st.meta
+	if !st.hasOwner && st.hasData {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s has no %s (written before it existed): the engine adopts the data for stream ID %d, as %s says, at its next start",
+			filepath.Join(sdir, shardsDir), ownerFile, m.ID, metaFile))
 	}
 	if want := streamDirPrefix + m.Name; filepath.Base(sdir) != want {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s names stream %q, whose directory would be %s: the engine does not read this one", path, m.Name, want))
@@ -474,6 +478,11 @@ type RepairResult struct {
 	// IndexRemoved is set when the segment's index file was deleted (the
 	// engine rebuilds it by a scan).
 	IndexRemoved bool
+	// Stream is set when the problem was a whole stream's (its stream.json
+	// missing with shard data left, damaged, or of another stream ID): its
+	// directory was moved, whole, to Quarantine, under DIR/orphans. Removed
+	// is set too.
+	Stream bool
 }
 
 // Repair repairs one problem that Check reported, so that the engine opens
@@ -510,6 +519,9 @@ func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) 
 		return nil, errors.New("shardlog/file: repair: no problem given")
 	}
 	o := toolOptions(opts)
+	if sdir, ok := streamTarget(dir, p.Path); ok {
+		return repairStream(dir, sdir, p, o)
+	}
 	streamName, shardID, name, err := repairTarget(dir, p.Path)
 	if err != nil {
 		return nil, err
@@ -606,6 +618,56 @@ func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) 
 	return res, nil
 }
 
+// streamTarget reports whether path is a stream directory under dir, its
+// stream.json or its stream-id: the Paths of the problems of a whole
+// stream. It returns the stream directory.
+func streamTarget(dir, path string) (string, bool) {
+	absDir, err1 := filepath.Abs(dir)
+	absPath, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(absDir, absPath)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	if len(parts) < 2 || parts[0] != streamsDir || !strings.HasPrefix(parts[1], streamDirPrefix) {
+		return "", false
+	}
+	switch {
+	case len(parts) == 2,
+		len(parts) == 3 && parts[2] == metaFile,
+		len(parts) == 4 && parts[2] == shardsDir && parts[3] == ownerFile:
+		return filepath.Join(dir, streamsDir, parts[1]), true
+	}
+	return "", false
+}
+
+// repairStream moves a stream directory the engine does not serve to
+// DIR/orphans, after checking that it still has a problem.
+func repairStream(dir, sdir string, p *CorruptError, o options) (*RepairResult, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: lock %s: %w", dir, err)
+	}
+	if lock != nil {
+		defer lock.Close()
+	}
+	st, err := inspectStream(o.fs, sdir)
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: repair: %w", err)
+	}
+	if st.problem() == nil {
+		return nil, fmt.Errorf("shardlog/file: repair: %s has no problem now (changed since the check?): nothing moved", sdir)
+	}
+	dst, err := moveAside(o.fs, dir, sdir, st.asideName(), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: repair: move %s aside: %w", sdir, err)
+	}
+	return &RepairResult{Path: p.Path, Quarantine: dst, Removed: true, Stream: true}, nil
+}
+
 // repairTarget checks that path is a segment or index file of a shard
 // under dir, and returns its stream directory name (s-<stream>), shard ID
 // and file name.
@@ -680,7 +742,7 @@ type quarantine struct {
 // records it in res.
 func (q *quarantine) save(b []byte, off int64, res *RepairResult) error {
 	qdir := filepath.Join(append([]string{q.dir}, q.sub...)...)
-	if err := q.fs.MkdirAll(qdir, 0o755); err != nil {
+	if err := q.fs.MkdirAll(qdir, 0o700); err != nil {
 		return err
 	}
 	var path string

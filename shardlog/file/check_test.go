@@ -373,7 +373,7 @@ func TestRepairRefuses(t *testing.T) {
 		want string
 	}{
 		{nil, "no problem given"},
-		{&file.CorruptError{Path: filepath.Join(dir, "streams", "s-"+rtStream, "stream.json")}, "not a segment"},
+		{&file.CorruptError{Path: filepath.Join(dir, "streams", "s-"+rtStream, "stream.json")}, "has no problem now"},
 		{&file.CorruptError{Path: filepath.Join(other, "00000000000000000001.seg"), Offset: rtSegHeader}, "outside the directory"},
 		{&file.CorruptError{Path: filepath.Join(dir, "streams", "s-"+rtStream, "shards", rtShard0, "..", rtShard0, "x.seg"), Offset: rtSegHeader}, "not a segment or index file name"},
 		{&file.CorruptError{Path: filepath.Join(dir, "LOCK")}, "not a segment"},
