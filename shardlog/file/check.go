@@ -478,6 +478,15 @@ type RepairResult struct {
 	// IndexRemoved is set when the segment's index file was deleted (the
 	// engine rebuilds it by a scan).
 	IndexRemoved bool
+	// IndexRebuilt is set when a full segment was salvaged and its index
+	// file written anew.
+	IndexRebuilt bool
+	// Salvaged is how many valid frames after the damage were kept in the
+	// segment.
+	Salvaged int
+	// Files are the quarantine files written, in offset order (Quarantine
+	// is the first): one per run of bad bytes.
+	Files []string
 	// Stream is set when the problem was a whole stream's (its stream.json
 	// missing with shard data left, damaged, or of another stream ID): its
 	// directory was moved, whole, to Quarantine, under DIR/orphans. Removed
@@ -582,6 +591,15 @@ func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) 
 	}
 	if cut == fileSize && cut > 0 {
 		return nil, fmt.Errorf("shardlog/file: repair: nothing after offset %d in %s", cut, p.Path)
+	}
+	if cut > 0 {
+		b := make([]byte, fileSize)
+		if _, err := f.ReadAt(b, 0); err != nil {
+			return nil, fmt.Errorf("shardlog/file: read %s: %w", path, err)
+		}
+		if plan := planSalvage(b, base, cut, p.Offset); plan != nil {
+			return salvageSegment(o, q, seg, b, cut, plan, res)
+		}
 	}
 	b := make([]byte, fileSize-cut)
 	if _, err := f.ReadAt(b, cut); err != nil {
@@ -739,7 +757,7 @@ type quarantine struct {
 
 // save writes b, cut from offset off of the file, to a new quarantine file,
 // durably (the file, then its directory and every directory up to dir), and
-// records it in res.
+// adds it to res.
 func (q *quarantine) save(b []byte, off int64, res *RepairResult) error {
 	qdir := filepath.Join(append([]string{q.dir}, q.sub...)...)
 	if err := q.fs.MkdirAll(qdir, 0o700); err != nil {
@@ -769,7 +787,12 @@ func (q *quarantine) save(b []byte, off int64, res *RepairResult) error {
 			break
 		}
 	}
-	res.Quarantine, res.Bytes, res.Frames = path, int64(len(b)), countFrames(b)
+	if res.Quarantine == "" {
+		res.Quarantine = path
+	}
+	res.Files = append(res.Files, path)
+	res.Bytes += int64(len(b))
+	res.Frames += countFrames(b)
 	return nil
 }
 
