@@ -76,6 +76,7 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	}
 	// Finish deletions a crash interrupted.
 	_ = e.fs.RemoveAll(filepath.Join(dir, trashDir))
+	e.tightenStreams()
 	e.reportStreams()
 	if o.sync.mode == syncInterval {
 		e.wg.Add(1)
