@@ -65,6 +65,10 @@ func planSalvage(b []byte, base uint64, cut, off int64) *salvagePlan {
 	}
 
 	p := &salvagePlan{}
+	// Garbage can announce plausible frames, each costing a CRC over up to
+	// 10 MiB; past this budget the rest of the segment is given up on
+	// (quarantined) rather than scanned for hours.
+	budget := 16*n + 64<<20
 	addBad := func(s span) {
 		if s.end = trim(s.end); s.end <= s.off {
 			return
@@ -106,7 +110,7 @@ func planSalvage(b []byte, base uint64, cut, off int64) *salvagePlan {
 			arr, haveArr = int64(binary.LittleEndian.Uint64(b[i+frameHeaderSize+8:])), true
 		}
 		batch = nil
-		next := resync(b, i+1, lastPos, lastArr)
+		next := resync(b, i+1, lastPos, lastArr, &budget)
 		if next < 0 {
 			addBad(span{start, n})
 			return p
@@ -146,11 +150,12 @@ func frameAt(b []byte, i int64, last uint64) (frame, int, bool) {
 }
 
 // resync returns the first offset at or after from where a frame starts
-// that could follow the last valid one: a sane length that fits, a
-// position above lastPos, an arrival time not before lastArr, and a CRC
-// that matches. It returns -1 if there is none. The cheap field checks
-// come first, so a CRC is computed only for rare candidates.
-func resync(b []byte, from int64, lastPos uint64, lastArr int64) int64 {
+// that could follow the last valid one: a sane length that fits, a key
+// that fits in it, a position above lastPos, an arrival time not before
+// lastArr, and a CRC that matches. It returns -1 if there is none, or when
+// the CRCs computed pass *budget bytes. The cheap field checks come first,
+// so a CRC is computed only for rare candidates.
+func resync(b []byte, from int64, lastPos uint64, lastArr int64, budget *int64) int64 {
 	end := int64(len(b))
 	for i := from; i+frameOverhead <= end; i++ {
 		h := b[i:]
@@ -160,8 +165,12 @@ func resync(b []byte, from int64, lastPos uint64, lastArr int64) int64 {
 		}
 		pos := binary.LittleEndian.Uint64(h[frameHeaderSize:])
 		arr := int64(binary.LittleEndian.Uint64(h[frameHeaderSize+8:]))
-		if pos <= lastPos || arr < lastArr {
+		keyLen := int64(binary.LittleEndian.Uint16(h[frameHeaderSize+16:]) &^ moreFlag)
+		if pos <= lastPos || arr < lastArr || frameFixedBody+keyLen > bodyLen {
 			continue
+		}
+		if *budget -= bodyLen; *budget < 0 {
+			return -1
 		}
 		if _, _, err := decodeFrame(b[i:]); err == nil {
 			return i

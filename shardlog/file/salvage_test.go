@@ -1,6 +1,7 @@
 package file_test
 
 import (
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -93,5 +94,48 @@ func TestRepairSalvageBatch(t *testing.T) {
 	l = rtOpen(t, dir)
 	rtRequireAll(t, l, kept)
 	rtRequireKeys(t, l, kept)
+	rtRequirePutWorks(t, dir, l, kept)
+}
+
+// Random bytes over three frames and a flipped byte further on, in one
+// segment: one repair quarantines the two runs of bad bytes (one file
+// each) and keeps every valid frame around them.
+func TestRepairSalvageGarbage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opt := file.WithSegmentSize(rtSegHeader + 36*svFrame)
+	l := rtOpen(t, dir, opt)
+	rtCreate(t, l, rtStream, 1)
+	recs := rtPutN(t, l, rtStream, 0, 38)
+	rtClose(t, l)
+	seg := rtSegs(t, dir, rtStream, rtShard0)[0]
+	b := rtReadFile(t, seg)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	first := int64(rtSegHeader + 10*svFrame)
+	for i := first; i < first+3*svFrame; i++ {
+		b[i] = byte(rnd.Uint32())
+	}
+	second := int64(rtSegHeader + 25*svFrame)
+	b[second+rtFrameOverhead+50] ^= 0x01
+	rtWriteFile(t, seg, b)
+
+	p := ckOneProblem(t, ckCheck(t, dir), seg, first)
+	res, err := file.Repair(dir, p)
+	require.NoError(t, err)
+	require.Len(t, res.Files, 2)
+	require.Equal(t, int64(4*svFrame), res.Bytes)
+	require.Equal(t, b[first:first+3*svFrame], rtReadFile(t, res.Files[0]))
+	require.Equal(t, b[second:second+svFrame], rtReadFile(t, res.Files[1]))
+	require.Equal(t, 36-10-4, res.Salvaged)
+
+	var kept []rtRec
+	for i, r := range recs {
+		if (i < 10 || i > 12) && i != 25 {
+			kept = append(kept, r)
+		}
+	}
+	ckRequireClean(t, ckCheck(t, dir), kept)
+	l = rtOpen(t, dir, opt)
+	rtRequireAll(t, l, kept)
 	rtRequirePutWorks(t, dir, l, kept)
 }
