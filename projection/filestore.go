@@ -116,7 +116,7 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	if err := durable.EnsureDir(dir); err != nil {
 		return fail(err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, fileStoreLock), os.O_RDWR|os.O_CREATE, 0o644)
+	lock, err := os.OpenFile(filepath.Join(dir, fileStoreLock), os.O_RDWR|os.O_CREATE, durable.FileMode)
 	if err != nil {
 		return fail(err)
 	}
@@ -273,7 +273,7 @@ func (s *FileStore) write(projection string, p *fileProjection, shards map[strin
 			return err
 		}
 		tmp := strings.TrimSuffix(path, fileStoreExt) + fileStoreTmpExt
-		if err := durable.ReplaceFile(path, tmp, b, 0o644); err != nil {
+		if err := durable.ReplaceFile(path, tmp, b, durable.FileMode); err != nil {
 			return err
 		}
 	}

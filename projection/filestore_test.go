@@ -2,6 +2,7 @@ package projection_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -273,4 +274,27 @@ func TestFileStoreResetIsDurable(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	assert.ErrorIs(t, s.SaveCheckpoint(cctx, "p", "shardId-000000000000", projection.Progress{Done: true}, 0), context.Canceled)
+}
+
+// Checkpoint files, the lock and the directory are private to the owner.
+func TestFileStoreModes(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	dir := filepath.Join(t.TempDir(), "cp")
+	s := openFileStore(t, dir)
+	require.NoError(t, s.SaveCheckpoint(context.Background(), "p", "shardId-000000000000", projection.Progress{Done: true}, 0))
+	require.NotEmpty(t, dataFiles(t, dir))
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		require.Zero(t, fi.Mode().Perm()&0o077, "%s has mode %s", path, fi.Mode().Perm())
+		return nil
+	}))
 }

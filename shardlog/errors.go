@@ -44,6 +44,14 @@ var (
 	// The error also wraps the engine's own, for errors.As
 	// (InternalFailure in Kinesis).
 	ErrInternalFailure = errors.New("shardlog: internal failure")
+	// ErrCorrupt: the engine found damaged stored data that it will not
+	// skip (a record frame whose checksum fails, with records after it).
+	// It comes with ErrInternalFailure, not instead of it: errors.Is(err,
+	// ErrCorrupt) tells damaged data apart from other engine failures, so
+	// the wire layer can say so. Engines mark their corruption errors with
+	// it (file.CorruptError matches it); reads of the damaged shard fail
+	// until the data is repaired.
+	ErrCorrupt = errors.New("shardlog: corrupt data")
 	// ErrClosed: the Log was closed.
 	ErrClosed = errors.New("shardlog: log closed")
 	// ErrShardSealed is returned by an Engine when an append reaches a shard
@@ -51,6 +59,15 @@ var (
 	// the Log never see it.
 	ErrShardSealed = errors.New("shardlog: shard sealed")
 )
+
+// Corruption is implemented by engine errors that match ErrCorrupt and can
+// say where the damage is without revealing the engine's directory: a file
+// name relative to the stream (for the file engine, "<shard ID>/<segment
+// file>") and a byte offset in it. The wire layer names it to clients.
+type Corruption interface {
+	error
+	CorruptAt() (file string, offset int64)
+}
 
 // ArgumentError reports a bad input: which field, what was wrong, and the
 // limit it broke. It wraps ErrInvalidArgument (or another sentinel, such as

@@ -100,14 +100,61 @@ func TestCheckCommand(t *testing.T) {
 		t.Fatalf("--repair: exit %d, want 0\n%s%s", code, out, errOut)
 	}
 	q := filepath.Join(dir, "quarantine", "s-s", "shardId-000000000000", fmt.Sprintf("%s.%d.bad", filepath.Base(segs[0]), bad))
-	wantOutput(t, out, "Repairing 1 problem:", fmt.Sprintf("cut at offset %d; moved %d bytes", bad, int64(len(b))-bad), q,
-		"Checking again", "no index, the engine rebuilds it", "1 shard checked: no problems.")
+	wantOutput(t, out, "Repairing 1 problem:", fmt.Sprintf("at offset %d: quarantined 127 bytes (0 complete frames); kept %d valid frames after the damage; index rebuilt", bad, 30),
+		"-> "+q, "Checking again", "79 records", "1 shard checked: no problems.")
 	if _, err := os.Stat(q); err != nil {
 		t.Errorf("quarantine file: %v", err)
 	}
 	code, out, _ = runCheck(t, "--data", dir)
 	if code != 0 {
 		t.Fatalf("after the repair: exit %d\n%s", code, out)
+	}
+}
+
+// An orphan (shard data whose stream.json is gone) and a damaged
+// stream.json are problems; --repair moves both stream directories to
+// DIR/orphans.
+func TestCheckCommandStreams(t *testing.T) {
+	dir, _ := checkData(t, 10)
+	eng, err := file.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := shardlog.Open(t.Context(), eng, shardlog.WithRetentionInterval(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CreateStream(t.Context(), shardlog.CreateStreamInput{StreamName: "t", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sdir := filepath.Join(dir, "streams", "s-s")
+	if err := os.Remove(filepath.Join(sdir, "stream.json")); err != nil {
+		t.Fatal(err)
+	}
+	meta := filepath.Join(dir, "streams", "s-t", "stream.json")
+	if err := os.WriteFile(meta, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, _ := runCheck(t, "--data", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	wantOutput(t, out, "PROBLEM: "+sdir+": shard data of stream ID", "without stream.json",
+		"PROBLEM: "+meta+": stream metadata:", "0 shards checked: 2 problems.")
+
+	code, out, errOut := runCheck(t, "--data", dir, "--repair")
+	if code != 0 {
+		t.Fatalf("--repair: exit %d, want 0\n%s%s", code, out, errOut)
+	}
+	wantOutput(t, out, "Repairing 2 problems:", sdir+": moved the stream directory to "+filepath.Join(dir, "orphans", "s-s.orphan-of-stream-"),
+		meta+": moved the stream directory to "+filepath.Join(dir, "orphans", "s-t.damaged-metadata."), "0 shards checked: no problems.")
+	entries, err := os.ReadDir(filepath.Join(dir, "orphans"))
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("orphans: %v %v", entries, err)
 	}
 }
 

@@ -59,7 +59,7 @@ func ensureDirs(dir string) error {
 	}
 	created := false
 	for i := range fanOut {
-		err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), 0o755)
+		err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("%02x", i)), durable.DirMode)
 		switch {
 		case err == nil:
 			created = true
@@ -169,7 +169,7 @@ func (s *Store) replace(path, streamID string, version uint64, b []byte) error {
 		return nil
 	}
 	tmp := path[:len(path)-len(snapExt)] + tmpExt
-	if err := durable.ReplaceFile(path, tmp, b, 0o644); err != nil {
+	if err := durable.ReplaceFile(path, tmp, b, durable.FileMode); err != nil {
 		return err
 	}
 	if err := durable.SyncDir(dir); err != nil {

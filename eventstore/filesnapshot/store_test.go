@@ -3,6 +3,7 @@ package filesnapshot
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -336,4 +337,28 @@ func TestContextCanceled(t *testing.T) {
 	_, ok, err := s.LoadSnapshot(context.Background(), "a")
 	require.NoError(t, err)
 	require.False(t, ok, "a canceled save wrote nothing")
+}
+
+// Snapshots and their directories are private to the owner (0600, 0700).
+func TestModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	dir := filepath.Join(t.TempDir(), "snaps")
+	s := openStore(t, dir)
+	mustSave(t, s, testSnapshot("order-1", 3))
+	n := 0
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		require.Zero(t, fi.Mode().Perm()&0o077, "%s has mode %s", path, fi.Mode().Perm())
+		n++
+		return nil
+	}))
+	require.Greater(t, n, 257)
 }

@@ -1,7 +1,8 @@
 // Package durable has the file-system steps the file-backed stores share
 // to make a write survive a crash: write and fsync a file, fsync a
 // directory after a rename or removal, and lock a directory against a
-// second process.
+// second process. What it creates is private to the owner: files FileMode
+// (0600), directories DirMode (0700).
 package durable
 
 import (
@@ -12,13 +13,21 @@ import (
 	"path/filepath"
 )
 
+// FileMode and DirMode are the modes of the files and directories the
+// file-backed stores create: no one but the owner may read records,
+// partition keys, snapshots or checkpoints.
+const (
+	FileMode os.FileMode = 0o600
+	DirMode  os.FileMode = 0o700
+)
+
 // ErrLocked is returned by Lock without waiting when another open file
 // holds the lock.
 var ErrLocked = errors.New("locked by another process or store")
 
-// WriteFile writes b to a new file at path (truncating a stray one) and
-// fsyncs it.
-func WriteFile(path string, b []byte) error { return writeFile(path, b, 0o644) }
+// WriteFile writes b to a new file at path (truncating a stray one) with
+// mode 0600, readable by the owner only, and fsyncs it.
+func WriteFile(path string, b []byte) error { return writeFile(path, b, FileMode) }
 
 // ReplaceFile makes b the content of path atomically: it writes b to tmp
 // with mode perm, fsyncs it and renames it over path, so a crash leaves
@@ -76,13 +85,14 @@ func SyncDirPath(path string) error {
 	return nil
 }
 
-// EnsureDir creates dir (and its parents) where missing and makes its
-// entry durable in its parent; an existing non-directory is an error.
+// EnsureDir creates dir (and its parents) where missing, with mode 0700
+// (the owner only), and makes its entry durable in its parent; an existing
+// directory keeps its mode, and an existing non-directory is an error.
 func EnsureDir(dir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, DirMode); err != nil {
 			return err
 		}
 		return SyncDirPath(filepath.Dir(dir))

@@ -56,3 +56,21 @@ func TestReplaceFile(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist, "the temporary file is gone")
 	require.Error(t, durable.ReplaceFile(filepath.Join(dir, "missing", "f"), filepath.Join(dir, "missing", "f.tmp"), []byte("x"), 0o600))
 }
+
+// What the package creates is private to the owner: EnsureDir's
+// directories 0700, WriteFile's files 0600 (ReplaceFile takes the mode;
+// the stores pass FileMode).
+func TestModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	require.NoError(t, durable.EnsureDir(dir))
+	require.NoError(t, durable.WriteFile(filepath.Join(dir, "f"), []byte("x")))
+	require.NoError(t, durable.ReplaceFile(filepath.Join(dir, "g"), filepath.Join(dir, "g.tmp"), []byte("y"), durable.FileMode))
+	for _, p := range []string{filepath.Dir(dir), dir, filepath.Join(dir, "f"), filepath.Join(dir, "g")} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Zero(t, fi.Mode().Perm()&0o077, "%s has mode %s", p, fi.Mode().Perm())
+	}
+}

@@ -21,6 +21,7 @@ const (
 	errExpiredIterator    = "ExpiredIteratorException"
 	errExpiredNextToken   = "ExpiredNextTokenException"
 	errServiceUnavailable = "ServiceUnavailableException"
+	errInternalFailure    = "InternalFailureException"
 )
 
 // exceptions maps shardlog's sentinels to the exceptions they stand for.
@@ -41,8 +42,9 @@ var exceptions = []struct {
 // wireError turns an error of an operation into what the client sees. An
 // *awsproto.Error passes as is; a shardlog error becomes its exception,
 // with a message naming the field when the error does. A closed Log is a
-// 503 (retryable); anything else stays an error, which awsproto reports as
-// a logged InternalFailure (500).
+// 503 (retryable); damaged stored data is a 500 InternalFailureException
+// naming where (see corruptError); anything else stays an error, which
+// awsproto reports as a logged InternalFailure (500).
 func wireError(err error) error {
 	var ae *awsproto.Error
 	if errors.As(err, &ae) {
@@ -53,10 +55,29 @@ func wireError(err error) error {
 			return awsproto.Errorf(e.name, "%s", message(err))
 		}
 	}
+	if errors.Is(err, shardlog.ErrCorrupt) {
+		return corruptError(err)
+	}
 	if errors.Is(err, shardlog.ErrClosed) {
 		return &awsproto.Error{Status: http.StatusServiceUnavailable, Type: errServiceUnavailable, Message: "the log is closed"}
 	}
 	return err
+}
+
+// corruptError is what a client sees when the engine found damaged data:
+// HTTP 500 InternalFailureException (the exception Kinesis documents for
+// GetRecords and SubscribeToShard; SDKs retry it a bounded number of times,
+// then raise it typed), with a message naming the damaged file and offset,
+// never the server's paths, and what the operator must do.
+func corruptError(err error) error {
+	where := "the shard's stored data"
+	var c shardlog.Corruption
+	if errors.As(err, &c) {
+		file, off := c.CorruptAt()
+		where = fmt.Sprintf("%s at byte %d", file, off)
+	}
+	return &awsproto.Error{Status: http.StatusInternalServerError, Type: errInternalFailure,
+		Message: "stored records are damaged (" + where + "): reads of this shard stop there until the operator repairs the data directory (shoal check --repair)"}
 }
 
 // message is the client-facing text of a shardlog error: the field and

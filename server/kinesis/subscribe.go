@@ -313,6 +313,9 @@ func (a *api) writeException(ew *awsproto.EventWriter, err error) {
 		msg = "the log is closed"
 	default:
 		a.logger().Error("kinesis: SubscribeToShard stream failed", "err", err)
+		if errors.As(wireError(err), &ae) && ae.Type == errInternalFailure {
+			msg = ae.Message // damaged data: say where
+		}
 	}
 	payload, _ := json.Marshal(struct {
 		Message string `json:"message"`

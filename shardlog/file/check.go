@@ -2,7 +2,6 @@ package file
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,14 +11,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
 // Offline inspection and repair (shoal check). Check reads a data
 // directory the way recovery would and reports what recovery would refuse;
-// Repair moves the damaged end of one segment aside so the engine opens
-// again. Both reuse the engine's own scanner and recovery decisions, so
+// Repair moves the bytes that fail aside (salvage.go) so the engine opens
+// again, or a stream directory the engine does not serve (owner.go). Both reuse the engine's own scanner and recovery decisions, so
 // their verdicts are the engine's.
 
 // quarantineDir holds the bytes Repair cut out of segments:
@@ -34,13 +34,16 @@ type CheckReport struct {
 	// stream and shard order.
 	Shards []ShardReport
 	// Problems lists every problem found, in the order found: the shards'
-	// ones, and damaged stream metadata (whose Path is a stream.json). The
-	// engine would refuse the shard (or the directory) until each of them
-	// is repaired.
+	// ones, and the streams the engine does not serve: a damaged
+	// stream.json (Path is the stream.json), shard data without its
+	// stream.json (Path is the stream directory), shard data of another
+	// stream ID (Path is its stream-id). The engine refuses the shard, or
+	// leaves the stream out, until each of them is repaired.
 	Problems []*CorruptError
 	// Notes are findings outside any shard that need no repair: a stream
-	// directory without stream.json, a shard directory the metadata does
-	// not list.
+	// directory with neither stream.json nor shard data, data written
+	// before stream-id existed, a shard directory the metadata does not
+	// list.
 	Notes []string
 }
 
@@ -84,7 +87,10 @@ type ShardReport struct {
 // directory without a LOCK file was never opened by an engine; Check reads
 // it unlocked rather than create one.)
 //
-// For every stream (its stream.json must parse) and every shard it lists,
+// Each stream directory must have a stream.json that parses, and its shard
+// data must be that stream's (its stream-id names the stream.json's ID;
+// see owner.go), or it is a problem. For every such stream and every shard
+// it lists,
 // Check reads every segment in order: it verifies the header, scans every
 // frame (CRC, and positions strictly increasing within and across the
 // shard's segments), and compares each full segment (every one but the
@@ -155,19 +161,23 @@ type checker struct {
 }
 
 func (c *checker) stream(sdir string) error {
-	path := filepath.Join(sdir, metaFile)
-	b, err := c.fs.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s has no %s (a creation that did not complete): the engine ignores it", sdir, metaFile))
-		return nil
-	}
+	st, err := inspectStream(c.fs, sdir)
 	if err != nil {
 		return err
 	}
-	var m shardlog.StreamMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		c.rep.Problems = append(c.rep.Problems, &CorruptError{Path: path, Reason: "stream metadata: " + err.Error()})
+	if p := st.problem(); p != nil {
+		c.rep.Problems = append(c.rep.Problems, p)
 		return nil
+	}
+	path := filepath.Join(sdir, metaFile)
+	if st.metaMissing {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s has no %s and no shard data (a creation that did not complete): the engine ignores it", sdir, metaFile))
+		return nil
+	}
+	m := *st.meta
+	if !st.hasOwner && st.hasData {
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s has no %s (written before it existed): the engine adopts the data for stream ID %d, as %s says, at its next start",
+			filepath.Join(sdir, shardsDir), ownerFile, m.ID, metaFile))
 	}
 	if want := streamDirPrefix + m.Name; filepath.Base(sdir) != want {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s names stream %q, whose directory would be %s: the engine does not read this one", path, m.Name, want))
@@ -453,16 +463,17 @@ func (sc *shardCheck) active(seg *segment, fileSize int64) error {
 // RepairResult says what Repair did.
 type RepairResult struct {
 	// Path is the file repaired: the segment (or index file) of the
-	// problem.
+	// problem, or the Path of a stream's problem.
 	Path string
-	// Offset is where the segment was cut: the problem's offset, or the
-	// start of the batch holding it when frames of that batch come before
-	// it (batches are all or nothing). Zero when the whole file was moved
-	// aside.
+	// Offset is where the first bytes moved to quarantine start: the
+	// problem's offset, or the start of the batch holding it when frames
+	// of that batch come before it (batches are all or nothing). Zero when
+	// the whole file was moved aside.
 	Offset int64
-	// Quarantine is the file holding the bytes cut off.
+	// Quarantine is the first file holding bytes moved aside (see Files),
+	// or where a stream directory went.
 	Quarantine string
-	// Bytes is how many bytes were moved to Quarantine.
+	// Bytes is how many bytes were moved to quarantine, in all.
 	Bytes int64
 	// Frames is how many complete, valid frames were found in those bytes
 	// (best effort: a scan for frames at every offset; in long runs of
@@ -474,42 +485,74 @@ type RepairResult struct {
 	// IndexRemoved is set when the segment's index file was deleted (the
 	// engine rebuilds it by a scan).
 	IndexRemoved bool
+	// IndexRebuilt is set when a full segment was salvaged and its index
+	// file written anew.
+	IndexRebuilt bool
+	// Salvaged is how many valid frames after the damage were kept in the
+	// segment.
+	Salvaged int
+	// Files are the quarantine files written, in offset order (Quarantine
+	// is the first): one per run of bad bytes.
+	Files []string
+	// Stream is set when the problem was a whole stream's (its stream.json
+	// missing with shard data left, damaged, or of another stream ID): its
+	// directory was moved, whole, to Quarantine, under DIR/orphans. Removed
+	// is set too.
+	Stream bool
 }
 
 // Repair repairs one problem that Check reported, so that the engine opens
 // the shard normally again. It takes the directory lock (ErrLocked while an
 // Engine has the directory open).
 //
-// For a problem in a segment, Repair copies the bytes from the problem's
-// offset to the end of the segment into
-// DIR/quarantine/s-<stream>/<shard ID>/<segment name>.<offset>.bad and
-// syncs that file and its directories, then truncates the segment at the
-// offset, syncs it, and deletes the segment's index file (the engine
-// rebuilds it). If frames of the damaged frame's batch come before it, the
-// cut moves back to the start of that batch, so no batch is left half
-// there. A problem in the segment header (offset below 32) moves the whole
-// segment file to quarantine. A problem whose Path is an index file moves
-// that file to quarantine.
+// For a problem in a segment, Repair salvages. From the problem's offset it
+// looks for the next offset where a valid frame starts (a sane length that
+// fits, a position above the last valid one, an arrival time not before
+// it, a matching CRC-32C), and goes on reading frames from there; every
+// run of bytes that fails is copied to
+// DIR/quarantine/s-<stream>/<shard ID>/<segment name>.<offset>.bad (the
+// file, then its directories, synced). A batch is all or nothing: the
+// frames of the damaged frame's batch go with it, those before it (the
+// cut moves back to the batch's start) and those after it (they share its
+// arrival time). A zero-filled end (an unused preallocated tail) is
+// dropped. Then the segment is replaced atomically (a new file, synced,
+// renamed over it, the directory synced) by its header, the frames before
+// the damage and the valid frames after it; the index file of a full
+// segment is rewritten, an active segment's removed. If the frame at the
+// offset is valid (positions out of order with the segment before), the
+// segment is truncated at the offset instead, as nothing in it can be
+// trusted. A problem in the segment header (offset below 32) moves the
+// whole segment file to quarantine. A problem whose Path is an index file
+// moves that file to quarantine.
 //
-// Repair loses data: every record stored after the corruption point in
-// that segment is gone from the log, including valid records after the
-// damaged one. Those bytes are kept in the quarantine file, for forensics;
-// RepairResult.Frames says how many complete frames they held. Later
-// segments of the shard are left untouched: they are valid on their own,
-// and their positions are still above those kept. After a repair the
-// engine opens normally; Check reports the shard clean unless it has
-// another problem.
+// Repair loses only what fails: the damaged frames and the rest of their
+// batches. The bytes are kept in quarantine for forensics;
+// RepairResult.Frames says how many complete frames they held (the valid
+// frames of a damaged batch) and RepairResult.Salvaged how many valid
+// frames after the damage stayed in the log. Later segments are left
+// untouched. After a repair the engine opens normally; Check reports the
+// shard clean unless it has another problem.
+//
+// For a problem of a whole stream (Path its directory, stream.json or
+// stream-id: shard data without stream.json, damaged stream.json, shard
+// data of another stream ID), Repair moves the stream directory, whole, to
+// DIR/orphans/s-<stream>.<what>.<UTC time> (what: orphan-of-stream-<ID>,
+// orphan, damaged-metadata); nothing is deleted.
 //
 // Repair refuses (returns an error, changing nothing) when p.Path is not a
-// segment or index file of a shard under dir, when p.Offset is past the end
-// of the segment, or when it is not the end of the valid frames before it
-// (the file changed since the check, or p did not come from Check). Of the
-// options, only WithFS is used.
+// segment or index file of a shard under dir, or a stream's, when p.Offset
+// is past the end of the segment, or when it is not the end of the valid
+// frames before it, or when a stream's problem is gone (the directory
+// changed since the check, or p did not come from Check). Of the options,
+// only WithFS is used.
 func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) {
 	if p == nil {
 		return nil, errors.New("shardlog/file: repair: no problem given")
 	}
 	o := toolOptions(opts)
+	if sdir, ok := streamTarget(dir, p.Path); ok {
+		return repairStream(dir, sdir, p, o)
+	}
 	streamName, shardID, name, err := repairTarget(dir, p.Path)
 	if err != nil {
 		return nil, err
@@ -571,6 +614,15 @@ func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) 
 	if cut == fileSize && cut > 0 {
 		return nil, fmt.Errorf("shardlog/file: repair: nothing after offset %d in %s", cut, p.Path)
 	}
+	if cut > 0 {
+		b := make([]byte, fileSize)
+		if _, err := f.ReadAt(b, 0); err != nil {
+			return nil, fmt.Errorf("shardlog/file: read %s: %w", path, err)
+		}
+		if plan := planSalvage(b, base, cut, p.Offset); plan != nil {
+			return salvageSegment(o, q, seg, b, cut, plan, res)
+		}
+	}
 	b := make([]byte, fileSize-cut)
 	if _, err := f.ReadAt(b, cut); err != nil {
 		return nil, fmt.Errorf("shardlog/file: read %s: %w", path, err)
@@ -604,6 +656,56 @@ func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) 
 		return nil, err
 	}
 	return res, nil
+}
+
+// streamTarget reports whether path is a stream directory under dir, its
+// stream.json or its stream-id: the Paths of the problems of a whole
+// stream. It returns the stream directory.
+func streamTarget(dir, path string) (string, bool) {
+	absDir, err1 := filepath.Abs(dir)
+	absPath, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	rel, err := filepath.Rel(absDir, absPath)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	if len(parts) < 2 || parts[0] != streamsDir || !strings.HasPrefix(parts[1], streamDirPrefix) {
+		return "", false
+	}
+	switch {
+	case len(parts) == 2,
+		len(parts) == 3 && parts[2] == metaFile,
+		len(parts) == 4 && parts[2] == shardsDir && parts[3] == ownerFile:
+		return filepath.Join(dir, streamsDir, parts[1]), true
+	}
+	return "", false
+}
+
+// repairStream moves a stream directory the engine does not serve to
+// DIR/orphans, after checking that it still has a problem.
+func repairStream(dir, sdir string, p *CorruptError, o options) (*RepairResult, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: lock %s: %w", dir, err)
+	}
+	if lock != nil {
+		defer lock.Close()
+	}
+	st, err := inspectStream(o.fs, sdir)
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: repair: %w", err)
+	}
+	if st.problem() == nil {
+		return nil, fmt.Errorf("shardlog/file: repair: %s has no problem now (changed since the check?): nothing moved", sdir)
+	}
+	dst, err := moveAside(o.fs, dir, sdir, st.asideName(), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("shardlog/file: repair: move %s aside: %w", sdir, err)
+	}
+	return &RepairResult{Path: p.Path, Quarantine: dst, Removed: true, Stream: true}, nil
 }
 
 // repairTarget checks that path is a segment or index file of a shard
@@ -677,10 +779,10 @@ type quarantine struct {
 
 // save writes b, cut from offset off of the file, to a new quarantine file,
 // durably (the file, then its directory and every directory up to dir), and
-// records it in res.
+// adds it to res.
 func (q *quarantine) save(b []byte, off int64, res *RepairResult) error {
 	qdir := filepath.Join(append([]string{q.dir}, q.sub...)...)
-	if err := q.fs.MkdirAll(qdir, 0o755); err != nil {
+	if err := q.fs.MkdirAll(qdir, 0o700); err != nil {
 		return err
 	}
 	var path string
@@ -707,7 +809,12 @@ func (q *quarantine) save(b []byte, off int64, res *RepairResult) error {
 			break
 		}
 	}
-	res.Quarantine, res.Bytes, res.Frames = path, int64(len(b)), countFrames(b)
+	if res.Quarantine == "" {
+		res.Quarantine = path
+	}
+	res.Files = append(res.Files, path)
+	res.Bytes += int64(len(b))
+	res.Frames += countFrames(b)
 	return nil
 }
 

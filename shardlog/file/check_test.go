@@ -157,9 +157,10 @@ func TestCheckLocked(t *testing.T) {
 }
 
 // A flipped byte in a full segment is one problem, at that frame. Repair
-// moves the rest of that segment to quarantine; then the directory checks
-// clean, the engine opens, and the records before the damage and those of
-// later segments read back.
+// salvages: only the damaged frame goes to quarantine, the valid frames
+// after it stay in the segment (rewritten, with a new index); then the
+// directory checks clean, the engine opens, and every other record reads
+// back in order.
 func TestCheckRepairFullSegment(t *testing.T) {
 	t.Parallel()
 	n := 2*rtPerSeg + 5
@@ -185,19 +186,18 @@ func TestCheckRepairFullSegment(t *testing.T) {
 	require.NoError(t, err)
 	q := ckQuarantine(dir, full, loc.off)
 	require.Equal(t, &file.RepairResult{
-		Path: full, Offset: loc.off, Quarantine: q, Bytes: int64(len(damaged)) - loc.off,
-		Frames: rtPerSeg - 10 - 1, IndexRemoved: true,
+		Path: full, Offset: loc.off, Quarantine: q, Bytes: loc.size, Files: []string{q},
+		Salvaged: rtPerSeg - 10 - 1, IndexRebuilt: true,
 	}, res)
-	require.Equal(t, damaged[loc.off:], rtReadFile(t, q), "the cut bytes are in quarantine")
-	require.Equal(t, damaged[:loc.off], rtReadFile(t, full))
-	require.NoFileExists(t, rtIdx(full))
+	require.Equal(t, damaged[loc.off:loc.off+loc.size], rtReadFile(t, q), "only the damaged frame is in quarantine")
+	require.Equal(t, append(slices.Clone(damaged[:loc.off]), damaged[loc.off+loc.size:]...), rtReadFile(t, full))
+	require.FileExists(t, rtIdx(full), "rebuilt")
 	require.FileExists(t, rtIdx(segs[0]), "other segments untouched")
 
-	kept := append(slices.Clone(recs[:bad]), recs[2*rtPerSeg:]...)
+	kept := append(slices.Clone(recs[:bad]), recs[bad+1:]...)
 	rep = ckCheck(t, dir)
 	sh2 := ckRequireClean(t, rep, kept)
-	require.Len(t, sh2.Notes, 1)
-	require.Contains(t, sh2.Notes[0], "no index")
+	require.Empty(t, sh2.Notes, "the rebuilt index is right")
 
 	l := rtOpen(t, dir)
 	rtRequireAll(t, l, kept)
@@ -234,7 +234,8 @@ func TestCheckTornTail(t *testing.T) {
 }
 
 // A bad frame followed by valid frames in the active segment is a problem
-// (the engine refuses the shard); after Repair the engine opens.
+// (the engine refuses the shard); Repair quarantines that frame only, and
+// the engine opens with the others.
 func TestCheckRepairActive(t *testing.T) {
 	t.Parallel()
 	n := rtPerSeg + 10
@@ -254,14 +255,17 @@ func TestCheckRepairActive(t *testing.T) {
 	res, err := file.Repair(dir, p)
 	require.NoError(t, err)
 	require.Equal(t, loc.off, res.Offset)
-	require.Equal(t, 10-5-1, res.Frames)
+	require.Equal(t, 0, res.Frames)
+	require.Equal(t, 10-5-1, res.Salvaged)
 	require.False(t, res.IndexRemoved, "the active segment has no index")
-	require.Equal(t, damaged[loc.off:], rtReadFile(t, res.Quarantine))
+	require.False(t, res.IndexRebuilt, "the active segment has no index")
+	require.Equal(t, damaged[loc.off:loc.off+loc.size], rtReadFile(t, res.Quarantine))
 
-	ckRequireClean(t, ckCheck(t, dir), recs[:mid])
+	kept := append(slices.Clone(recs[:mid]), recs[mid+1:]...)
+	ckRequireClean(t, ckCheck(t, dir), kept)
 	l = rtOpen(t, dir)
-	rtRequireAll(t, l, recs[:mid])
-	rtRequirePutWorks(t, dir, l, recs[:mid])
+	rtRequireAll(t, l, kept)
+	rtRequirePutWorks(t, dir, l, kept)
 }
 
 // A problem inside a batch: Repair cuts at the start of the batch, so the
@@ -373,7 +377,7 @@ func TestRepairRefuses(t *testing.T) {
 		want string
 	}{
 		{nil, "no problem given"},
-		{&file.CorruptError{Path: filepath.Join(dir, "streams", "s-"+rtStream, "stream.json")}, "not a segment"},
+		{&file.CorruptError{Path: filepath.Join(dir, "streams", "s-"+rtStream, "stream.json")}, "has no problem now"},
 		{&file.CorruptError{Path: filepath.Join(other, "00000000000000000001.seg"), Offset: rtSegHeader}, "outside the directory"},
 		{&file.CorruptError{Path: filepath.Join(dir, "streams", "s-"+rtStream, "shards", rtShard0, "..", rtShard0, "x.seg"), Offset: rtSegHeader}, "not a segment or index file name"},
 		{&file.CorruptError{Path: filepath.Join(dir, "LOCK")}, "not a segment"},
@@ -420,15 +424,17 @@ func TestCheckPreallocated(t *testing.T) {
 	p := ckOneProblem(t, ckCheck(t, dir), active, lay[mid].off)
 	res, err := file.Repair(dir, p)
 	require.NoError(t, err)
-	require.Equal(t, rtSegSize-lay[mid].off, res.Bytes)
-	require.Equal(t, 4, res.Frames)
+	require.Equal(t, lay[mid].size, res.Bytes, "the damaged frame, not the zero-filled end")
+	require.Equal(t, 0, res.Frames)
+	require.Equal(t, 4, res.Salvaged)
 
-	ckRequireClean(t, ckCheck(t, dir), recs[:mid])
+	kept := append(slices.Clone(recs[:mid]), recs[mid+1:]...)
+	ckRequireClean(t, ckCheck(t, dir), kept)
 	l = rtOpen(t, dir, file.WithPreallocation(true))
-	rtRequireAll(t, l, recs[:mid])
+	rtRequireAll(t, l, kept)
 	more := rtPutN(t, l, rtStream, 1000, rtPerSeg+3) // rolls, onto a prepared file
 	rtClose(t, l)
-	want := append(slices.Clone(recs[:mid]), more...)
+	want := append(kept, more...)
 	ckRequireClean(t, ckCheck(t, dir), want)
 	l = rtOpen(t, dir)
 	rtRequireAll(t, l, want)

@@ -4,11 +4,23 @@
 // # Layout
 //
 //	DIR/streams/s-<stream>/stream.json                   stream metadata (atomic replace)
+//	DIR/streams/s-<stream>/shards/stream-id              the ID of the stream owning the data
 //	DIR/streams/s-<stream>/shards/<shard ID>/<base>.seg  segment files
 //	DIR/streams/s-<stream>/shards/<shard ID>/<base>.idx  index of a full segment
 //	DIR/trash/                                           streams being deleted
 //	DIR/quarantine/                                      bytes cut out by Repair
+//	DIR/orphans/                                         stream directories moved aside
 //	DIR/LOCK                                             flock'd while open (ErrLocked)
+//
+// Files are created with mode 0600 and directories 0700.
+//
+// Shard data belongs to the stream that wrote it (its stream-id, written
+// before the first stream.json). A stream directory whose stream.json is
+// missing (with shard data left), does not parse, or names another ID than
+// its stream-id is not served: LoadStreams leaves it out (the other streams
+// are served), Open logs a warning, Check reports it, and Repair, or a
+// CreateStream of that name, moves it to DIR/orphans; its records are never
+// adopted by another stream. See owner.go.
 //
 // A shard is a sequence of segment files, each named by a 20-digit decimal
 // position: a lower bound of its first record's sequencer position (see
@@ -68,7 +80,8 @@
 // followed by other data is not a torn write: the engine returns a
 // *CorruptError naming the file and offset, truncates nothing, and the
 // shard refuses every operation until an operator repairs it (see Check
-// and Repair, or "shoal check --repair").
+// and Repair, or "shoal check --repair"; Repair keeps the valid frames after
+// the damage). A *CorruptError matches ErrCorrupt and shardlog.ErrCorrupt.
 //
 // Full segments are not scanned when their index file is valid (its CRC
 // matches and it describes the segment's current size). A missing or stale

@@ -25,6 +25,7 @@ type Engine struct {
 	logger      *slog.Logger
 	preallocate bool
 	trashSeq    atomic.Uint64
+	owners      sync.Map // stream name → ID whose shard data the stream directory holds (owner.go)
 	prepareSeq  atomic.Uint64
 
 	mu     sync.Mutex // guards shards, broken and closed
@@ -67,7 +68,7 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	if o.sync.mode == syncInterval && o.sync.interval <= 0 {
 		return nil, fmt.Errorf("shardlog/file: sync interval %s must be positive", o.sync.interval)
 	}
-	if err := o.fs.MkdirAll(filepath.Join(dir, streamsDir), 0o755); err != nil {
+	if err := o.fs.MkdirAll(filepath.Join(dir, streamsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("shardlog/file: create %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
@@ -80,6 +81,8 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	}
 	// Finish deletions a crash interrupted.
 	_ = e.fs.RemoveAll(filepath.Join(dir, trashDir))
+	e.tightenStreams()
+	e.reportStreams()
 	if o.sync.mode == syncInterval {
 		e.wg.Add(1)
 		go e.syncLoop(o.sync.interval)

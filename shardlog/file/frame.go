@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"path/filepath"
+
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
 // Frame layout (little-endian); see doc.go for the picture.
@@ -136,6 +139,18 @@ func (e *CorruptError) Error() string {
 
 // Unwrap returns ErrCorrupt.
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// Is reports whether target is shardlog.ErrCorrupt, so callers of the Log
+// (such as the Kinesis server) tell damaged data apart without importing
+// this package.
+func (e *CorruptError) Is(target error) bool { return target == shardlog.ErrCorrupt }
+
+// CorruptAt implements shardlog.Corruption: the file's name with its
+// parent directory's (for a segment, "<shard ID>/<segment file>"), and the
+// offset.
+func (e *CorruptError) CorruptAt() (string, int64) {
+	return filepath.Join(filepath.Base(filepath.Dir(e.Path)), filepath.Base(e.Path)), e.Offset
+}
 
 // ErrCorrupt is wrapped by every *CorruptError.
 var ErrCorrupt = errors.New("shardlog/file: corrupt data")

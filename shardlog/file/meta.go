@@ -37,7 +37,7 @@ func (e *Engine) shardDir(stream, shardID string) string {
 func writeFileAtomic(fsys FS, path string, data []byte, syncDir bool) error {
 	dir := filepath.Dir(path)
 	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -66,8 +66,11 @@ func (e *Engine) saveMeta(m shardlog.StreamMeta) error {
 	if err != nil {
 		return fmt.Errorf("shardlog/file: encode metadata of %s: %w", m.Name, err)
 	}
+	if err := e.claimStreamDir(m); err != nil {
+		return err
+	}
 	dir := e.streamDir(m.Name)
-	if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := e.fs.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	if err := e.fs.SyncDir(filepath.Dir(dir)); err != nil {
@@ -76,6 +79,10 @@ func (e *Engine) saveMeta(m shardlog.StreamMeta) error {
 	return writeFileAtomic(e.fs, filepath.Join(dir, metaFile), b, true)
 }
 
+// loadMetas returns the metadata of every stream the engine serves: those
+// whose stream.json parses and whose shard data is theirs (see owner.go).
+// The others are left out (Open logged them). A stream written before
+// stream-id existed gets it now.
 func (e *Engine) loadMetas() ([]shardlog.StreamMeta, error) {
 	entries, err := e.fs.ReadDir(filepath.Join(e.dir, streamsDir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -89,17 +96,22 @@ func (e *Engine) loadMetas() ([]shardlog.StreamMeta, error) {
 		if !de.IsDir() || !strings.HasPrefix(de.Name(), streamDirPrefix) {
 			continue
 		}
-		path := filepath.Join(e.dir, streamsDir, de.Name(), metaFile)
-		b, err := e.fs.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // a stream whose creation did not complete
-		}
+		sdir := filepath.Join(e.dir, streamsDir, de.Name())
+		st, err := inspectStream(e.fs, sdir)
 		if err != nil {
 			return nil, err
 		}
-		var m shardlog.StreamMeta
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, &CorruptError{Path: path, Reason: "stream metadata: " + err.Error()}
+		if st.meta == nil || st.problem() != nil {
+			continue // a creation that did not complete, or not served
+		}
+		m := *st.meta
+		if de.Name() == streamDirPrefix+m.Name {
+			if !st.hasOwner {
+				if err := writeOwner(e.fs, sdir, m.ID); err != nil {
+					return nil, fmt.Errorf("shardlog/file: record the owner of %s: %w", sdir, err)
+				}
+			}
+			e.owners.Store(m.Name, m.ID)
 		}
 		out = append(out, m)
 	}
@@ -109,9 +121,10 @@ func (e *Engine) loadMetas() ([]shardlog.StreamMeta, error) {
 // dropStreamDir moves a stream's directory to the trash atomically, then
 // deletes it: after a crash the stream is gone or intact, never half there.
 func (e *Engine) dropStreamDir(name string) error {
+	e.owners.Delete(name)
 	dir := e.streamDir(name)
 	trash := filepath.Join(e.dir, trashDir)
-	if err := e.fs.MkdirAll(trash, 0o755); err != nil {
+	if err := e.fs.MkdirAll(trash, 0o700); err != nil {
 		return err
 	}
 	dst := filepath.Join(trash, fmt.Sprintf("%s%s-%d", streamDirPrefix, name, e.trashSeq.Add(1)))

@@ -60,7 +60,7 @@ func (s *shard) startPrepareLocked() {
 // whose blocks it allocates, so a large unsynced zero file would make the
 // next fdatasync of an active segment wait for all of it.
 func zeroFile(fsys FS, path string, size int64) error {
-	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

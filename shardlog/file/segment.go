@@ -92,7 +92,7 @@ func crc32c(b []byte) uint32 {
 // entry durable.
 func createSegment(fsys FS, dir string, shardIndex uint32, base uint64) (*segment, error) {
 	path := filepath.Join(dir, segmentName(base))
-	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}

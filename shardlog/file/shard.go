@@ -77,7 +77,7 @@ type mark struct {
 func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 	s := &shard{e: e, ref: ref, dir: dir, index: ref.Index, keys: keyIndex{}, notify: make(chan struct{})}
 	s.synced = sync.NewCond(&s.mu)
-	if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := e.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	entries, err := e.fs.ReadDir(dir)
