@@ -68,7 +68,7 @@ func TestRepairSalvageBatch(t *testing.T) {
 	for i := range entries {
 		entries[i] = shardlog.PutRecordsEntry{PartitionKey: rtKey(100 + i), Data: rtData(100 + i)}
 	}
-	out, err := l.PutRecords(rtCtx, rtStream, entries)
+	out, err := l.PutRecords(rtCtx, shardlog.PutRecordsInput{StreamName: rtStream, Records: entries})
 	require.NoError(t, err)
 	require.Zero(t, out.FailedRecordCount)
 	after := rtPutN(t, l, rtStream, 200, 7)
