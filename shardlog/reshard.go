@@ -20,7 +20,7 @@ func (l *Log) SplitShard(ctx context.Context, streamName, shardToSplit, newStart
 		return invalid("NewStartingHashKey", "%q is not a decimal integer in [0, 2^128-1]", truncate(newStartingHashKey, 64))
 	}
 	now := l.now()
-	return l.update(ctx, s, func(m *StreamMeta) error {
+	return l.updateGrowing(ctx, s, func(m *StreamMeta) error {
 		if err := requireProvisioned(m, "SplitShard"); err != nil {
 			return err
 		}
@@ -35,6 +35,9 @@ func (l *Log) SplitShard(ctx context.Context, streamName, shardToSplit, newStart
 		}
 		if openCount(m)+1 > MaxShardsPerStream {
 			return invalidAs(ErrLimitExceeded, "ShardToSplit", "stream would have %d open shards; the limit is %d", openCount(m)+1, MaxShardsPerStream)
+		}
+		if err := l.checkQuota(s, m, 1, false); err != nil {
+			return err
 		}
 		_, _, err = l.splitAt(ctx, m, p, HashKey{n}, now)
 		return err
@@ -89,7 +92,7 @@ func (l *Log) UpdateShardCount(ctx context.Context, streamName string, target in
 	}
 	now := l.now()
 	var out UpdateShardCountOutput
-	err = l.update(ctx, s, func(m *StreamMeta) error {
+	err = l.updateGrowing(ctx, s, func(m *StreamMeta) error {
 		if err := requireProvisioned(m, "UpdateShardCount"); err != nil {
 			return err
 		}
@@ -107,6 +110,9 @@ func (l *Log) UpdateShardCount(ctx context.Context, streamName string, target in
 		m.ScalingEvents = within24h(m.ScalingEvents, now)
 		if len(m.ScalingEvents) >= MaxScalingOpsPer24h {
 			return invalidAs(ErrLimitExceeded, "TargetShardCount", "stream scaled %d times in the last 24 hours; the limit is %d", len(m.ScalingEvents), MaxScalingOpsPer24h)
+		}
+		if err := l.checkQuota(s, m, target-cur, false); err != nil {
+			return err
 		}
 		m.ScalingEvents = append(m.ScalingEvents, now)
 		return l.scaleUniform(ctx, m, target, now)

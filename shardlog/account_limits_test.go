@@ -1,0 +1,93 @@
+package shardlog_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/memory"
+)
+
+func openLimited(t *testing.T, limits shardlog.AccountLimits) *shardlog.Log {
+	t.Helper()
+	log, err := shardlog.Open(context.Background(), memory.New(), shardlog.WithRetentionInterval(0),
+		shardlog.WithAccountLimits(limits), shardlog.WithARNScope("eu-west-1", "123456789012"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = log.Close() })
+	return log
+}
+
+func requireQuota(t *testing.T, err error, quota string, current, limit, additional int) {
+	t.Helper()
+	require.ErrorIs(t, err, shardlog.ErrLimitExceeded)
+	var le *shardlog.LimitExceededError
+	require.True(t, errors.As(err, &le), "%v", err)
+	require.Equal(t, quota, le.Quota)
+	require.Equal(t, current, le.Current, "current")
+	require.Equal(t, limit, le.Limit, "limit")
+	require.Equal(t, additional, le.Additional, "additional")
+	require.Contains(t, err.Error(), "account 123456789012 in eu-west-1")
+}
+
+// TestAccountShardLimit: the open shards of all streams together stay at or
+// under the quota, through CreateStream, SplitShard and UpdateShardCount;
+// a refused operation changes nothing.
+func TestAccountShardLimit(t *testing.T) {
+	ctx := context.Background()
+	log := openLimited(t, shardlog.AccountLimits{Shards: 6})
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "a", ShardCount: 3}))
+	err := log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "b", ShardCount: 4})
+	requireQuota(t, err, "shard", 3, 6, 4)
+	require.Contains(t, err.Error(), "Current shard count for the account: 3. Limit: 6. Number of additional shards that would have resulted from this request: 4.")
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "b", ShardCount: 2}))
+
+	// 5 of 6: one split fits, the second does not.
+	require.NoError(t, log.SplitShard(ctx, "b", "shardId-000000000000", "1000"))
+	requireQuota(t, log.SplitShard(ctx, "b", "shardId-000000000001", shardlog.MaxHashKey.String()), "shard", 6, 6, 1)
+	_, err = log.UpdateShardCount(ctx, "a", 4)
+	requireQuota(t, err, "shard", 6, 6, 1)
+	d, err := log.DescribeStream(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, 3, d.OpenShardCount, "the refused scaling changed nothing")
+	require.Equal(t, shardlog.StatusActive, d.StreamStatus)
+
+	// Scaling down frees shards for another stream.
+	_, err = log.UpdateShardCount(ctx, "a", 2)
+	require.NoError(t, err)
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "c", ShardCount: 1}))
+	lim, err := log.DescribeLimits(ctx, shardlog.DescribeLimitsInput{})
+	require.NoError(t, err)
+	require.Equal(t, shardlog.DescribeLimitsOutput{ShardLimit: 6, OpenShardCount: 6}, *lim)
+	require.NoError(t, log.DeleteStream(ctx, "c", false))
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "d", ShardCount: 1}))
+}
+
+// TestAccountOnDemandLimit: CreateStream and UpdateStreamMode stay within
+// the on-demand stream quota.
+func TestAccountOnDemandLimit(t *testing.T) {
+	ctx := context.Background()
+	log := openLimited(t, shardlog.AccountLimits{OnDemandStreams: 1})
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "od", StreamMode: shardlog.OnDemand}))
+	err := log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "od2", StreamMode: shardlog.OnDemand})
+	requireQuota(t, err, "on-demand stream count", 1, 1, 1)
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "p", ShardCount: 1}))
+	requireQuota(t, log.UpdateStreamMode(ctx, "p", shardlog.OnDemand), "on-demand stream count", 1, 1, 1)
+	require.NoError(t, log.UpdateStreamMode(ctx, "od", shardlog.Provisioned))
+	require.NoError(t, log.UpdateStreamMode(ctx, "p", shardlog.OnDemand))
+	lim, err := log.DescribeLimits(ctx, shardlog.DescribeLimitsInput{})
+	require.NoError(t, err)
+	require.Equal(t, shardlog.DescribeLimitsOutput{OnDemandStreamCountLimit: 1, OnDemandStreamCount: 1, OpenShardCount: 5}, *lim)
+}
+
+func TestAccountLimitsUnlimitedAndBad(t *testing.T) {
+	ctx := context.Background()
+	log := openLimited(t, shardlog.AccountLimits{})
+	for _, n := range []string{"a", "b", "c"} {
+		require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: n, StreamMode: shardlog.OnDemand}))
+	}
+	_, err := shardlog.Open(ctx, memory.New(), shardlog.WithAccountLimits(shardlog.AccountLimits{Shards: -1}))
+	require.ErrorIs(t, err, shardlog.ErrInvalidArgument)
+}
