@@ -61,7 +61,7 @@ type streamEncryption struct {
 // keyringState is the keyring file.
 type keyringState struct {
 	Version int                         `json:"version"`
-	Keys    map[string][]byte           `json:"keys"`    // base64 in JSON
+	Keys    map[string][]byte           `json:"keys"`              // base64 in JSON
 	Streams map[string]streamEncryption `json:"streams,omitempty"` // by stream name: earlier versions only
 }
 
