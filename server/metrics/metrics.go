@@ -18,6 +18,7 @@
 //     shoal_kinesis_iterator_age_milliseconds, and so on.
 //
 // ServeHTTP answers GET /metrics with every series, in a stable order.
+// ForgetStream (kinesis.StreamForgetter) drops a deleted stream's series.
 package metrics
 
 import (
