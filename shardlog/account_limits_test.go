@@ -3,6 +3,9 @@ package shardlog_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/big"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -90,4 +93,47 @@ func TestAccountLimitsUnlimitedAndBad(t *testing.T) {
 	}
 	_, err := shardlog.Open(ctx, memory.New(), shardlog.WithAccountLimits(shardlog.AccountLimits{Shards: -1}))
 	require.ErrorIs(t, err, shardlog.ErrInvalidArgument)
+}
+
+// TestAccountLimitsConcurrent: concurrent growth cannot pass a quota
+// together: of 20 streams of 1 shard and 10 splits against a quota of 12
+// shards, exactly as many succeed as fit.
+func TestAccountLimitsConcurrent(t *testing.T) {
+	ctx := context.Background()
+	log := openLimited(t, shardlog.AccountLimits{Shards: 12})
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "base", ShardCount: 2}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 30)
+	for i := range 20 {
+		wg.Go(func() {
+			errs <- log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: fmt.Sprint("s", i), ShardCount: 1})
+		})
+	}
+	wg.Go(func() {
+		for range 10 {
+			d, err := log.DescribeStream(ctx, "base")
+			if err != nil {
+				errs <- err
+				return
+			}
+			var open shardlog.Shard
+			for _, sh := range d.Shards {
+				if !sh.Closed {
+					open = sh
+				}
+			}
+			at, _ := new(big.Int).SetString(open.HashKeyRange.StartingHashKey.String(), 10)
+			errs <- log.SplitShard(ctx, "base", open.ShardID, at.Add(at, big.NewInt(1)).String())
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			require.ErrorIs(t, err, shardlog.ErrLimitExceeded)
+		}
+	}
+	lim, err := log.DescribeLimits(ctx, shardlog.DescribeLimitsInput{})
+	require.NoError(t, err)
+	require.Equal(t, 12, lim.OpenShardCount, "filled to the quota, never past it")
 }

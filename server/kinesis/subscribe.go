@@ -112,7 +112,7 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 	defer sub.Close()
 	// An encrypted stream whose key is lost is refused before the stream
 	// starts (KMSNotFoundException).
-	if _, err := a.wireEvent(ctx, sub.StreamName(), &shardlog.SubscribeToShardEvent{}); err != nil {
+	if err := a.readable(ctx, sub.StreamName()); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -276,6 +276,17 @@ func renameFields(err error) error {
 			return &renamed
 		}
 	}
+	return err
+}
+
+// readable returns the KMSNotFoundException of an encrypted stream whose
+// key the keyring lacks, or nil.
+func (a *api) readable(ctx context.Context, stream string) error {
+	sum, err := a.summary(ctx, stream)
+	if err != nil {
+		return err
+	}
+	_, err = a.openerFor(sum)
 	return err
 }
 
