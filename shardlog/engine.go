@@ -140,6 +140,12 @@ type StreamMeta struct {
 	ScalingEvents      []time.Time       `json:"scalingEvents,omitempty"`
 	ModeChanges        []time.Time       `json:"modeChanges,omitempty"`
 	EnhancedMonitoring []string          `json:"enhancedMonitoring,omitempty"`
+	// EncryptionType is EncryptionKMS while records put are sealed under
+	// KeyID; empty (NONE) otherwise. EncryptionKeyIDs lists every KeyId
+	// the stream was ever encrypted under.
+	EncryptionType   EncryptionType `json:"encryptionType,omitempty"`
+	KeyID            string         `json:"keyId,omitempty"`
+	EncryptionKeyIDs []string       `json:"encryptionKeyIds,omitempty"`
 }
 
 // ShardMeta is one shard's persistent metadata.

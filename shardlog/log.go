@@ -20,6 +20,8 @@ type Log struct {
 	tokens  tokenSigner
 	region  string
 	account string
+	limits  AccountLimits
+	quotaMu sync.Mutex // held by operations that grow the account's use (account_limits.go)
 
 	mu      sync.RWMutex // guards streams and closed
 	streams map[string]*stream
@@ -38,6 +40,7 @@ type options struct {
 	secret            []byte
 	retentionInterval time.Duration
 	region, account   string
+	accountLimits     AccountLimits
 }
 
 // WithClock sets the clock the Log reads for arrival times, iterator and
@@ -89,6 +92,9 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 	if o.clock == nil {
 		o.clock = time.Now
 	}
+	if o.accountLimits.Shards < 0 || o.accountLimits.OnDemandStreams < 0 {
+		return nil, fmt.Errorf("%w: account limits %+v: a limit is negative (zero means unlimited)", ErrInvalidArgument, o.accountLimits)
+	}
 	if len(o.secret) == 0 {
 		o.secret = make([]byte, 32)
 		if _, err := rand.Read(o.secret); err != nil {
@@ -106,6 +112,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 		tokens:  tokenSigner{key: o.secret},
 		region:  o.region,
 		account: o.account,
+		limits:  o.accountLimits,
 		streams: make(map[string]*stream, len(metas)),
 	}
 	for _, m := range metas {
@@ -282,6 +289,7 @@ func cloneMeta(m StreamMeta) StreamMeta {
 	c.ScalingEvents = slices.Clone(m.ScalingEvents)
 	c.ModeChanges = slices.Clone(m.ModeChanges)
 	c.EnhancedMonitoring = slices.Clone(m.EnhancedMonitoring)
+	c.EncryptionKeyIDs = slices.Clone(m.EncryptionKeyIDs)
 	return c
 }
 

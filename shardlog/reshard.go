@@ -30,7 +30,7 @@ func (l *Log) SplitShard(ctx context.Context, in SplitShardInput) error {
 		return invalid("NewStartingHashKey", "%q is not a decimal integer in [0, 2^128-1]", truncate(newStartingHashKey, 64))
 	}
 	now := l.now()
-	return l.update(ctx, s, func(m *StreamMeta) error {
+	return l.updateGrowing(ctx, s, func(m *StreamMeta) error {
 		if err := requireProvisioned(m, "SplitShard"); err != nil {
 			return err
 		}
@@ -45,6 +45,9 @@ func (l *Log) SplitShard(ctx context.Context, in SplitShardInput) error {
 		}
 		if openCount(m)+1 > MaxShardsPerStream {
 			return invalidAs(ErrLimitExceeded, "ShardToSplit", "stream would have %d open shards; the limit is %d", openCount(m)+1, MaxShardsPerStream)
+		}
+		if err := l.checkQuota(s, m, 1, false); err != nil {
+			return err
 		}
 		_, _, err = l.splitAt(ctx, m, p, HashKey{n}, now)
 		return err
@@ -116,7 +119,7 @@ func (l *Log) UpdateShardCount(ctx context.Context, in UpdateShardCountInput) (*
 	}
 	now := l.now()
 	out := &UpdateShardCountOutput{StreamName: streamName}
-	err = l.update(ctx, s, func(m *StreamMeta) error {
+	err = l.updateGrowing(ctx, s, func(m *StreamMeta) error {
 		if err := requireProvisioned(m, "UpdateShardCount"); err != nil {
 			return err
 		}
@@ -134,6 +137,9 @@ func (l *Log) UpdateShardCount(ctx context.Context, in UpdateShardCountInput) (*
 		m.ScalingEvents = within24h(m.ScalingEvents, now)
 		if len(m.ScalingEvents) >= MaxScalingOpsPer24h {
 			return invalidAs(ErrLimitExceeded, "TargetShardCount", "stream scaled %d times in the last 24 hours; the limit is %d", len(m.ScalingEvents), MaxScalingOpsPer24h)
+		}
+		if err := l.checkQuota(s, m, target-cur, false); err != nil {
+			return err
 		}
 		m.ScalingEvents = append(m.ScalingEvents, now)
 		return l.scaleUniform(ctx, m, target, now)

@@ -71,6 +71,11 @@ func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
 	}
 	m.NextShardIndex = uint32(n)
 
+	l.quotaMu.Lock()
+	defer l.quotaMu.Unlock()
+	if err := l.checkQuota(nil, nil, n, mode == OnDemand); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -169,6 +174,7 @@ func (l *Log) DescribeStream(ctx context.Context, in DescribeStreamInput) (*Desc
 		Tags:                    maps.Clone(m.Tags),
 		EnhancedMonitoring:      slices.Clone(m.EnhancedMonitoring),
 	}}
+	d.EncryptionType, d.KeyID = encryptionOf(m)
 	for i := range m.Shards {
 		// Shard IDs have a fixed width, so they sort as their indexes do.
 		if in.ExclusiveStartShardId != "" && m.Shards[i].ID <= in.ExclusiveStartShardId {
@@ -358,13 +364,16 @@ func (l *Log) UpdateStreamMode(ctx context.Context, in UpdateStreamModeInput) er
 		return invalid("StreamModeDetails.StreamMode", "%q is not PROVISIONED or ON_DEMAND", string(mode))
 	}
 	now := l.now()
-	return l.update(ctx, s, func(m *StreamMeta) error {
+	return l.updateGrowing(ctx, s, func(m *StreamMeta) error {
 		if m.Mode == mode {
 			return invalid("StreamModeDetails.StreamMode", "stream %s is already %s", name, mode)
 		}
 		m.ModeChanges = within24h(m.ModeChanges, now)
 		if len(m.ModeChanges) >= MaxModeChangesPer24h {
 			return invalidAs(ErrLimitExceeded, "StreamModeDetails", "mode changed %d times in 24 hours; the limit is %d", len(m.ModeChanges), MaxModeChangesPer24h)
+		}
+		if err := l.checkQuota(s, m, 0, mode == OnDemand); err != nil {
+			return err
 		}
 		m.ModeChanges = append(m.ModeChanges, now)
 		m.Mode = mode

@@ -67,4 +67,6 @@ type StreamDescription struct {
 	ConsumerCount           int
 	Tags                    map[string]string
 	EnhancedMonitoring      []string
+	EncryptionType          EncryptionType // EncryptionNone or EncryptionKMS
+	KeyID                   string         // set when EncryptionType is EncryptionKMS
 }

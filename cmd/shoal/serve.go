@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
@@ -25,9 +26,11 @@ type serveOptions struct {
 	Credentials     string
 	TLSCert, TLSKey string
 	ShutdownTimeout time.Duration
+	Region, Account string
+	Limits          shardlog.AccountLimits
+	logger          *slog.Logger      // nil: slog.Default()
 	ready           func(addr string) // tests: called once listening
 	logf            func(format string, args ...any)
-	logger          *slog.Logger // the engine's, the log's and the API's; nil: slog.Default()
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -39,14 +42,24 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&opts.Credentials, "credentials", "", "a `file` of \"ACCESS_KEY_ID SECRET\" lines: requests must then carry a valid SigV4 signature (without it, any signature is accepted)")
 	fs.StringVar(&opts.TLSCert, "tls-cert", "", "a PEM certificate `file`: serve HTTPS (with --tls-key)")
 	fs.StringVar(&opts.TLSKey, "tls-key", "", "the PEM private key `file` of --tls-cert")
+	fs.StringVar(&opts.Region, "region", "us-east-1", "the AWS `region` of stream and consumer ARNs (like us-east-1)")
+	fs.StringVar(&opts.Account, "account-id", "000000000000", "the 12-digit AWS account `ID` of stream and consumer ARNs")
+	fs.IntVar(&opts.Limits.Shards, "shard-limit", 20000, "the account's open shard `quota` (ShardLimit; 0: unlimited)")
+	fs.IntVar(&opts.Limits.OnDemandStreams, "on-demand-stream-limit", 50, "the account's on-demand stream `quota` (OnDemandStreamCountLimit; 0: unlimited)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR] [--credentials FILE] [--tls-cert FILE --tls-key FILE]
+                   [--region REGION] [--account-id ID] [--shard-limit N] [--on-demand-stream-limit N]
 
 Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
 http://HOST:PORT (for example BaseEndpoint in the Go SDK, --endpoint-url in
 the AWS CLI). Records are fdatasync'd before a put returns. The keys of
-StartStreamEncryption are kept in DATA/keys/keyring.json (mode 0600). /healthz answers
+StartStreamEncryption are kept in DATA/keys/keyring.json (mode 0600): a
+stream whose key is lost fails its puts and reads (KMSNotFoundException),
+it never turns plaintext. The secret that signs shard iterators and
+NextTokens is kept in DATA/keys/token.key (mode 0600), so they stay valid
+across restarts. Account quotas (--shard-limit, --on-demand-stream-limit)
+are enforced as DescribeLimits reports them. /healthz answers
 200 while the server runs; /metrics serves Prometheus metrics (no signature
 needed). SIGINT or SIGTERM stops it gracefully.
 
@@ -75,6 +88,15 @@ Flags:
 		fs.Usage()
 		return 2
 	}
+	if err := checkARNScope(opts.Region, opts.Account); err != nil {
+		fmt.Fprintf(stderr, "shoal serve: %v\n", err)
+		return 2
+	}
+	if opts.Limits.Shards < 0 || opts.Limits.OnDemandStreams < 0 {
+		fmt.Fprintln(stderr, "shoal serve: --shard-limit and --on-demand-stream-limit must be 0 (unlimited) or more")
+		return 2
+	}
+	opts.logger = slog.New(slog.NewTextHandler(stderr, nil))
 	opts.logf = func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
 	if err := serve(ctx, opts); err != nil {
 		fmt.Fprintf(stderr, "shoal serve: %v\n", err)
@@ -98,11 +120,28 @@ func serve(ctx context.Context, opts serveOptions) error {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.Account == "" {
+		opts.Account = "000000000000"
+	}
+	if err := checkARNScope(opts.Region, opts.Account); err != nil {
+		return err
+	}
 	eng, err := file.Open(opts.DataDir, file.WithSync(file.SyncAlways), file.WithLogger(logger))
 	if err != nil {
 		return err
 	}
-	log, err := shardlog.Open(ctx, eng, shardlog.WithLogger(logger))
+	// Tokens are signed with a secret kept with the data, so iterators
+	// and NextTokens outlive a restart.
+	secret, err := loadTokenSecret(filepath.Join(opts.DataDir, "keys", "token.key"))
+	if err != nil {
+		_ = eng.Close()
+		return err
+	}
+	log, err := shardlog.Open(ctx, eng, shardlog.WithLogger(logger), shardlog.WithTokenSecret(secret),
+		shardlog.WithARNScope(opts.Region, opts.Account), shardlog.WithAccountLimits(opts.Limits))
 	if err != nil {
 		_ = eng.Close()
 		return err
@@ -115,6 +154,9 @@ func serve(ctx context.Context, opts serveOptions) error {
 		return err
 	}
 	defer keys.Close()
+	if err := keys.MigrateStreams(ctx, log); err != nil {
+		return err
+	}
 
 	reg := metrics.New()
 	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(keys), kinesis.WithLogger(logger))
@@ -180,6 +222,23 @@ func serve(ctx context.Context, opts serveOptions) error {
 	}
 	if opts.logf != nil {
 		opts.logf("shoal serve: stopped")
+	}
+	return nil
+}
+
+var (
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+)
+
+// checkARNScope validates --region (like us-east-1) and --account-id (12
+// digits).
+func checkARNScope(region, account string) error {
+	if !regionPattern.MatchString(region) {
+		return fmt.Errorf("--region %q is not an AWS region name (like us-east-1)", region)
+	}
+	if !accountPattern.MatchString(account) {
+		return fmt.Errorf("--account-id %q is not a 12-digit AWS account ID", account)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -36,6 +37,14 @@ import (
 // returned as stored (written before encryption started, or user data that
 // merely starts with the magic). The switch is synchronous: the stream
 // stays ACTIVE and every record put after the call returns is sealed.
+//
+// Which stream is encrypted under which KeyId is saved in the stream's
+// metadata (shardlog.StartStreamEncryption); the keyring holds only the
+// keys. If the keyring loses a stream's key, the stream never turns
+// plaintext: its puts, GetRecords and SubscribeToShard fail with
+// KMSNotFoundException (logged once per stream), and so does reading a
+// record sealed under any KeyId the stream was ever encrypted under that
+// the keyring lost. Other streams are not affected.
 
 const (
 	encMagic      = "SHOALENC2"
@@ -110,64 +119,94 @@ func (s *sealer) checkSize(field, partitionKey string, data []byte) error {
 	return nil
 }
 
-// sealerFor returns the sealer of the stream, or nil if it is not
-// encrypted. Streams never encrypted cost a map lookup.
-func (a *api) sealerFor(ctx context.Context, name string) (*sealer, error) {
-	if !a.keys.encrypted(name) {
-		return nil, nil
-	}
-	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
-	if err != nil {
-		return nil, err
-	}
-	keyID := a.keys.stream(d.StreamName, d.StreamCreationTimestamp)
-	if keyID == "" {
-		return nil, nil // an older stream of the name was encrypted
-	}
-	master, ok := a.keys.master(keyID)
-	if !ok {
-		return nil, fmt.Errorf("kinesis: keyring has no key %q for stream %s", keyID, name)
-	}
-	return &sealer{stream: d.StreamName, keyID: keyID, master: master, limit: d.MaxRecordSizeKiB << 10}, nil
+// summary returns the settings of the stream that reading and writing
+// it need: its encryption and enhanced monitoring.
+func (a *api) summary(ctx context.Context, name string) (*shardlog.DescribeStreamSummaryOutput, error) {
+	return a.log.DescribeStreamSummary(ctx, shardlog.DescribeStreamSummaryInput{StreamName: name})
 }
 
-// openRecord returns the plaintext of a sealed record of stream, and
-// true; or false if data is not a record the keyring can open.
-func (a *api) openRecord(stream, partitionKey string, data []byte) ([]byte, bool) {
+// sealerFor returns the sealer of the stream sum describes, or nil if it
+// is not encrypted. A stream whose key is missing from the keyring is
+// never written in plaintext: its puts fail with KMSNotFoundException.
+func (a *api) sealerFor(sum *shardlog.DescribeStreamSummaryOutput) (*sealer, error) {
+	if sum.EncryptionType != shardlog.EncryptionKMS {
+		return nil, nil
+	}
+	master, ok := a.keys.master(sum.KeyID)
+	if !ok {
+		return nil, a.keyLost(sum, sum.KeyID)
+	}
+	return &sealer{stream: sum.StreamName, keyID: sum.KeyID, master: master, limit: sum.MaxRecordSizeKiB << 10}, nil
+}
+
+// errKMSNotFound is the exception of a stream whose key is not in the
+// keyring, as Kinesis names a missing KMS key.
+const errKMSNotFound = "KMSNotFoundException"
+
+// keyLost returns the KMSNotFoundException of a stream whose key keyID is
+// missing from the keyring, and logs it at Error once per stream (and
+// creation time) per process.
+func (a *api) keyLost(sum *shardlog.DescribeStreamSummaryOutput, keyID string) error {
+	id := sum.StreamName + "\x00" + sum.StreamCreationTimestamp.String() + "\x00" + keyID
+	if _, logged := a.lostKeys.LoadOrStore(id, true); !logged {
+		a.logger().Error("kinesis: the key of an encrypted stream is missing from the keyring: its puts and reads fail with KMSNotFoundException until the keyring is restored",
+			"stream", sum.StreamName, "keyId", keyID)
+	}
+	return awsproto.Errorf(errKMSNotFound, "the key %s of stream %s is not found: the stream is encrypted under it and the keyring has lost it",
+		keyID, sum.StreamARN)
+}
+
+// opener opens the sealed records of one stream as GetRecords and
+// SubscribeToShard return them.
+type opener struct {
+	a   *api
+	sum *shardlog.DescribeStreamSummaryOutput
+}
+
+// openerFor returns the opener of the stream sum describes. An encrypted
+// stream whose current key is missing from the keyring is refused with
+// KMSNotFoundException: its reads fail rather than pass ciphertext off as
+// data.
+func (a *api) openerFor(sum *shardlog.DescribeStreamSummaryOutput) (*opener, error) {
+	if sum.EncryptionType == shardlog.EncryptionKMS && !a.keys.has(sum.KeyID) {
+		return nil, a.keyLost(sum, sum.KeyID)
+	}
+	return &opener{a: a, sum: sum}, nil
+}
+
+// envelope splits a record that has the sealed format into its KeyId, salt
+// and ciphertext; ok is false if data does not have the format.
+func envelope(data []byte) (keyID string, salt, sealed []byte, ok bool) {
 	rest, ok := bytes.CutPrefix(data, []byte(encMagic))
 	if !ok || len(rest) < 1 {
-		return nil, false
+		return "", nil, nil, false
 	}
 	n := int(rest[0])
 	rest = rest[1:]
 	if n == 0 || len(rest) < n+encSaltSize+encTagSize {
-		return nil, false
+		return "", nil, nil, false
 	}
-	master, ok := a.keys.master(string(rest[:n]))
-	if !ok {
-		return nil, false
-	}
-	salt, sealed := rest[n:n+encSaltSize], rest[n+encSaltSize:]
-	aead, err := recordAEAD(master, salt)
-	if err != nil {
-		return nil, false
-	}
-	plain, err := aead.Open(nil, zeroNonce, sealed, encAAD(stream, partitionKey))
-	if err != nil {
-		return nil, false
-	}
-	if plain == nil {
-		plain = []byte{}
-	}
-	return plain, true
+	return string(rest[:n]), rest[n : n+encSaltSize], rest[n+encSaltSize:], true
 }
 
-// wireRecord is a record of the Log as GetRecords and SubscribeToShard
-// return it: opened if it is sealed, with EncryptionType KMS.
-func (a *api) wireRecord(stream string, r shardlog.Record) record {
+// record returns r as GetRecords and SubscribeToShard return it: opened,
+// with EncryptionType KMS, if it is sealed under a key of the keyring and
+// authenticates; refused with KMSNotFoundException if it is sealed under a
+// KeyId the stream was encrypted under that the keyring lost; else as
+// stored (written before encryption started, or user data that merely
+// looks sealed).
+func (o *opener) record(r shardlog.Record) (record, error) {
 	data, enc := r.Data, ""
-	if plain, ok := a.openRecord(stream, r.PartitionKey, r.Data); ok {
-		data, enc = plain, encryptionKMS
+	if keyID, salt, sealed, ok := envelope(r.Data); ok {
+		master, found := o.a.keys.master(keyID)
+		switch {
+		case found:
+			if plain, ok := openSealed(master, salt, sealed, encAAD(o.sum.StreamName, r.PartitionKey)); ok {
+				data, enc = plain, encryptionKMS
+			}
+		case slices.Contains(o.sum.EncryptionKeyIDs, keyID):
+			return record{}, o.a.keyLost(o.sum, keyID)
+		}
 	}
 	if data == nil {
 		data = []byte{}
@@ -178,16 +217,23 @@ func (a *api) wireRecord(stream string, r shardlog.Record) record {
 		Data:                        data,
 		PartitionKey:                r.PartitionKey,
 		EncryptionType:              enc,
-	}
+	}, nil
 }
 
-// encryptionOf returns the EncryptionType and KeyId DescribeStream and
-// DescribeStreamSummary report.
-func (a *api) encryptionOf(d *shardlog.StreamDescription) (string, string) {
-	if keyID := a.keys.stream(d.StreamName, d.StreamCreationTimestamp); keyID != "" {
-		return encryptionKMS, keyID
+// openSealed opens a sealed record's ciphertext under master.
+func openSealed(master, salt, sealed, aad []byte) ([]byte, bool) {
+	aead, err := recordAEAD(master, salt)
+	if err != nil {
+		return nil, false
 	}
-	return encryptionNone, ""
+	plain, err := aead.Open(nil, zeroNonce, sealed, aad)
+	if err != nil {
+		return nil, false
+	}
+	if plain == nil {
+		plain = []byte{}
+	}
+	return plain, true
 }
 
 type streamEncryptionInput struct {
@@ -222,9 +268,10 @@ func (in *streamEncryptionInput) check() (string, error) {
 
 // startEncryption encrypts the records put on the stream from now on
 // under KeyId (a key ID, key ARN, alias/NAME or alias ARN: each distinct
-// string is its own key, made on first use). Starting again, with the
-// same KeyId or another, succeeds; records sealed under an earlier key
-// stay readable.
+// string is its own key, made on first use and saved in the keyring
+// before the stream's metadata names it). Starting again, with the same
+// KeyId or another, succeeds; records sealed under an earlier key stay
+// readable.
 func (a *api) startEncryption(ctx context.Context, in *streamEncryptionInput) (empty, error) {
 	name, err := a.name(in.streamRef)
 	if err != nil {
@@ -234,14 +281,14 @@ func (a *api) startEncryption(ctx context.Context, in *streamEncryptionInput) (e
 	if err != nil {
 		return empty{}, err
 	}
-	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
-	if err != nil {
+	if _, err := a.summary(ctx, name); err != nil {
+		return empty{}, err // no key made for a stream that does not exist
+	}
+	if err := a.keys.ensure(keyID); err != nil {
 		return empty{}, err
 	}
-	if d.StreamStatus != shardlog.StatusActive {
-		return empty{}, awsproto.Errorf(errResourceInUse, "stream %s is %s, not ACTIVE", name, d.StreamStatus)
-	}
-	return empty{}, a.keys.start(d.StreamName, d.StreamCreationTimestamp, keyID)
+	_, err = a.log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
+	return empty{}, err
 }
 
 // stopEncryption stops encrypting the records put on the stream; records
@@ -252,17 +299,12 @@ func (a *api) stopEncryption(ctx context.Context, in *streamEncryptionInput) (em
 	if err != nil {
 		return empty{}, err
 	}
-	if _, err := in.check(); err != nil {
-		return empty{}, err
-	}
-	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
+	keyID, err := in.check()
 	if err != nil {
 		return empty{}, err
 	}
-	if d.StreamStatus != shardlog.StatusActive {
-		return empty{}, awsproto.Errorf(errResourceInUse, "stream %s is %s, not ACTIVE", name, d.StreamStatus)
-	}
-	return empty{}, a.keys.stop(d.StreamName, d.StreamCreationTimestamp)
+	_, err = a.log.StopStreamEncryption(ctx, shardlog.StopStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
+	return empty{}, err
 }
 
 // newAEAD returns AES-256-GCM under key.

@@ -216,13 +216,14 @@ func TestStreamEncryptionKeyringReopened(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, types.EncryptionTypeKms, out.EncryptionType)
 
-	// A server without the keyring returns the stored bytes.
+	// A server without the keys refuses the stream's reads and writes: it
+	// never hands out the sealed bytes as data.
 	c3 := serveLog(t, log)
-	recs = sdkRecords(t, ctx, c3, "s", shard)
-	require.Len(t, recs, 2)
-	raw := rawRecords(t, log, "s", shard)
-	require.Equal(t, raw[0].Data, recs[0].Data)
-	require.Empty(t, recs[0].EncryptionType)
+	_, err = c3.GetShardIterator(ctx, &sdk.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: aws.String(shard), ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	require.NoError(t, err)
+	_, err = c3.PutRecord(ctx, &sdk.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: []byte("plain?")})
+	requireAPIError[*types.KMSNotFoundException](t, err, "KMSNotFoundException")
+	require.Len(t, rawRecords(t, log, "s", shard), 2, "nothing stored")
 }
 
 // TestStreamEncryptionNotOpened: what does not authenticate is returned as

@@ -89,13 +89,23 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 		}
 		return nil, err
 	}
+	sum, err := a.summary(ctx, res.StreamName)
+	if err != nil {
+		return nil, err
+	}
+	open, err := a.openerFor(sum)
+	if err != nil {
+		return nil, err
+	}
 	out := &getRecordsOutput{Records: make([]record, len(res.Records)), MillisBehindLatest: res.MillisBehindLatest}
 	bytes := 0
 	for i, r := range res.Records {
-		out.Records[i] = a.wireRecord(res.StreamName, r)
+		if out.Records[i], err = open.record(r); err != nil {
+			return nil, err
+		}
 		bytes += len(out.Records[i].Data) + len(r.PartitionKey)
 	}
-	a.outgoing(res.StreamName, res.ShardID, len(res.Records), bytes, res.MillisBehindLatest)
+	a.outgoing(res.StreamName, sum.EnhancedMonitoring, res.ShardID, len(res.Records), bytes, res.MillisBehindLatest)
 	if res.NextShardIterator != "" {
 		out.NextShardIterator = &res.NextShardIterator
 	}

@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -13,20 +14,21 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/internal/durable"
+	"github.com/shoal-dev/shoal/shardlog"
 )
 
-// keyringFile is the file, in the keyring directory, that holds the keys
-// and the encryption settings of the streams.
+// keyringFile is the file, in the keyring directory, that holds the keys.
 const keyringFile = "keyring.json"
 
 // keyringVersion is the version of the keyring file's format.
 const keyringVersion = 1
 
-// Keyring holds the data keys of stream encryption (one AES-256 key per
-// distinct KeyId string, made from crypto/rand on first use) and which
-// streams are encrypted under which KeyId. A stream is named with its
-// creation time, so a stream deleted and created again under the same
-// name starts unencrypted.
+// Keyring holds the data keys of stream encryption: one AES-256 key per
+// distinct KeyId string, made from crypto/rand on first use. Which stream
+// is encrypted under which KeyId is in the stream's metadata, in the Log
+// (shardlog.StreamMeta), not here. A keyring file written by an earlier
+// version also maps streams to KeyIds: MigrateStreams moves that mapping
+// into the streams' metadata once.
 //
 // OpenKeyring keeps it in DIR/keyring.json (mode 0600, replaced
 // atomically and fsync'd on every change) and takes DIR/LOCK, so one
@@ -42,12 +44,15 @@ type Keyring struct {
 	dir  string   // "" in memory
 	lock *os.File // DIR/LOCK while open
 
-	mu      sync.RWMutex                // writers also serialize the file's replacement
-	keys    map[string][]byte           // KeyId -> 32-byte key
-	streams map[string]streamEncryption // stream name -> its encryption
+	mu   sync.RWMutex      // writers also serialize the file's replacement
+	keys map[string][]byte // KeyId -> 32-byte key
+	// legacy is the stream -> KeyId mapping of an earlier version's file,
+	// until MigrateStreams moves it into the streams' metadata.
+	legacy map[string]streamEncryption
 }
 
-// streamEncryption is the encryption of one stream.
+// streamEncryption is the encryption of one stream in an earlier
+// version's keyring file.
 type streamEncryption struct {
 	Created time.Time `json:"created"` // the stream's creation time
 	KeyID   string    `json:"keyId"`
@@ -56,13 +61,13 @@ type streamEncryption struct {
 // keyringState is the keyring file.
 type keyringState struct {
 	Version int                         `json:"version"`
-	Keys    map[string][]byte           `json:"keys"`    // base64 in JSON
-	Streams map[string]streamEncryption `json:"streams"` // by stream name
+	Keys    map[string][]byte           `json:"keys"`              // base64 in JSON
+	Streams map[string]streamEncryption `json:"streams,omitempty"` // by stream name: earlier versions only
 }
 
 // NewMemoryKeyring returns a keyring held in memory only.
 func NewMemoryKeyring() *Keyring {
-	return &Keyring{keys: map[string][]byte{}, streams: map[string]streamEncryption{}}
+	return &Keyring{keys: map[string][]byte{}, legacy: map[string]streamEncryption{}}
 }
 
 // OpenKeyring opens the keyring kept in dir, creating dir (mode 0700) and
@@ -117,7 +122,7 @@ func OpenKeyring(dir string) (*Keyring, error) {
 		}
 		k.keys[id] = key
 	}
-	maps.Copy(k.streams, st.Streams)
+	maps.Copy(k.legacy, st.Streams)
 	return k, nil
 }
 
@@ -145,24 +150,9 @@ func (k *Keyring) master(keyID string) ([]byte, bool) {
 	return key, ok
 }
 
-// stream returns the encryption of the stream named name created at
-// created: its KeyId, or "" if it is not encrypted.
-func (k *Keyring) stream(name string, created time.Time) string {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	e, ok := k.streams[name]
-	if !ok || !sameCreation(e.Created, created) {
-		return ""
-	}
-	return e.KeyID
-}
-
-// encrypted reports whether the keyring has an entry for a stream of
-// that name (perhaps of an older stream of the name).
-func (k *Keyring) encrypted(name string) bool {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	_, ok := k.streams[name]
+// has reports whether the keyring holds the key of keyID.
+func (k *Keyring) has(keyID string) bool {
+	_, ok := k.master(keyID)
 	return ok
 }
 
@@ -170,56 +160,74 @@ func (k *Keyring) encrypted(name string) bool {
 // of the API's timestamps.
 func sameCreation(a, b time.Time) bool { return a.UnixMilli() == b.UnixMilli() }
 
-// start encrypts the stream under keyID from now on, making the key if
-// the keyring has none of that KeyId.
-func (k *Keyring) start(name string, created time.Time, keyID string) error {
+// ensure makes the key of keyID if the keyring has none, and saves it
+// before it returns.
+func (k *Keyring) ensure(keyID string) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	keys, streams := k.keys, maps.Clone(k.streams)
-	if _, ok := k.keys[keyID]; !ok {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return err
-		}
-		keys = maps.Clone(k.keys)
-		keys[keyID] = key
+	if _, ok := k.keys[keyID]; ok {
+		return nil
 	}
-	streams[name] = streamEncryption{Created: created, KeyID: keyID}
-	if err := k.saveLocked(keys, streams); err != nil {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
 		return err
 	}
-	k.keys, k.streams = keys, streams
+	keys := maps.Clone(k.keys)
+	keys[keyID] = key
+	if err := k.saveLocked(keys, k.legacy); err != nil {
+		return err
+	}
+	k.keys = keys
 	return nil
 }
 
-// stop stops encrypting the stream (of that creation time; any if
-// created is zero). Its keys stay, so its records stay readable.
-func (k *Keyring) stop(name string, created time.Time) error {
+// MigrateStreams moves the stream -> KeyId mapping of a keyring file
+// written by an earlier version into the streams' metadata: each stream of
+// log whose metadata says it is not encrypted, and that the file names
+// with the same creation time, gets StartStreamEncryption with the file's
+// KeyId. Then the mapping is removed from the file. Entries for streams
+// the log does not have are kept. The Kinesis service calls it when it is
+// made; calling it again does nothing.
+func (k *Keyring) MigrateStreams(ctx context.Context, log *shardlog.Log) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	e, ok := k.streams[name]
-	if !ok || (!created.IsZero() && !sameCreation(e.Created, created)) {
+	if len(k.legacy) == 0 {
 		return nil
 	}
-	streams := maps.Clone(k.streams)
-	delete(streams, name)
-	if err := k.saveLocked(k.keys, streams); err != nil {
+	left := maps.Clone(k.legacy)
+	for name, e := range k.legacy {
+		sum, err := log.DescribeStreamSummary(ctx, shardlog.DescribeStreamSummaryInput{StreamName: name})
+		if errors.Is(err, shardlog.ErrResourceNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("kinesis: keyring: migrating the encryption of stream %s: %w", name, err)
+		}
+		if sameCreation(sum.StreamCreationTimestamp, e.Created) && sum.EncryptionType != shardlog.EncryptionKMS && len(sum.EncryptionKeyIDs) == 0 {
+			_, err := log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: e.KeyID})
+			if err != nil {
+				return fmt.Errorf("kinesis: keyring: migrating the encryption of stream %s: %w", name, err)
+			}
+		}
+		delete(left, name) // migrated, or the entry of an older stream of the name
+	}
+	if err := k.saveLocked(k.keys, left); err != nil {
 		return err
 	}
-	k.streams = streams
+	k.legacy = left
 	return nil
 }
 
 // saveLocked writes the keyring file durably: a temporary file (0600),
 // fsync'd, renamed over the file, and the directory fsync'd.
-func (k *Keyring) saveLocked(keys map[string][]byte, streams map[string]streamEncryption) error {
+func (k *Keyring) saveLocked(keys map[string][]byte, legacy map[string]streamEncryption) error {
 	if k.dir == "" {
 		return nil
 	}
 	if k.lock == nil {
 		return errors.New("kinesis: keyring is closed")
 	}
-	b, err := json.MarshalIndent(keyringState{Version: keyringVersion, Keys: keys, Streams: streams}, "", "  ")
+	b, err := json.MarshalIndent(keyringState{Version: keyringVersion, Keys: keys, Streams: legacy}, "", "  ")
 	if err != nil {
 		return err
 	}

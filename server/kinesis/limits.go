@@ -2,7 +2,6 @@ package kinesis
 
 import (
 	"context"
-	"errors"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -16,32 +15,15 @@ type describeLimitsOutput struct {
 	OnDemandStreamCountLimit int `json:"OnDemandStreamCountLimit"`
 }
 
-// describeLimits counts open shards and on-demand streams over every
-// stream of the log; the limits are the configured ones (not enforced).
+// describeLimits reports the Log's account quotas (shardlog.WithAccountLimits,
+// enforced by the Log) and their use. A limit of 0 means unlimited.
 func (a *api) describeLimits(ctx context.Context, _ *describeLimitsInput) (*describeLimitsOutput, error) {
-	out := &describeLimitsOutput{ShardLimit: a.cfg.shardLimit, OnDemandStreamCountLimit: a.cfg.onDemandLimit}
-	in := shardlog.ListStreamsInput{Limit: shardlog.MaxListStreamsLimit}
-	for {
-		page, err := a.log.ListStreams(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range page.StreamSummaries {
-			d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: s.StreamName})
-			if errors.Is(err, shardlog.ErrResourceNotFound) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return nil, err
-			}
-			out.OpenShardCount += d.OpenShardCount
-			if d.StreamMode == shardlog.OnDemand {
-				out.OnDemandStreamCount++
-			}
-		}
-		if !page.HasMoreStreams || len(page.StreamNames) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartStreamName = page.StreamNames[len(page.StreamNames)-1]
+	l, err := a.log.DescribeLimits(ctx, shardlog.DescribeLimitsInput{})
+	if err != nil {
+		return nil, err
 	}
+	return &describeLimitsOutput{
+		ShardLimit: l.ShardLimit, OpenShardCount: l.OpenShardCount,
+		OnDemandStreamCount: l.OnDemandStreamCount, OnDemandStreamCountLimit: l.OnDemandStreamCountLimit,
+	}, nil
 }

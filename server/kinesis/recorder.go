@@ -46,26 +46,42 @@ func (nopRecorder) WriteThrottled(string)     {}
 func (nopRecorder) ReadThrottled(string)      {}
 func (nopRecorder) IteratorAge(string, int64) {}
 
-// incoming records accepted records of one shard.
-func (a *api) incoming(stream, shard string, records, bytes int) {
+// incoming records accepted records of one shard; enabled are the
+// stream's enhanced-monitoring metrics.
+func (a *api) incoming(stream string, enabled []string, shard string, records, bytes int) {
 	a.cfg.recorder.Incoming(stream, records, bytes)
-	if sr, ok := a.cfg.recorder.(ShardRecorder); ok && shard != "" && a.monitoring.any(stream, "IncomingBytes", "IncomingRecords") {
+	if sr, ok := a.cfg.recorder.(ShardRecorder); ok && shard != "" && monitored(enabled, "IncomingBytes", "IncomingRecords") {
 		sr.IncomingShard(stream, shard, records, bytes)
 	}
 }
 
-// outgoing records records read from one shard, and the read's lag.
-func (a *api) outgoing(stream, shard string, records, bytes int, lag int64) {
+// outgoing records records read from one shard, and the read's lag;
+// enabled are the stream's enhanced-monitoring metrics.
+func (a *api) outgoing(stream string, enabled []string, shard string, records, bytes int, lag int64) {
 	a.cfg.recorder.Outgoing(stream, records, bytes)
 	a.cfg.recorder.IteratorAge(stream, lag)
 	sr, ok := a.cfg.recorder.(ShardRecorder)
 	if !ok || shard == "" {
 		return
 	}
-	if a.monitoring.any(stream, "OutgoingBytes", "OutgoingRecords") {
+	if monitored(enabled, "OutgoingBytes", "OutgoingRecords") {
 		sr.OutgoingShard(stream, shard, records, bytes)
 	}
-	if a.monitoring.any(stream, "IteratorAgeMilliseconds") {
+	if monitored(enabled, "IteratorAgeMilliseconds") {
 		sr.IteratorAgeShard(stream, shard, lag)
+	}
+}
+
+// StreamForgetter is a Recorder that drops the series of a stream when it
+// is deleted (server/metrics implements it). DeleteStream calls it once the
+// stream is gone.
+type StreamForgetter interface {
+	ForgetStream(stream string)
+}
+
+// forget drops the recorder's series of a deleted stream.
+func (a *api) forget(stream string) {
+	if f, ok := a.cfg.recorder.(StreamForgetter); ok {
+		f.ForgetStream(stream)
 	}
 }

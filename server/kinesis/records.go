@@ -35,7 +35,11 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 	if err != nil {
 		return nil, err
 	}
-	seal, err := a.sealerFor(ctx, name)
+	sum, err := a.summary(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	seal, err := a.sealerFor(sum)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +66,7 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 		}
 		return nil, err
 	}
-	a.incoming(name, res.ShardID, 1, len(data)+len(key))
+	a.incoming(name, sum.EnhancedMonitoring, res.ShardID, 1, len(data)+len(key))
 	return &putRecordOutput{ShardId: res.ShardID, SequenceNumber: res.SequenceNumber.String(), EncryptionType: enc}, nil
 }
 
@@ -117,7 +121,11 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 	for i, e := range entries {
 		sizes[i] = len(e.Data) + len(e.PartitionKey)
 	}
-	seal, err := a.sealerFor(ctx, name)
+	sum, err := a.summary(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	seal, err := a.sealerFor(sum)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +145,7 @@ func (a *api) putRecords(ctx context.Context, in *putRecordsInput) (*putRecordsO
 	perShard := map[string]*tally{}
 	defer func() {
 		for shard, t := range perShard {
-			a.incoming(name, shard, t.records, t.bytes)
+			a.incoming(name, sum.EnhancedMonitoring, shard, t.records, t.bytes)
 		}
 	}()
 	for i, r := range res.Records {

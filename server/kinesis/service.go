@@ -3,6 +3,7 @@ package kinesis
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/shoal-dev/shoal/server/awsproto"
@@ -18,8 +19,6 @@ type Option func(*config)
 type config struct {
 	logger            *slog.Logger
 	provisionedLimits bool
-	shardLimit        int
-	onDemandLimit     int
 	// subscriptionLifetime bounds a SubscribeToShard stream (see
 	// WithSubscriptionLifetime).
 	subscriptionLifetime time.Duration
@@ -39,16 +38,11 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // the API on or off. Default: off, as Shoal has no capacity to protect.
 func WithProvisionedLimits(on bool) Option { return func(c *config) { c.provisionedLimits = on } }
 
-// WithAccountLimits sets the shard and on-demand stream quotas that
-// DescribeLimits reports. Shoal reports them but does not enforce them.
-// Default: 20000 shards and 50 on-demand streams, the AWS defaults in
-// us-east-1.
-func WithAccountLimits(shards, onDemandStreams int) Option {
-	return func(c *config) { c.shardLimit, c.onDemandLimit = shards, onDemandStreams }
-}
-
 // WithKeyring sets the keyring of stream encryption (see OpenKeyring).
-// The caller closes it after the service is done. Default: a keyring in
+// The caller closes it after the service is done. The service migrates
+// the stream settings of a keyring file of an earlier version into the
+// streams' metadata when it is made (Keyring.MigrateStreams; call it
+// first to see its error). Default: a keyring in
 // memory (NewMemoryKeyring), whose keys, and so the records encrypted
 // under them, are lost when the process ends; a server that keeps its
 // log must pass one kept next to it.
@@ -56,10 +50,10 @@ func WithKeyring(k *Keyring) Option { return func(c *config) { c.keyring = k } }
 
 // api holds what the operations share.
 type api struct {
-	log        *shardlog.Log
-	cfg        config
-	monitoring monitoring // enhanced monitoring state (monitoring.go)
-	keys       *Keyring   // stream encryption (encryption.go)
+	log      *shardlog.Log
+	cfg      config
+	keys     *Keyring // stream encryption keys (encryption.go)
+	lostKeys sync.Map // streams whose lost key was logged (encryption.go)
 }
 
 // New returns the Kinesis Data Streams service over log. Its operations
@@ -72,7 +66,7 @@ func New(log *shardlog.Log, opts ...Option) *awsproto.Service {
 
 // newAPI applies opts to the defaults.
 func newAPI(log *shardlog.Log, opts []Option) *api {
-	cfg := config{shardLimit: 20000, onDemandLimit: 50, subscriptionLifetime: shardlog.SubscriptionLifetime, recorder: nopRecorder{}}
+	cfg := config{subscriptionLifetime: shardlog.SubscriptionLifetime, recorder: nopRecorder{}}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -82,7 +76,11 @@ func newAPI(log *shardlog.Log, opts []Option) *api {
 	if keys == nil {
 		keys = NewMemoryKeyring()
 	}
-	return &api{log: log, cfg: cfg, keys: keys}
+	a := &api{log: log, cfg: cfg, keys: keys}
+	if err := keys.MigrateStreams(context.Background(), log); err != nil {
+		a.logger().Error("kinesis: migrating the keyring's stream settings into the streams' metadata", "err", err)
+	}
+	return a
 }
 
 // service returns the JSON 1.1 operations of a.

@@ -2,7 +2,6 @@ package kinesis
 
 import (
 	"context"
-	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -68,23 +67,10 @@ func (a *api) deleteStream(ctx context.Context, in *deleteStreamInput) (empty, e
 	if err != nil {
 		return empty{}, err
 	}
-	var created time.Time
-	if a.keys.encrypted(name) {
-		if d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name}); err == nil {
-			created = d.StreamCreationTimestamp
-		}
-	}
 	if err := a.log.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: name, EnforceConsumerDeletion: optional(in.EnforceConsumerDeletion)}); err != nil {
 		return empty{}, err
 	}
-	a.monitoring.forget(name)
-	if !created.IsZero() {
-		// The entry is harmless if this fails (a new stream of the name has
-		// another creation time); it only costs puts a DescribeStream.
-		if err := a.keys.stop(name, created); err != nil {
-			a.logger().Warn("kinesis: forgetting the encryption of a deleted stream", "stream", name, "err", err)
-		}
-	}
+	a.forget(name)
 	return empty{}, nil
 }
 
@@ -135,7 +121,6 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 	if err != nil {
 		return nil, err
 	}
-	enc, keyID := a.encryptionOf(&d.StreamDescription)
 	out := streamDescription{
 		StreamName:              d.StreamName,
 		StreamARN:               d.StreamARN,
@@ -145,9 +130,9 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		HasMoreShards:           d.HasMoreShards,
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
-		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
-		EncryptionType:          enc,
-		KeyId:                   keyID,
+		EnhancedMonitoring:      enhancedMonitoring(d.EnhancedMonitoring),
+		EncryptionType:          string(d.EncryptionType),
+		KeyId:                   d.KeyID,
 	}
 	for _, s := range d.Shards {
 		out.Shards = append(out.Shards, wireShard(s))
@@ -195,11 +180,10 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 	if err != nil {
 		return nil, err
 	}
-	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name})
+	d, err := a.summary(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	enc, keyID := a.encryptionOf(&d.StreamDescription)
 	return &describeStreamSummaryOutput{streamDescriptionSummary{
 		StreamName:              d.StreamName,
 		StreamARN:               d.StreamARN,
@@ -207,9 +191,9 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 		StreamModeDetails:       modeDetails{d.StreamMode},
 		RetentionPeriodHours:    d.RetentionPeriodHours,
 		StreamCreationTimestamp: epoch(d.StreamCreationTimestamp),
-		EnhancedMonitoring:      enhancedMonitoring(a.monitoring.get(d.StreamName, d.StreamCreationTimestamp)),
-		EncryptionType:          enc,
-		KeyId:                   keyID,
+		EnhancedMonitoring:      enhancedMonitoring(d.EnhancedMonitoring),
+		EncryptionType:          string(d.EncryptionType),
+		KeyId:                   d.KeyID,
 		OpenShardCount:          d.OpenShardCount,
 		ConsumerCount:           d.ConsumerCount,
 		MaxRecordSizeInKiB:      d.MaxRecordSizeKiB,

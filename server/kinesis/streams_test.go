@@ -1,6 +1,7 @@
 package kinesis_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shoal-dev/shoal/server/kinesis"
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
 const maxHashKey = "340282366920938463463374607431768211455"
@@ -272,17 +274,36 @@ func TestUpdateStreamMode(t *testing.T) {
 	requireAPIError[*types.LimitExceededException](t, err, "LimitExceededException")
 }
 
+// TestDescribeLimits: DescribeLimits reports the quotas the Log enforces,
+// and a request past one is a LimitExceededException worded as AWS's.
 func TestDescribeLimits(t *testing.T) {
-	e := newEnv(t, false, kinesis.WithAccountLimits(500, 10))
-	e.createStream(t, "p", 3)
-	_, err := e.client.CreateStream(e.ctx, &sdk.CreateStreamInput{StreamName: aws.String("od"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
+	ctx := context.Background()
+	log, err := shardlog.Open(ctx, memory.New(), shardlog.WithRetentionInterval(0),
+		shardlog.WithAccountLimits(shardlog.AccountLimits{Shards: 8, OnDemandStreams: 1}))
 	require.NoError(t, err)
-	out, err := e.client.DescribeLimits(e.ctx, &sdk.DescribeLimitsInput{})
+	t.Cleanup(func() { _ = log.Close() })
+	c := serveLog(t, log)
+	_, err = c.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String("p"), ShardCount: aws.Int32(3)})
 	require.NoError(t, err)
-	require.Equal(t, int32(500), aws.ToInt32(out.ShardLimit))
+	_, err = c.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String("od"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
+	require.NoError(t, err)
+	out, err := c.DescribeLimits(ctx, &sdk.DescribeLimitsInput{})
+	require.NoError(t, err)
+	require.Equal(t, int32(8), aws.ToInt32(out.ShardLimit))
 	require.Equal(t, int32(7), aws.ToInt32(out.OpenShardCount))
 	require.Equal(t, int32(1), aws.ToInt32(out.OnDemandStreamCount))
-	require.Equal(t, int32(10), aws.ToInt32(out.OnDemandStreamCountLimit))
+	require.Equal(t, int32(1), aws.ToInt32(out.OnDemandStreamCountLimit))
+
+	_, err = c.UpdateShardCount(ctx, &sdk.UpdateShardCountInput{StreamName: aws.String("p"), TargetShardCount: aws.Int32(5), ScalingType: types.ScalingTypeUniformScaling})
+	msg := requireAPIError[*types.LimitExceededException](t, err, "LimitExceededException")
+	require.Equal(t, "This request would exceed the shard limit for the account 000000000000 in us-east-1. Current shard count for the account: 7. Limit: 8. Number of additional shards that would have resulted from this request: 2.", msg)
+	_, err = c.UpdateShardCount(ctx, &sdk.UpdateShardCountInput{StreamName: aws.String("p"), TargetShardCount: aws.Int32(4), ScalingType: types.ScalingTypeUniformScaling})
+	require.NoError(t, err, "up to the limit")
+	_, err = c.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String("q"), ShardCount: aws.Int32(1)})
+	requireAPIError[*types.LimitExceededException](t, err, "LimitExceededException")
+	_, err = c.UpdateStreamMode(ctx, &sdk.UpdateStreamModeInput{StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/p"), StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}})
+	msg = requireAPIError[*types.LimitExceededException](t, err, "LimitExceededException")
+	require.Contains(t, msg, "on-demand stream count limit")
 }
 
 func TestUpdateMaxRecordSize(t *testing.T) {

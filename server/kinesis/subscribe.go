@@ -92,6 +92,7 @@ type subscribeEvent struct {
 	ContinuationSequenceNumber *string       `json:"ContinuationSequenceNumber"`
 	MillisBehindLatest         int64         `json:"MillisBehindLatest"`
 	ChildShards                *[]childShard `json:"ChildShards,omitempty"`
+	monitoring                 []string      // the stream's enhanced monitoring, for the metrics
 }
 
 // subscribe answers SubscribeToShard. Bad input, an unknown consumer or
@@ -109,6 +110,12 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	// An encrypted stream whose key is lost is refused before the stream
+	// starts (KMSNotFoundException).
+	if err := a.readable(ctx, sub.StreamName()); err != nil {
+		a.writeError(w, err)
+		return
+	}
 
 	lifetime := min(a.cfg.subscriptionLifetime, shardlog.SubscriptionLifetime)
 	if lifetime <= 0 {
@@ -174,12 +181,16 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 			a.writeException(ew, err)
 			return
 		}
-		wev := a.wireEvent(sub.StreamName(), ev)
+		wev, err := a.wireEvent(streamCtx, sub.StreamName(), ev)
+		if err != nil {
+			a.writeException(ew, err)
+			return
+		}
 		bytes := 0
 		for _, rec := range wev.Records {
 			bytes += len(rec.Data) + len(rec.PartitionKey)
 		}
-		a.outgoing(sub.StreamName(), sub.ShardID(), len(ev.Records), bytes, ev.MillisBehindLatest)
+		a.outgoing(sub.StreamName(), wev.monitoring, sub.ShardID(), len(ev.Records), bytes, ev.MillisBehindLatest)
 		payload, err := json.Marshal(wev)
 		if err != nil {
 			a.writeException(ew, err)
@@ -268,12 +279,33 @@ func renameFields(err error) error {
 	return err
 }
 
+// readable returns the KMSNotFoundException of an encrypted stream whose
+// key the keyring lacks, or nil.
+func (a *api) readable(ctx context.Context, stream string) error {
+	sum, err := a.summary(ctx, stream)
+	if err != nil {
+		return err
+	}
+	_, err = a.openerFor(sum)
+	return err
+}
+
 // wireEvent encodes a push of the Log on stream in the model's shape,
-// with its sealed records opened.
-func (a *api) wireEvent(stream string, ev *shardlog.SubscribeToShardEvent) subscribeEvent {
-	out := subscribeEvent{Records: make([]record, len(ev.Records)), MillisBehindLatest: ev.MillisBehindLatest}
+// with its sealed records opened, and notes the stream's monitoring.
+func (a *api) wireEvent(ctx context.Context, stream string, ev *shardlog.SubscribeToShardEvent) (subscribeEvent, error) {
+	sum, err := a.summary(ctx, stream)
+	if err != nil {
+		return subscribeEvent{}, err
+	}
+	open, err := a.openerFor(sum)
+	if err != nil {
+		return subscribeEvent{}, err
+	}
+	out := subscribeEvent{Records: make([]record, len(ev.Records)), MillisBehindLatest: ev.MillisBehindLatest, monitoring: sum.EnhancedMonitoring}
 	for i, r := range ev.Records {
-		out.Records[i] = a.wireRecord(stream, r)
+		if out.Records[i], err = open.record(r); err != nil {
+			return subscribeEvent{}, err
+		}
 	}
 	if ev.ChildShards != nil { // the end of a closed shard
 		children := make([]childShard, len(ev.ChildShards))
@@ -281,11 +313,11 @@ func (a *api) wireEvent(stream string, ev *shardlog.SubscribeToShardEvent) subsc
 			children[i] = childShard{ShardId: c.ShardID, ParentShards: c.ParentShards, HashKeyRange: wireRange(c.HashKeyRange)}
 		}
 		out.ChildShards = &children
-		return out
+		return out, nil
 	}
 	seq := ev.ContinuationSequenceNumber.String()
 	out.ContinuationSequenceNumber = &seq
-	return out
+	return out, nil
 }
 
 // writeError writes an error of the request as a JSON 1.1 error response.

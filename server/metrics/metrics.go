@@ -18,6 +18,7 @@
 //     shoal_kinesis_iterator_age_milliseconds, and so on.
 //
 // ServeHTTP answers GET /metrics with every series, in a stable order.
+// ForgetStream (kinesis.StreamForgetter) drops a deleted stream's series.
 package metrics
 
 import (
@@ -189,6 +190,25 @@ func (r *Registry) ReadThrottled(stream string) { r.Add(ReadThrottled, Labels{St
 // IteratorAge implements kinesis.Recorder.
 func (r *Registry) IteratorAge(stream string, ms int64) {
 	r.Set(IteratorAgeMillis, Labels{Stream: stream}, float64(ms))
+}
+
+// ForgetStream implements kinesis.StreamForgetter: it drops every series
+// of the stream, its shards' included, so a deleted stream's series do not
+// stay in the exposition for ever. A stream created again under the name
+// starts its series from zero.
+func (r *Registry) ForgetStream(stream string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.values {
+		if k.Stream == stream {
+			delete(r.values, k)
+		}
+	}
+	for k := range r.hists {
+		if k.Stream == stream {
+			delete(r.hists, k)
+		}
+	}
 }
 
 // IncomingShard implements kinesis.ShardRecorder: the shard-level series

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/server/metrics"
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
 // sample is one parsed sample line.
@@ -478,3 +481,50 @@ func TestObserveStreaming(t *testing.T) {
 }
 
 var _ kinesis.ShardRecorder = (*metrics.Registry)(nil)
+
+// TestForgetDeletedStream: DeleteStream drops the stream's series, stream
+// and shard level, from /metrics; other streams' stay.
+func TestForgetDeletedStream(t *testing.T) {
+	ctx := context.Background()
+	log, err := shardlog.Open(ctx, memory.New(), shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	defer log.Close()
+	reg := metrics.New()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg)
+	mux.Handle("/", kinesis.New(log, kinesis.WithRecorder(reg)))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	call := func(op, body string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("X-Amz-Target", "Kinesis_20131202."+op)
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", op, b)
+	}
+	for _, s := range []string{"gone", "kept"} {
+		call("CreateStream", `{"StreamName":"`+s+`","ShardCount":1}`)
+		call("EnableEnhancedMonitoring", `{"StreamName":"`+s+`","ShardLevelMetrics":["ALL"]}`)
+		call("PutRecord", `{"StreamName":"`+s+`","PartitionKey":"k","Data":"eA=="}`)
+	}
+	e := scrape(t, srv.URL+"/metrics")
+	for _, s := range []string{"gone", "kept"} {
+		_, ok := e.get(metrics.IncomingRecords, "stream", s)
+		require.True(t, ok, s)
+		_, ok = e.get(metrics.IncomingRecords, "stream", s, "shard", "shardId-000000000000")
+		require.True(t, ok, s)
+	}
+	call("DeleteStream", `{"StreamName":"gone"}`)
+	e = scrape(t, srv.URL+"/metrics")
+	for _, smp := range e.samples {
+		require.NotEqual(t, "gone", smp.labels["stream"], "%s %v", smp.name, smp.labels)
+	}
+	v, ok := e.get(metrics.IncomingRecords, "stream", "kept")
+	require.True(t, ok)
+	require.Equal(t, float64(1), v)
+}
