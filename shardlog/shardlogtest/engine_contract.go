@@ -665,6 +665,9 @@ func fullStreamMeta(name string) shardlog.StreamMeta {
 		ScalingEvents:      []time.Time{at(10), at(11)},
 		ModeChanges:        []time.Time{at(12)},
 		EnhancedMonitoring: []string{"IncomingBytes", "OutgoingRecords"},
+		EncryptionType:     shardlog.EncryptionKMS,
+		KeyID:              "alias/orders",
+		EncryptionKeyIDs:   []string{"alias/old", "alias/orders"},
 		Shards: []shardlog.ShardMeta{
 			{
 				ID: "shardId-000000000000", Index: 0,
