@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shoal-dev/shoal/server/admission"
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/server/metrics"
@@ -26,6 +27,12 @@ type serveOptions struct {
 	ShutdownTimeout time.Duration
 	ready           func(addr string) // tests: called once listening
 	logf            func(format string, args ...any)
+
+	// Admission control and SigV4's clock skew (zero: the defaults).
+	MaxInflightRequests int
+	MaxInflightBytes    int64
+	BodyTimeout         time.Duration
+	MaxClockSkew        time.Duration
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -37,8 +44,14 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&opts.Credentials, "credentials", "", "a `file` of \"ACCESS_KEY_ID SECRET\" lines: requests must then carry a valid SigV4 signature (without it, any signature is accepted)")
 	fs.StringVar(&opts.TLSCert, "tls-cert", "", "a PEM certificate `file`: serve HTTPS (with --tls-key)")
 	fs.StringVar(&opts.TLSKey, "tls-key", "", "the PEM private key `file` of --tls-cert")
+	fs.IntVar(&opts.MaxInflightRequests, "max-inflight-requests", admission.DefaultMaxRequests, "the `number` of requests served at once; more are refused with a throttling error")
+	maxBytes := byteSize(admission.DefaultMaxBytes())
+	fs.Var(&maxBytes, "max-inflight-bytes", "the bytes of request bodies and GetRecords responses held at once (a `size`: bytes, or with KiB, MiB, GiB); more are refused with a throttling error. The default is a quarter of the memory, at most 1GiB")
+	fs.DurationVar(&opts.BodyTimeout, "body-timeout", admission.DefaultBodyTimeout, "how long a request body may take to arrive")
+	fs.DurationVar(&opts.MaxClockSkew, "max-clock-skew", awsproto.DefaultMaxSkew, "with --credentials, how far a request's signing time may be from the server's clock")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR] [--credentials FILE] [--tls-cert FILE --tls-key FILE]
+         [--max-inflight-requests N] [--max-inflight-bytes SIZE] [--body-timeout D] [--max-clock-skew D]
 
 Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
@@ -47,6 +60,13 @@ the AWS CLI). Records are fdatasync'd before a put returns. The keys of
 StartStreamEncryption are kept in DATA/keys/keyring.json (mode 0600). /healthz answers
 200 while the server runs; /metrics serves Prometheus metrics (no signature
 needed). SIGINT or SIGTERM stops it gracefully.
+
+Requests past --max-inflight-requests, or whose bodies and GetRecords
+responses do not fit in --max-inflight-bytes, are refused at once with
+ProvisionedThroughputExceededException (PutRecord(s), GetRecords,
+GetShardIterator) or LimitExceededException (the rest), which the SDKs
+retry with backoff. A body that takes longer than --body-timeout to arrive
+is refused with RequestTimeout and its connection closed.
 
 Flags:
 `)
@@ -73,6 +93,12 @@ Flags:
 		fs.Usage()
 		return 2
 	}
+	opts.MaxInflightBytes = int64(maxBytes)
+	if msg := checkLimits(opts); msg != "" {
+		fmt.Fprintln(stderr, "shoal serve: "+msg)
+		fs.Usage()
+		return 2
+	}
 	opts.logf = func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
 	if err := serve(ctx, opts); err != nil {
 		fmt.Fprintf(stderr, "shoal serve: %v\n", err)
@@ -90,7 +116,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 		if err != nil {
 			return err
 		}
-		verifier = &awsproto.Verifier{Credentials: creds, Service: "kinesis"}
+		verifier = &awsproto.Verifier{Credentials: creds, Service: "kinesis", MaxSkew: opts.MaxClockSkew}
 	}
 	eng, err := file.Open(opts.DataDir, file.WithSync(file.SyncAlways))
 	if err != nil {
@@ -115,7 +141,12 @@ func serve(ctx context.Context, opts serveOptions) error {
 	if verifier != nil {
 		api = verifier.Wrap(api)
 	}
-	api = reg.Observe(api) // counts signature errors too
+	// Admission control before the signature check reads a body.
+	ctl := admission.New(admission.WithMaxRequests(opts.MaxInflightRequests), admission.WithMaxBytes(opts.MaxInflightBytes),
+		admission.WithBodyTimeout(opts.BodyTimeout), admission.WithMaxBodySize(awsproto.MaxBodySize),
+		admission.WithThrottleType(kinesis.ThrottleType))
+	api = ctl.Handler(api)
+	api = reg.Observe(api) // counts signature errors and refusals too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -143,6 +174,9 @@ func serve(ctx context.Context, opts serveOptions) error {
 			auth = fmt.Sprintf("SigV4 required (%d keys)", len(verifier.Credentials))
 		}
 		opts.logf("shoal serve: Kinesis Data Streams API at %s://%s, data in %s, %s", scheme, ln.Addr(), opts.DataDir, auth)
+	}
+	if opts.logf != nil {
+		opts.logf("shoal serve: at most %d requests and %d MiB in flight, bodies within %s", ctl.MaxRequests(), ctl.MaxBytes()>>20, ctl.BodyTimeout())
 	}
 	if opts.ready != nil {
 		opts.ready(ln.Addr().String())
