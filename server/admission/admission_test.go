@@ -331,3 +331,58 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, admission.DefaultMaxBytes(), ctl.MaxBytes())
 	t.Logf("default byte budget on this machine: %d MiB", ctl.MaxBytes()>>20)
 }
+
+// TestSlowBodyTimeoutH2C: over HTTP/2 (h2c) the body timeout applies to
+// the stream: a trickling body is refused with RequestTimeout.
+func TestSlowBodyTimeoutH2C(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	ctl := admission.New(admission.WithBodyTimeout(timeout))
+	gate, held := make(chan struct{}), make(chan struct{}, 1)
+	close(gate)
+	srv := httptest.NewUnstartedServer(ctl.Handler(testService(gate, held)))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	pr, pw := io.Pipe()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer pw.Close()
+		for {
+			if _, err := io.WriteString(pw, strings.Repeat(" ", 1024)); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	start := time.Now()
+	req, err := http.NewRequest(http.MethodPost, srv.URL, pr)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", awsproto.JSON11)
+	req.Header.Set("X-Amz-Target", "Test.Hold")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 2, resp.ProtoMajor)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(b))
+	require.Equal(t, admission.RequestTimeout, resp.Header.Get("X-Amzn-ErrorType"), string(b))
+	require.GreaterOrEqual(t, time.Since(start), timeout)
+	require.Less(t, time.Since(start), 5*time.Second)
+
+	// The connection still serves other streams.
+	r := post(client, srv.URL, "Test.Probe", strings.NewReader("{}"), 2)
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+}

@@ -1,10 +1,12 @@
 package kinesis_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -88,4 +90,47 @@ func TestGetRecordsBoundAndBudget(t *testing.T) {
 	out, err = c.GetRecords(e.ctx, &sdk.GetRecordsInput{ShardIterator: out.NextShardIterator})
 	require.NoError(t, err)
 	require.Len(t, out.Records, 2)
+}
+
+// TestSubscribeToShardDetaches: a SubscribeToShard stream, which lasts
+// minutes, holds no admission slot once it streams: with one slot, other
+// requests still get in while it is open.
+func TestSubscribeToShardDetaches(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream(t, "s", 1)
+	reg, err := e.client.RegisterStreamConsumer(e.ctx, &sdk.RegisterStreamConsumerInput{
+		StreamARN: aws.String(e.log.StreamARN("s")), ConsumerName: aws.String("efo"),
+	})
+	require.NoError(t, err)
+
+	ctl := admission.New(admission.WithMaxRequests(1), admission.WithThrottleType(kinesis.ThrottleType))
+	srv := httptest.NewUnstartedServer(ctl.Handler(kinesis.Handler(e.log)))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	client := func() *sdk.Client {
+		tr := &http.Transport{Protocols: new(http.Protocols)}
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		t.Cleanup(tr.CloseIdleConnections)
+		return sdk.New(sdk.Options{
+			BaseEndpoint: aws.String(srv.URL), Region: "us-east-1",
+			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+			Retryer:     aws.NopRetryer{}, HTTPClient: &http.Client{Transport: tr},
+		})
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	sub, err := client().SubscribeToShard(ctx, &sdk.SubscribeToShardInput{
+		ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest},
+	})
+	require.NoError(t, err)
+	stream := sub.GetStream()
+	defer stream.Close()
+
+	_, err = client().ListStreams(ctx, &sdk.ListStreamsInput{})
+	require.NoError(t, err, "a streaming subscription holds the only slot")
+	require.Equal(t, int64(0), ctl.Stats().Requests)
 }
