@@ -27,7 +27,18 @@ func readBody(r *http.Request) ([]byte, *Error) {
 	if r.ContentLength > MaxBodySize {
 		return nil, tooLarge()
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	var (
+		body []byte
+		err  error
+	)
+	if n := r.ContentLength; n >= 0 {
+		// The size is known (and reserved by admission control): read
+		// into a buffer of that size, not a growing one.
+		body = make([]byte, n)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
+	}
 	if err != nil {
 		var ae *Error
 		if errors.As(err, &ae) {

@@ -70,12 +70,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(bytes.TrimSpace(body)) == 0 {
 			body = []byte("{}")
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err := dec.Decode(v); err != nil {
+		// Unmarshal decodes from body itself (a Decoder would copy it
+		// into a buffer of its own) and refuses trailing data.
+		if err := json.Unmarshal(body, v); err != nil {
 			return Errorf(Serialization, "%s: %v", op, err)
-		}
-		if dec.More() {
-			return Errorf(Serialization, "%s: trailing data after the request document", op)
 		}
 		return nil
 	}
