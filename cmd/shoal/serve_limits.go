@@ -9,9 +9,9 @@ import (
 )
 
 // minInflightBytes is the least --max-inflight-bytes: the largest request
-// body and the largest GetRecords response (10 MiB of records, their
-// base64 encoding and framing) must each fit.
-const minInflightBytes = 32 << 20
+// body and the largest GetRecords response (10 MiB of records and twice
+// their base64 encoding, about 37 MiB) must each fit.
+const minInflightBytes = 64 << 20
 
 // checkLimits returns what is wrong with the admission and clock-skew
 // flags of opts, "" if nothing.
@@ -20,7 +20,7 @@ func checkLimits(opts serveOptions) string {
 	case opts.MaxInflightRequests < 1:
 		return fmt.Sprintf("--max-inflight-requests must be at least 1, got %d", opts.MaxInflightRequests)
 	case opts.MaxInflightBytes < minInflightBytes:
-		return fmt.Sprintf("--max-inflight-bytes must be at least %s (the largest body is %s and the largest GetRecords response about 26MiB), got %d",
+		return fmt.Sprintf("--max-inflight-bytes must be at least %s (the largest body is %s and the largest GetRecords response takes about 37MiB), got %d",
 			byteSize(minInflightBytes), byteSize(awsproto.MaxBodySize), opts.MaxInflightBytes)
 	case opts.BodyTimeout <= 0:
 		return fmt.Sprintf("--body-timeout must be positive, got %s", opts.BodyTimeout)

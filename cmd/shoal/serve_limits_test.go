@@ -133,7 +133,7 @@ func TestServeLimitFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--max-inflight-requests", "0"}, "--max-inflight-requests must be at least 1"},
-		{[]string{"--max-inflight-bytes", "1MiB"}, "--max-inflight-bytes must be at least 32MiB"},
+		{[]string{"--max-inflight-bytes", "63MiB"}, "--max-inflight-bytes must be at least 64MiB"},
 		{[]string{"--max-inflight-bytes", "lots"}, `invalid value "lots" for flag -max-inflight-bytes`},
 		{[]string{"--body-timeout", "0s"}, "--body-timeout must be positive"},
 		{[]string{"--max-clock-skew", "-1s"}, "--max-clock-skew must be positive"},
@@ -149,9 +149,9 @@ func TestServeLimitFlags(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := runServeCommand(ctx, []string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--max-inflight-requests", "7",
-		"--max-inflight-bytes", "48MiB", "--body-timeout", "3s", "--max-clock-skew", "2m"}, &stdout, &stderr)
+		"--max-inflight-bytes", "80MiB", "--body-timeout", "3s", "--max-clock-skew", "2m"}, &stdout, &stderr)
 	require.Equal(t, 0, code, "stderr: %s", stderr.String())
-	require.Contains(t, stdout.String(), "at most 7 requests and 48 MiB in flight, bodies within 3s")
+	require.Contains(t, stdout.String(), "at most 7 requests and 80 MiB in flight, bodies within 3s")
 }
 
 func TestByteSize(t *testing.T) {

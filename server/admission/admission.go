@@ -36,10 +36,9 @@ const DefaultThrottleType = "ThrottlingException"
 // DefaultMaxBytes returns the default byte budget: a quarter of the
 // memory the process may use (the cgroup's memory limit or GOMEMLIMIT if
 // set and lower, else the physical memory), clamped to
-// MinDefaultMaxBytes-MaxDefaultMaxBytes. Decoding a body and encoding a
-// response take about as much again as what is counted, and the garbage
-// collector lets the heap grow to twice what is live, so a quarter keeps
-// the process well within its memory.
+// MinDefaultMaxBytes-MaxDefaultMaxBytes. A decoded body adds its data to
+// what is counted, and the garbage collector lets the heap grow to twice
+// what is live, so a quarter keeps the process well within its memory.
 func DefaultMaxBytes() int64 {
 	m := memoryLimit()
 	if m <= 0 {

@@ -122,11 +122,14 @@ const recordOverhead = 256
 
 // reserveResponse trues the admission reservation of a GetRecords call up
 // to what it holds: the records read (stored bytes), their opened copies
-// if the stream is encrypted, and the encoded response (base64 data); the
-// part of the MaxGetRecordsBytes reserved up front that is not needed is
-// given back. The iterator is not spent, so a refusal loses nothing.
+// if the stream is encrypted, and the encoded response (base64 data)
+// twice, as encoding/json builds it in a buffer of its own before
+// returning a copy; the part of the MaxGetRecordsBytes reserved up front
+// that is not needed is given back. The iterator is not spent, so a
+// refusal loses nothing.
 func reserveResponse(ctx context.Context, stored, wire, n int) error {
-	need := int64(stored) + int64(wire+2)/3*4 + int64(n)*recordOverhead
+	encoded := int64(wire+2)/3*4 + int64(n)*recordOverhead
+	need := int64(stored) + 2*encoded
 	if wire != stored {
 		need += int64(wire)
 	}
