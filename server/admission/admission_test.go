@@ -267,9 +267,11 @@ func TestSlowBodyTimeout(t *testing.T) {
 	}}
 	srv2 := httptest.NewServer(ctl.Handler(slowOK))
 	defer srv2.Close()
-	r := post(srv2.Client(), srv2.URL, "Test.Slow", strings.NewReader("{}"), -1)
-	require.NoError(t, r.err)
-	require.Equal(t, http.StatusOK, r.status, r.body)
+	for _, length := range []int64{-1, 2} { // chunked, and of a known length
+		r := post(srv2.Client(), srv2.URL, "Test.Slow", strings.NewReader("{}"), length)
+		require.NoError(t, r.err)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+	}
 }
 
 // TestReserveAndDetach: a handler's own reservations count against the

@@ -60,7 +60,9 @@ func (b *body) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.read += int64(n)
 	switch {
-	case err == io.EOF:
+	case err == io.EOF || (err == nil && b.read == b.r.ContentLength):
+		// The whole body is in (a reader of a known length, such as
+		// io.ReadFull, may never see io.EOF).
 		b.lift()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		b.t.c.timedOut()
