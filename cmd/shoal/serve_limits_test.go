@@ -30,7 +30,7 @@ import (
 // requests get in again.
 func TestServeAdmission(t *testing.T) {
 	ctx := t.Context()
-	const bodyTimeout = 2 * time.Second
+	const bodyTimeout = 3 * time.Second
 	addr, stop := startServe(t, serveOptions{DataDir: t.TempDir(), MaxInflightRequests: 1, BodyTimeout: bodyTimeout})
 	base := "http://" + addr
 	c := newClient(base, nil, "", "")
