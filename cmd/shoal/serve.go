@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/shoal-dev/shoal/server/admission"
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/server/metrics"
@@ -31,6 +32,12 @@ type serveOptions struct {
 	logger          *slog.Logger      // nil: slog.Default()
 	ready           func(addr string) // tests: called once listening
 	logf            func(format string, args ...any)
+
+	// Admission control and SigV4's clock skew (zero: the defaults).
+	MaxInflightRequests int
+	MaxInflightBytes    int64
+	BodyTimeout         time.Duration
+	MaxClockSkew        time.Duration
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -46,9 +53,15 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&opts.Account, "account-id", "000000000000", "the 12-digit AWS account `ID` of stream and consumer ARNs")
 	fs.IntVar(&opts.Limits.Shards, "shard-limit", 20000, "the account's open shard `quota` (ShardLimit; 0: unlimited)")
 	fs.IntVar(&opts.Limits.OnDemandStreams, "on-demand-stream-limit", 50, "the account's on-demand stream `quota` (OnDemandStreamCountLimit; 0: unlimited)")
+	fs.IntVar(&opts.MaxInflightRequests, "max-inflight-requests", admission.DefaultMaxRequests, "the `number` of requests served at once; more are refused with a throttling error")
+	maxBytes := byteSize(admission.DefaultMaxBytes())
+	fs.Var(&maxBytes, "max-inflight-bytes", "the bytes of request bodies and GetRecords responses held at once (a `size`: bytes, or with KiB, MiB, GiB); more are refused with a throttling error. The default is a quarter of the memory, at most 1GiB")
+	fs.DurationVar(&opts.BodyTimeout, "body-timeout", admission.DefaultBodyTimeout, "how long a request body may take to arrive")
+	fs.DurationVar(&opts.MaxClockSkew, "max-clock-skew", awsproto.DefaultMaxSkew, "with --credentials, how far a request's signing time may be from the server's clock")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR] [--credentials FILE] [--tls-cert FILE --tls-key FILE]
                    [--region REGION] [--account-id ID] [--shard-limit N] [--on-demand-stream-limit N]
+                   [--max-inflight-requests N] [--max-inflight-bytes SIZE] [--body-timeout D] [--max-clock-skew D]
 
 Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
@@ -62,6 +75,13 @@ across restarts. Account quotas (--shard-limit, --on-demand-stream-limit)
 are enforced as DescribeLimits reports them. /healthz answers
 200 while the server runs; /metrics serves Prometheus metrics (no signature
 needed). SIGINT or SIGTERM stops it gracefully.
+
+Requests past --max-inflight-requests, or whose bodies and GetRecords
+responses do not fit in --max-inflight-bytes, are refused at once with
+ProvisionedThroughputExceededException (PutRecord(s), GetRecords,
+GetShardIterator) or LimitExceededException (the rest), which the SDKs
+retry with backoff. A body that takes longer than --body-timeout to arrive
+is refused with RequestTimeout and its connection closed.
 
 Flags:
 `)
@@ -97,6 +117,12 @@ Flags:
 		return 2
 	}
 	opts.logger = slog.New(slog.NewTextHandler(stderr, nil))
+	opts.MaxInflightBytes = int64(maxBytes)
+	if msg := checkLimits(opts); msg != "" {
+		fmt.Fprintln(stderr, "shoal serve: "+msg)
+		fs.Usage()
+		return 2
+	}
 	opts.logf = func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
 	if err := serve(ctx, opts); err != nil {
 		fmt.Fprintf(stderr, "shoal serve: %v\n", err)
@@ -114,7 +140,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 		if err != nil {
 			return err
 		}
-		verifier = &awsproto.Verifier{Credentials: creds, Service: "kinesis"}
+		verifier = &awsproto.Verifier{Credentials: creds, Service: "kinesis", MaxSkew: opts.MaxClockSkew}
 	}
 	logger := opts.logger
 	if logger == nil {
@@ -163,7 +189,12 @@ func serve(ctx context.Context, opts serveOptions) error {
 	if verifier != nil {
 		api = verifier.Wrap(api)
 	}
-	api = reg.Observe(api) // counts signature errors too
+	// Admission control before the signature check reads a body.
+	ctl := admission.New(admission.WithMaxRequests(opts.MaxInflightRequests), admission.WithMaxBytes(opts.MaxInflightBytes),
+		admission.WithBodyTimeout(opts.BodyTimeout), admission.WithMaxBodySize(awsproto.MaxBodySize),
+		admission.WithThrottleType(kinesis.ThrottleType))
+	api = ctl.Handler(api)
+	api = reg.Observe(api) // counts signature errors and refusals too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -191,6 +222,9 @@ func serve(ctx context.Context, opts serveOptions) error {
 			auth = fmt.Sprintf("SigV4 required (%d keys)", len(verifier.Credentials))
 		}
 		opts.logf("shoal serve: Kinesis Data Streams API at %s://%s, data in %s, %s", scheme, ln.Addr(), opts.DataDir, auth)
+	}
+	if opts.logf != nil {
+		opts.logf("shoal serve: at most %d requests and %d MiB in flight, bodies within %s", ctl.MaxRequests(), ctl.MaxBytes()>>20, ctl.BodyTimeout())
 	}
 	if opts.ready != nil {
 		opts.ready(ln.Addr().String())

@@ -65,9 +65,9 @@ func decodeCBOR(body []byte, v any) error {
 	return cborDec.Unmarshal(body, v)
 }
 
-// writeErrorFor writes e in the encoding of r: CBOR for a CBOR 1.1
+// WriteErrorFor writes e in the encoding of r: CBOR for a CBOR 1.1
 // request, JSON 1.1 (WriteError) otherwise.
-func writeErrorFor(w http.ResponseWriter, r *http.Request, e *Error) {
+func WriteErrorFor(w http.ResponseWriter, r *http.Request, e *Error) {
 	if isCBOR(r) {
 		writeCBORError(w, e)
 		return

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,10 +13,6 @@ import (
 
 // JSON11 is the content type of AWS JSON 1.1 requests and responses.
 const JSON11 = "application/x-amz-json-1.1"
-
-// maxBody bounds a request body: PutRecords carries at most 10 MiB of
-// data, about 13.4 MiB once base64-encoded, plus its keys and framing.
-const maxBody = 16 << 20
 
 // Handler runs one operation: it decodes the request body with decode
 // (into the operation's input struct) and returns the output to encode,
@@ -37,7 +32,7 @@ type Service struct {
 
 // Handles reports whether r is addressed to s (its X-Amz-Target prefix).
 func (s *Service) Handles(r *http.Request) bool {
-	prefix, _, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	prefix, _, ok := strings.Cut(Target(r), ".")
 	return ok && prefix == s.TargetPrefix
 }
 
@@ -45,26 +40,23 @@ func (s *Service) Handles(r *http.Request) bool {
 // 1.1 requests (Content-Type CBOR11), which get CBOR responses and errors.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeErrorFor(w, r, Errorf(Serialization, "method %s is not supported: use POST", r.Method))
+		WriteErrorFor(w, r, Errorf(Serialization, "method %s is not supported: use POST", r.Method))
 		return
 	}
-	prefix, op, ok := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	target := Target(r)
+	prefix, op, ok := strings.Cut(target, ".")
 	if !ok || prefix != s.TargetPrefix {
-		writeErrorFor(w, r, Errorf(UnknownOperation, "X-Amz-Target %q names no operation of %s", r.Header.Get("X-Amz-Target"), s.TargetPrefix))
+		WriteErrorFor(w, r, Errorf(UnknownOperation, "X-Amz-Target %q names no operation of %s", target, s.TargetPrefix))
 		return
 	}
 	h, ok := s.Operations[op]
 	if !ok {
-		writeErrorFor(w, r, Errorf(UnknownOperation, "unknown operation %s", op))
+		WriteErrorFor(w, r, Errorf(UnknownOperation, "unknown operation %s", op))
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		writeErrorFor(w, r, Errorf(Serialization, "reading the body: %v", err))
-		return
-	}
-	if len(body) > maxBody {
-		writeErrorFor(w, r, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
+	body, berr := readBody(r)
+	if berr != nil {
+		WriteErrorFor(w, r, berr)
 		return
 	}
 	useCBOR := isCBOR(r)
@@ -78,12 +70,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(bytes.TrimSpace(body)) == 0 {
 			body = []byte("{}")
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err := dec.Decode(v); err != nil {
+		// Unmarshal decodes from body itself (a Decoder would copy it
+		// into a buffer of its own) and refuses trailing data.
+		if err := json.Unmarshal(body, v); err != nil {
 			return Errorf(Serialization, "%s: %v", op, err)
-		}
-		if dec.More() {
-			return Errorf(Serialization, "%s: trailing data after the request document", op)
 		}
 		return nil
 	}
@@ -94,7 +84,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.logger().Error("awsproto: internal failure", "operation", op, "err", err)
 			ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
 		}
-		writeErrorFor(w, r, ae)
+		WriteErrorFor(w, r, ae)
 		return
 	}
 	if out == nil {
@@ -110,7 +100,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.logger().Error("awsproto: encoding a response", "operation", op, "err", err)
-		writeErrorFor(w, r, &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"})
+		WriteErrorFor(w, r, &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"})
 		return
 	}
 	w.Header().Set("Content-Type", contentType)

@@ -2,13 +2,11 @@ package awsproto
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -69,8 +67,8 @@ func LoadCredentials(path string) (Credentials, error) {
 }
 
 // DefaultMaxSkew is how far a request's date may be from the server's
-// clock when Verifier.MaxSkew is zero (AWS's 15 minutes).
-const DefaultMaxSkew = 15 * time.Minute
+// clock when Verifier.MaxSkew is zero: 5 minutes, as AWS allows.
+const DefaultMaxSkew = 5 * time.Minute
 
 const (
 	sigv4Algorithm  = "AWS4-HMAC-SHA256"
@@ -96,7 +94,10 @@ const (
 // any other value, "UNSIGNED-PAYLOAD" included, is rejected (the Kinesis
 // SDKs always sign the body). An X-Amz-Target header must be among the
 // signed headers, so a captured request cannot be replayed as another
-// operation.
+// operation; an X-Amz-Target query parameter (a presigned request's) is
+// signed as part of the query string. Over HTTP/2 the ":authority"
+// pseudo-header may be signed in place of "host": both stand for the
+// request's host.
 // A session token (X-Amz-Security-Token) is signed like any header but
 // not otherwise checked.
 type Verifier struct {
@@ -126,13 +127,19 @@ func (v *Verifier) maxSkew() time.Duration {
 	return DefaultMaxSkew
 }
 
-// bodyReadTimeout bounds reading a signed request's body.
-const bodyReadTimeout = time.Minute
-
-// Wrap returns a handler that reads the request body (at most 16 MiB,
-// else a SerializationException), verifies the request's signature, and
-// on success passes the request, its body restored, to next. Errors are
+// Wrap returns a handler that verifies each request's signature and on
+// success passes the request, its body read in full (at most
+// MaxBodySize bytes, else a SerializationException), to next. Errors are
 // written in the request's protocol (JSON, or CBOR for a CBOR request).
+//
+// A request is checked as far as it can be before its body is read: its
+// key, scope, date and signed headers always; its signature too when it
+// carries an X-Amz-Content-Sha256 header (the JavaScript SDK v3 sends
+// one), as the signature then covers that hash, which is compared with
+// the body once read. Without that header the signature covers the
+// body's own hash, so the body is read first. Wrap does not bound the
+// bytes or the time a body takes: put it behind admission control
+// (server/admission), as shoal serve does.
 func (v *Verifier) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(err error) {
@@ -140,39 +147,40 @@ func (v *Verifier) Wrap(next http.Handler) http.Handler {
 			if !errors.As(err, &ae) {
 				ae = &Error{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "internal failure"}
 			}
-			writeErrorFor(w, r, ae)
+			WriteErrorFor(w, r, ae)
 		}
-		// Credentials, scope and date first: a request that fails them is
-		// refused before its body is read.
 		a, err := v.authorize(r)
 		if err != nil {
 			fail(err)
 			return
 		}
-		var body []byte
-		if r.Body != nil {
-			// Bound the body's read; then lift the deadline again, as a
-			// streaming response (SubscribeToShard) may last minutes.
-			rc := http.NewResponseController(w)
-			_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
-			body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-			_ = rc.SetReadDeadline(time.Time{})
-			if err != nil {
-				writeErrorFor(w, r, Errorf(Serialization, "reading the body: %v", err))
-				return
-			}
-			if len(body) > maxBody {
-				writeErrorFor(w, r, Errorf(Serialization, "the body is larger than %d bytes", maxBody))
-				return
-			}
-		}
-		if err := a.verify(r, body); err != nil {
+		declared, err := declaredHash(r)
+		if err != nil {
 			fail(err)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		if declared != "" {
+			if err := a.verifyHash(r, declared); err != nil {
+				fail(err)
+				return
+			}
+		}
+		body, berr := readBody(r)
+		if berr != nil {
+			fail(berr)
+			return
+		}
+		computed := sha256Hex(body)
+		if declared != "" {
+			if !strings.EqualFold(declared, computed) {
+				fail(errContentHashMismatch())
+				return
+			}
+		} else if err := a.verifyHash(r, computed); err != nil {
+			fail(err)
+			return
+		}
+		setBody(r, body)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -281,12 +289,17 @@ func (v *Verifier) authorize(r *http.Request) (*authorized, error) {
 
 // verify checks the signature over the request and its body.
 func (a *authorized) verify(r *http.Request, body []byte) error {
-	s, query, secret := a.s, a.query, a.secret
-	payloadHash, perr := payloadHash(r, body)
-	if perr != nil {
-		return perr
+	payloadHash, err := payloadHash(r, body)
+	if err != nil {
+		return err
 	}
+	return a.verifyHash(r, payloadHash)
+}
 
+// verifyHash checks the signature over the request, payloadHash being
+// the hash that ends its canonical request.
+func (a *authorized) verifyHash(r *http.Request, payloadHash string) error {
+	s, query, secret := a.s, a.query, a.secret
 	canonical := canonicalRequest(r, query, s, payloadHash)
 	scope := s.scopeDate + "/" + s.region + "/" + s.service + "/" + sigv4Terminator
 	sum := sha256.Sum256([]byte(canonical))
@@ -414,7 +427,8 @@ func (s *sigv4Request) parseCredential(cred string) error {
 	return nil
 }
 
-// parseSignedHeaders parses "host;x-amz-date;...", which must name host.
+// parseSignedHeaders parses "host;x-amz-date;...", which must name host
+// or, over HTTP/2, ":authority".
 func (s *sigv4Request) parseSignedHeaders(sh string) error {
 	s.signedHeaders = sh
 	host := false
@@ -422,7 +436,7 @@ func (s *sigv4Request) parseSignedHeaders(sh string) error {
 		if name == "" || name != strings.ToLower(name) || strings.ContainsAny(name, " \t") {
 			return Errorf(IncompleteSignature, "SignedHeaders must be a ';'-separated list of lower-case header names, got '%s'", sh)
 		}
-		host = host || name == "host"
+		host = host || name == "host" || name == ":authority"
 		s.headerNames = append(s.headerNames, name)
 	}
 	if !host {
@@ -433,21 +447,47 @@ func (s *sigv4Request) parseSignedHeaders(sh string) error {
 
 // payloadHash returns the payload hash the signature covers.
 func payloadHash(r *http.Request, body []byte) (string, error) {
-	sum := sha256.Sum256(body)
-	computed := hex.EncodeToString(sum[:])
+	declared, err := declaredHash(r)
+	if err != nil {
+		return "", err
+	}
+	computed := sha256Hex(body)
+	switch {
+	case declared == "":
+		return computed, nil
+	case strings.EqualFold(declared, computed):
+		return declared, nil
+	default:
+		return "", errContentHashMismatch()
+	}
+}
+
+// declaredHash returns the payload hash r's X-Amz-Content-Sha256 header
+// declares, as sent; "" if there is none. A declared hash that is not a
+// SHA-256 (unsigned or chunk-signed payloads included) is refused.
+func declaredHash(r *http.Request) (string, error) {
 	h := r.Header.Get("X-Amz-Content-Sha256")
 	switch {
 	case h == "":
-		return computed, nil
+		return "", nil
 	case h == unsignedPayload:
 		return "", Errorf(InvalidSignature, "x-amz-content-sha256 '%s' is not accepted: the body must be signed.", h)
-	case strings.EqualFold(h, computed):
-		return h, nil
 	case strings.HasPrefix(h, "STREAMING-"):
 		return "", Errorf(InvalidSignature, "x-amz-content-sha256 '%s' (chunked payload signing) is not supported.", h)
-	default:
-		return "", Errorf(InvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	}
+	if b, err := hex.DecodeString(h); err != nil || len(b) != sha256.Size {
+		return "", errContentHashMismatch()
+	}
+	return h, nil
+}
+
+func errContentHashMismatch() *Error {
+	return Errorf(InvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // canonicalRequest builds SigV4's canonical request.
@@ -517,7 +557,9 @@ func canonicalRequest(r *http.Request, query url.Values, s *sigv4Request, payloa
 // client sent them.
 func headerValues(r *http.Request, name string) []string {
 	switch name {
-	case "host":
+	case "host", ":authority":
+		// HTTP/2 clients may sign the :authority pseudo-header (the
+		// JavaScript SDK v3 does), which Go presents as r.Host.
 		return []string{r.Host}
 	case "content-length":
 		if vs := r.Header.Values("Content-Length"); len(vs) > 0 {

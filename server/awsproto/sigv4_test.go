@@ -122,7 +122,8 @@ func TestVerifyAcceptsSDKSignedRequests(t *testing.T) {
 		{name: "other region", target: "/", body: testBody, opts: signOpts{region: "eu-west-3"}},
 		{name: "other key", target: "/", body: testBody, opts: signOpts{key: "OTHERKEY", secret: "othersecret"}},
 		{name: "session token", target: "/", body: testBody, opts: signOpts{token: "session-token"}},
-		{name: "skewed within bounds", target: "/", body: testBody, opts: signOpts{t: signTime.Add(-14 * time.Minute)}},
+		{name: "skewed within bounds", target: "/", body: testBody, opts: signOpts{t: signTime.Add(-4 * time.Minute)}},
+		{name: "skewed ahead within bounds", target: "/", body: testBody, opts: signOpts{t: signTime.Add(5 * time.Minute)}},
 		{name: "header spacing and repeats", target: "/", body: testBody, mod: func(r *http.Request) {
 			r.Header.Set("X-Amz-Meta-Spaces", "  a   b  c ")
 			r.Header.Add("X-Amz-Meta-Multi", "one")
@@ -231,9 +232,11 @@ func TestVerifyRejects(t *testing.T) {
 			r.Header.Set("Authorization", a[:len(a)-2]+"zz")
 		}, typ: awsproto.InvalidSignature, msg: mismatch},
 		{name: "expired", opts: signOpts{t: signTime.Add(-20 * time.Minute)},
-			typ: awsproto.InvalidSignature, msg: "Signature expired: 20261126T114000Z is now earlier than 20261126T114600Z (20261126T120100Z - 15 min.)"},
+			typ: awsproto.InvalidSignature, msg: "Signature expired: 20261126T114000Z is now earlier than 20261126T115600Z (20261126T120100Z - 5 min.)"},
+		{name: "expired past 5 minutes", opts: signOpts{t: signTime.Add(-5*time.Minute - time.Second)},
+			typ: awsproto.InvalidSignature, msg: "Signature expired: 20261126T115459Z is now earlier than 20261126T115600Z (20261126T120100Z - 5 min.)"},
 		{name: "not yet current", opts: signOpts{t: signTime.Add(20 * time.Minute)},
-			typ: awsproto.InvalidSignature, msg: "Signature not yet current: 20261126T122000Z is still later than 20261126T121600Z (20261126T120100Z + 15 min.)"},
+			typ: awsproto.InvalidSignature, msg: "Signature not yet current: 20261126T122000Z is still later than 20261126T120600Z (20261126T120100Z + 5 min.)"},
 		{name: "wrong service", opts: signOpts{service: "firehose"},
 			typ: awsproto.InvalidSignature, msg: "Credential should be scoped to correct service: 'kinesis'."},
 		{name: "bad x-amz-date", mod: func(r *http.Request) { r.Header.Set("X-Amz-Date", "2026-11-26T12:00:00Z") },
@@ -328,15 +331,15 @@ func TestVerifyDateHeader(t *testing.T) {
 }
 
 func TestVerifyDefaults(t *testing.T) {
-	// Now nil (time.Now) and MaxSkew zero (15 minutes).
+	// Now nil (time.Now) and MaxSkew zero (5 minutes, as AWS).
 	v := &awsproto.Verifier{Credentials: awsproto.Credentials{testKey: testSecret}, Service: "kinesis"}
 	r := newRequest("/", testBody)
-	sign(t, r, testBody, signOpts{t: time.Now().Add(-10 * time.Minute)})
+	sign(t, r, testBody, signOpts{t: time.Now().Add(-4 * time.Minute)})
 	if err := v.Verify(r, []byte(testBody)); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	r = newRequest("/", testBody)
-	sign(t, r, testBody, signOpts{t: time.Now().Add(-16 * time.Minute)})
+	sign(t, r, testBody, signOpts{t: time.Now().Add(-6 * time.Minute)})
 	wantError(t, v.Verify(r, []byte(testBody)), awsproto.InvalidSignature, "Signature expired")
 
 	v.MaxSkew = 20 * time.Minute

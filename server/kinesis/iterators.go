@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/shoal-dev/shoal/server/admission"
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
@@ -82,6 +83,12 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 	if in.Limit != nil && *in.Limit == 0 {
 		return nil, invalidArg("Limit", "0 is outside 1-%d", shardlog.MaxGetRecordsLimit)
 	}
+	// The records read count against the bytes in flight of admission
+	// control: reserve their bound before reading them, then what the
+	// response needs once their size is known.
+	if err := admission.Reserve(ctx, shardlog.MaxGetRecordsBytes); err != nil {
+		return nil, err
+	}
 	res, err := a.log.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it, Limit: optional(in.Limit)})
 	if err != nil {
 		if errors.Is(err, shardlog.ErrProvisionedThroughputExceeded) {
@@ -98,12 +105,16 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 		return nil, err
 	}
 	out := &getRecordsOutput{Records: make([]record, len(res.Records)), MillisBehindLatest: res.MillisBehindLatest}
-	bytes := 0
+	bytes, stored := 0, 0
 	for i, r := range res.Records {
 		if out.Records[i], err = open.record(r); err != nil {
 			return nil, err
 		}
 		bytes += len(out.Records[i].Data) + len(r.PartitionKey)
+		stored += len(r.Data) + len(r.PartitionKey)
+	}
+	if err := reserveResponse(ctx, stored, bytes, len(res.Records)); err != nil {
+		return nil, err
 	}
 	a.outgoing(res.StreamName, sum.EnhancedMonitoring, res.ShardID, len(res.Records), bytes, res.MillisBehindLatest)
 	if res.NextShardIterator != "" {
@@ -113,4 +124,28 @@ func (a *api) getRecords(ctx context.Context, in *getRecordsInput) (*getRecordsO
 		out.ChildShards = append(out.ChildShards, childShard{ShardId: c.ShardID, ParentShards: c.ParentShards, HashKeyRange: wireRange(c.HashKeyRange)})
 	}
 	return out, nil
+}
+
+// recordOverhead bounds the encoded size of a record's fields other than
+// its data and key (sequence number, timestamp, names, punctuation).
+const recordOverhead = 256
+
+// reserveResponse trues the admission reservation of a GetRecords call up
+// to what it holds: the records read (stored bytes), their opened copies
+// if the stream is encrypted, and the encoded response (base64 data)
+// twice, as encoding/json builds it in a buffer of its own before
+// returning a copy; the part of the MaxGetRecordsBytes reserved up front
+// that is not needed is given back. The iterator is not spent, so a
+// refusal loses nothing.
+func reserveResponse(ctx context.Context, stored, wire, n int) error {
+	encoded := int64(wire+2)/3*4 + int64(n)*recordOverhead
+	need := int64(stored) + 2*encoded
+	if wire != stored {
+		need += int64(wire)
+	}
+	if extra := need - shardlog.MaxGetRecordsBytes; extra > 0 {
+		return admission.Reserve(ctx, extra)
+	}
+	admission.Release(ctx, shardlog.MaxGetRecordsBytes-need)
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-dev/shoal/server/admission"
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -63,7 +64,7 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") == subscribeTarget {
+	if r.Method == http.MethodPost && awsproto.Target(r) == subscribeTarget {
 		h.api.subscribe(w, r)
 		return
 	}
@@ -127,6 +128,8 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 		stop := context.AfterFunc(a.cfg.shutdown, cancel)
 		defer stop()
 	}
+	// A subscription streams for minutes: it holds no admission slot.
+	admission.Detach(ctx)
 
 	// A client that stops reading must not hold the handler past the
 	// lifetime or a shutdown: bound every write, and cut a blocked one
@@ -206,6 +209,10 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 // startSubscription decodes and checks the request and subscribes.
 func (a *api) startSubscription(ctx context.Context, body io.Reader) (*shardlog.Subscription, error) {
 	b, err := io.ReadAll(io.LimitReader(body, maxSubscribeBody+1))
+	var ae *awsproto.Error
+	if errors.As(err, &ae) {
+		return nil, ae // admission control's throttling or timeout
+	}
 	if err != nil {
 		return nil, awsproto.Errorf(awsproto.Serialization, "reading the body: %v", err)
 	}

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shoal-dev/shoal/server/awsproto"
 )
 
 // The metrics' names.
@@ -259,7 +261,7 @@ func (r *Registry) Observe(next http.Handler) http.Handler {
 			if exception == "" && status >= 400 {
 				exception = "HTTP" + strconv.Itoa(status)
 			}
-			op := r.operation(req.Header.Get("X-Amz-Target"), exception)
+			op := r.operation(awsproto.Target(req), exception)
 			r.mu.Lock()
 			r.values[key{Requests, Labels{Operation: op}}]++
 			if exception != "" {
