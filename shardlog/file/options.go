@@ -50,11 +50,12 @@ func (p SyncPolicy) String() string {
 type Option func(*options)
 
 type options struct {
-	sync        SyncPolicy
-	segmentSize int64
-	fs          FS
-	logger      *slog.Logger
-	preallocate bool
+	sync         SyncPolicy
+	segmentSize  int64
+	fs           FS
+	logger       *slog.Logger
+	preallocate  bool
+	maxOpenFiles int
 }
 
 // WithPreallocation turns on or off preparing each next segment file ahead
@@ -75,6 +76,17 @@ func WithSegmentSize(n int64) Option { return func(o *options) { o.segmentSize =
 // the operating system's.
 func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
 
-// WithLogger sets the structured logger for recovery and background work.
-// Default: discard.
+// WithLogger sets the structured logger for recovery, failed writes and
+// background work. Default (and nil): slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithMaxOpenFiles bounds the segment files the engine keeps open: past n,
+// it closes the least recently used idle shards, which reopen on demand
+// (see the package doc, "Open files"). A shard in use stays open, so the
+// bound can be passed while more shards than n are busy at once. n <= 0
+// means the default: half the process's soft RLIMIT_NOFILE, at least 16
+// and at most 1<<20 (512 where the limit is unknown).
+func WithMaxOpenFiles(n int) Option { return func(o *options) { o.maxOpenFiles = n } }
+
+// clampOpenFiles bounds a default open-file limit to [16, 1<<20].
+func clampOpenFiles(n uint64) int { return int(min(max(n, 16), 1<<20)) }

@@ -103,11 +103,11 @@ func (s *shard) usePreparedLocked(base uint64) (*segment, error) {
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
 	if err := s.e.fs.SyncDir(s.dir); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
 	seg := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
 	seg.refs.Store(1)

@@ -102,23 +102,30 @@ func createSegment(fsys FS, dir string, shardIndex uint32, base uint64) (*segmen
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
 	s := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
 	s.refs.Store(1)
 	return s, nil
 }
 
-// writeError marks a failed write or sync while a shard opens: like one
-// on the append path, it is sticky until the engine is reopened.
+// writeError marks a failed write (not a sync): the shard refuses writes
+// until it is reopened, which the next call does (see shard.failLocked).
 type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
+
+// syncError marks a failed fdatasync or directory sync: the shard refuses
+// writes until the engine is reopened (see shard.failLocked).
+type syncError struct{ err error }
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
 
 // openSegment opens an existing segment file and checks its header.
 func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment, int64, error) {

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,11 @@ type shard struct {
 
 	arriving atomic.Int32   // appenders between entering append and writing
 	prep     sync.WaitGroup // the goroutine preparing the next segment file
+	nfiles   atomic.Int32   // segment files open (counted in Engine.openFiles)
+	failed   atomic.Int32   // failedWrite or failedSync once werr is a write or sync failure
+
+	users int           // calls using the shard (guarded by Engine.mu, see cache.go)
+	elem  *list.Element // in Engine.lru (guarded by Engine.mu)
 
 	mu     sync.Mutex // guards everything below
 	synced *sync.Cond // on mu: signalled when a sync finishes
@@ -38,7 +44,7 @@ type shard struct {
 	seq        *shardlog.Sequencer
 	sealed     bool
 	dropped    bool
-	werr       error  // sticky write or sync error: the shard refuses writes until reopened
+	werr       error  // sticky write or sync error: the shard refuses writes until closed (see failLocked)
 	written    mark   // the last record written to the active file
 	durable    mark   // the last record known durable (synced)
 	visible    mark   // the last record readers may see
@@ -72,9 +78,49 @@ type mark struct {
 	off     int64 // end offset in seg
 }
 
+// Values of shard.failed.
+const (
+	failedWrite = 1 // a write failed: the shard is reopened by the next call
+	failedSync  = 2 // an fdatasync failed: refused until the engine is reopened
+)
+
+func (s *shard) key() shardKey { return shardKey{s.ref.Stream, s.ref.ID} }
+
+// files counts n segment files opened (or, negative, closed).
+func (s *shard) files(n int) {
+	s.nfiles.Add(int32(n))
+	s.e.openFiles.Add(int64(n))
+}
+
+// failLocked makes err, a failed write or sync of path, the shard's sticky
+// error: it refuses appends from then on. It is logged and reported by
+// Engine.Health. A failed fdatasync (a *syncError) is fatal: the kernel may
+// have dropped the dirty pages it failed to write, so the file can no
+// longer be trusted to hold what the page cache shows, and the shard stays
+// refused until the engine is reopened. Any other failure (ENOSPC, EIO on
+// write, EMFILE while rolling) is not: when the shard's last user leaves,
+// the engine closes it, and the next call reopens it, which runs recovery
+// on the active segment as after a crash (see docs/file-engine.md).
+// Caller holds mu.
+func (s *shard) failLocked(path string, err error) {
+	if s.werr != nil {
+		return
+	}
+	s.werr = err
+	fatal := isFatal(err)
+	if fatal {
+		s.failed.Store(failedSync)
+	} else {
+		s.failed.Store(failedWrite)
+	}
+	s.e.faults.note(s.e.logger, s.key(), path, err, fatal)
+}
+
 // openShard loads a shard from its directory, recovering the active
-// segment's tail.
-func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
+// segment's tail. resync fdatasyncs the active segment before anything in
+// it is shown: the shard was closed after a failed write, so its tail may
+// hold frames that were written but never synced.
+func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shard, error) {
 	s := &shard{e: e, ref: ref, dir: dir, index: ref.Index, keys: keyIndex{}, notify: make(chan struct{})}
 	s.synced = sync.NewCond(&s.mu)
 	if err := e.fs.MkdirAll(dir, 0o755); err != nil {
@@ -134,6 +180,13 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		s.segs = append(s.segs, seg)
 	}
 	active := s.segs[len(s.segs)-1]
+	if resync {
+		if err := active.f.Sync(); err != nil {
+			s.closeFiles()
+			return nil, &syncError{err}
+		}
+	}
+	s.files(len(s.segs))
 	lastPos, lastArr := uint64(0), int64(0)
 	for _, seg := range s.segs {
 		if seg.count > 0 {
@@ -159,10 +212,10 @@ func rewriteHeader(fsys FS, seg *segment, dir string, shardIndex uint32, base ui
 		return &writeError{err}
 	}
 	if err := seg.f.Sync(); err != nil {
-		return &writeError{err}
+		return &syncError{err}
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return &writeError{err}
+		return &syncError{err}
 	}
 	return nil
 }
@@ -247,10 +300,10 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 	if seg.size < fileSize {
 		s.e.logger.Warn("shardlog/file: truncating torn tail", "path", seg.path, "offset", seg.size, "bytes", fileSize-seg.size)
 		if err := seg.f.Truncate(seg.size); err != nil {
-			return err
+			return &writeError{err}
 		}
 		if err := seg.f.Sync(); err != nil {
-			return err
+			return &syncError{err}
 		}
 	}
 	for _, l := range locs {
@@ -361,8 +414,8 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 		}
 		// Roll before taking positions: nobody may append to the old
 		// segment after a batch with earlier positions went to the new one.
-		if err := s.rollLocked(max(s.seq.Last(), ref.Floor) + 1); err != nil && s.werr == nil {
-			s.werr = fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err)
+		if err := s.rollLocked(max(s.seq.Last(), ref.Floor) + 1); err != nil {
+			s.failLocked(s.active().path, fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err))
 		}
 	}
 	if cond != nil {
@@ -399,7 +452,7 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 		}
 		s.buf = b
 		if _, err := seg.f.WriteAt(b, off); err != nil {
-			s.werr = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
+			s.failLocked(seg.path, &writeError{fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)})
 			s.mu.Unlock()
 			return shardlog.SequenceNumber{}, time.Time{}, s.werr
 		}
@@ -474,19 +527,19 @@ func (s *shard) syncLocked(gather bool) error {
 	var err error
 	if len(buf) > 0 {
 		if _, err = seg.f.WriteAt(buf, off); err != nil {
-			err = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
+			err = &writeError{fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)}
 		}
 	}
 	if err == nil {
 		if err = seg.f.Sync(); err != nil {
-			err = fmt.Errorf("shardlog/file: sync %s: %w", seg.path, err)
+			err = &syncError{fmt.Errorf("shardlog/file: sync %s: %w", seg.path, err)}
 		}
 	}
 	s.mu.Lock()
 	s.syncing = false
 	s.spare = buf
 	if err != nil {
-		s.werr = err
+		s.failLocked(seg.path, err)
 	} else {
 		s.diskOff = max(s.diskOff, off+int64(len(buf)))
 		if target.pos > s.durable.pos || target.seg != s.durable.seg {
@@ -550,10 +603,10 @@ func (s *shard) rollLocked(base uint64) error {
 	}
 	// Cut the preallocated zeros: a full segment ends at its last frame.
 	if err := seg.f.Truncate(seg.size); err != nil {
-		return err
+		return &writeError{err}
 	}
 	if err := seg.f.Sync(); err != nil {
-		return err
+		return &syncError{err}
 	}
 	seg.full = true
 	if err := writeIndex(s.e.fs, seg, groupLocs(s.activeLocs)); err != nil {
@@ -569,6 +622,7 @@ func (s *shard) rollLocked(base uint64) error {
 		return err
 	}
 	s.segs = append(s.segs, next)
+	s.files(1)
 	s.diskOff = next.size
 	s.startPrepareLocked()
 	return nil
@@ -932,6 +986,7 @@ func (s *shard) trim(t time.Time) error {
 		seg.release()
 	}
 	s.segs = slices.Delete(s.segs, 0, n)
+	s.files(-n)
 	s.written.count -= removed
 	s.durable.count -= removed
 	s.visible.count -= removed
@@ -957,6 +1012,20 @@ func (s *shard) watch() <-chan struct{} {
 // close syncs what was written and closes the files. dropped marks the
 // state as gone (its files are being deleted).
 func (s *shard) close(drop bool) error {
+	_, err := s.shut(drop, false)
+	return err
+}
+
+// shutState is what a closed shard leaves behind (see idleShard).
+type shutState struct {
+	notify chan struct{} // the channel Notify waiters hold, when park and watched
+	sealed bool
+	werr   error // the sticky error it had
+}
+
+// shut is close that, with park, keeps the Notify channel open for the
+// shard's next opening instead of waking its waiters.
+func (s *shard) shut(drop, park bool) (shutState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.syncing || s.rolling {
@@ -966,6 +1035,7 @@ func (s *shard) close(drop bool) error {
 	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos || len(s.pending) > 0) {
 		err = s.syncLocked(false)
 	}
+	st := shutState{sealed: s.sealed, werr: s.werr}
 	s.dropped = true
 	if s.werr == nil {
 		s.werr = errDropped
@@ -974,14 +1044,19 @@ func (s *shard) close(drop bool) error {
 		_ = s.e.fs.Remove(s.prepared)
 		s.prepared = ""
 	}
-	close(s.notify)
+	if park && s.watched {
+		st.notify = s.notify
+	} else {
+		close(s.notify)
+	}
+	s.files(-len(s.segs))
 	for _, seg := range s.segs {
 		seg.removed.Store(true)
 		seg.release()
 	}
 	s.segs = nil
 	s.synced.Broadcast()
-	return err
+	return st, err
 }
 
 var closedChan = func() chan struct{} {
