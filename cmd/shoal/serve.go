@@ -45,7 +45,7 @@ file engine, so AWS SDKs and tools can use Shoal: point them at
 http://HOST:PORT (for example BaseEndpoint in the Go SDK, --endpoint-url in
 the AWS CLI). Records are fdatasync'd before a put returns. The keys of
 StartStreamEncryption are kept in DATA/keys/keyring.json (mode 0600). /healthz answers
-200 while the server runs; /metrics serves Prometheus metrics (no signature
+200 while the server runs, 503 listing the shards whose writes fail; /metrics serves Prometheus metrics (no signature
 needed). SIGINT or SIGTERM stops it gracefully.
 
 Flags:
@@ -118,10 +118,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	api = reg.Observe(api) // counts signature errors too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	mux.Handle("GET /healthz", healthz(eng))
 	mux.Handle("/", api)
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -85,8 +85,10 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 		if err != nil {
 			if resourceExhausted(err) && !retried {
 				retried = true
-				e.closeLocked(e.evictLocked(e.openFiles.Load() / 2))
-				continue
+				if victims := e.evictLocked(e.openFiles.Load() / 2); len(victims) > 0 {
+					e.closeLocked(victims)
+					continue
+				}
 			}
 			return nil, e.openFailedLocked(k, dir, err)
 		}
