@@ -65,7 +65,7 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 			e.lru.MoveToFront(s.elem)
 			return s, nil
 		}
-		if ch := e.closing[k]; ch != nil {
+		if ch := e.busy[k]; ch != nil {
 			e.mu.Unlock()
 			<-ch
 			e.mu.Lock()
@@ -74,14 +74,18 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 		if err := e.broken[k]; err != nil {
 			return nil, err
 		}
+		// Open with mu released (recovery reads the active segment); calls
+		// that need the same shard wait for it.
 		dir := e.shardDir(ref.Stream, ref.ID)
-		if !create {
-			if _, err := e.fs.ReadDir(dir); errors.Is(err, fs.ErrNotExist) {
-				return nil, nil
-			}
-		}
 		st := e.idle[k]
-		s, err := openShard(e, ref, dir, st != nil && st.resync)
+		resync := st != nil && st.resync
+		done := make(chan struct{})
+		e.busy[k] = done
+		e.mu.Unlock()
+		s, err := e.open(ref, dir, create, resync)
+		e.mu.Lock()
+		delete(e.busy, k)
+		close(done)
 		if err != nil {
 			if resourceExhausted(err) && !retried {
 				retried = true
@@ -92,7 +96,14 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 			}
 			return nil, e.openFailedLocked(k, dir, err)
 		}
-		if st != nil {
+		if s == nil {
+			return nil, nil
+		}
+		if e.closed {
+			s.close(false)
+			continue
+		}
+		if st = e.idle[k]; st != nil {
 			if st.notify != nil {
 				s.notify, s.watched = st.notify, true
 			}
@@ -105,6 +116,16 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 		e.closeLocked(e.evictLocked(e.maxOpen))
 		return s, nil
 	}
+}
+
+// open opens a shard; without create, a shard with no directory is nil.
+func (e *Engine) open(ref shardlog.ShardRef, dir string, create, resync bool) (*shard, error) {
+	if !create {
+		if _, err := e.fs.ReadDir(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	return openShard(e, ref, dir, resync)
 }
 
 // openFailedLocked turns the failure to open shard k into the error to
@@ -146,7 +167,7 @@ func (e *Engine) evictLocked(target int64) []*shard {
 	var victims []*shard
 	for el := e.lru.Back(); el != nil && open > target; {
 		prev := el.Prev()
-		if s := el.Value.(*shard); s.users == 0 {
+		if s := el.Value.(*shard); s.users == 0 && !s.isPreparing() {
 			open -= int64(s.nfiles.Load())
 			e.retireLocked(s)
 			victims = append(victims, s)
@@ -160,7 +181,15 @@ func (e *Engine) evictLocked(target int64) []*shard {
 // closeLocked has closed it.
 func (e *Engine) retireLocked(s *shard) {
 	e.forgetLocked(s)
-	e.closing[s.key()] = make(chan struct{})
+	e.busy[s.key()] = make(chan struct{})
+}
+
+// isPreparing reports whether a goroutine is preparing the shard's next
+// segment file: closing the shard would wait for it.
+func (s *shard) isPreparing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.preparing
 }
 
 // forgetLocked takes s out of the cache.
@@ -200,16 +229,17 @@ func (e *Engine) closeLocked(victims []*shard) {
 		case resync:
 			e.logger.Info("shardlog/file: reopening shard after a failed write", "stream", k.stream, "shard", k.shard)
 		}
-		close(e.closing[k])
-		delete(e.closing, k)
+		close(e.busy[k])
+		delete(e.busy, k)
 	}
 }
 
-// waitClosingLocked waits until no shard matching match is being closed.
-func (e *Engine) waitClosingLocked(match func(shardKey) bool) {
+// waitBusyLocked waits until no shard matching match is being opened or
+// closed.
+func (e *Engine) waitBusyLocked(match func(shardKey) bool) {
 	for {
 		var ch chan struct{}
-		for k, c := range e.closing {
+		for k, c := range e.busy {
 			if match(k) {
 				ch = c
 				break
@@ -265,7 +295,7 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 			e.mu.Unlock()
 			return s.watch() // closed at once if s was closed meanwhile
 		}
-		ch := e.closing[k]
+		ch := e.busy[k]
 		if ch == nil {
 			break
 		}

@@ -26,6 +26,7 @@ type Engine struct {
 	preallocate bool
 	trashSeq    atomic.Uint64
 	prepareSeq  atomic.Uint64
+	prepSlots   chan struct{} // segment files being prepared (prealloc.go)
 
 	mu     sync.Mutex // guards shards, broken, closed and the cache's fields (cache.go)
 	shards map[shardKey]*shard
@@ -36,7 +37,7 @@ type Engine struct {
 	maxOpen   int64                      // open segment files above which idle shards are closed
 	openFiles atomic.Int64               // segment files the open shards hold
 	lru       list.List                  // open shards, most recently used first
-	closing   map[shardKey]chan struct{} // shards being closed; closed when done
+	busy      map[shardKey]chan struct{} // shards being opened or closed; closed when done
 	idle      map[shardKey]*idleShard    // what outlives a closed shard
 
 	faults faultSet // shards whose writes are failing (health.go)
@@ -87,7 +88,8 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger, preallocate: o.preallocate,
 		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}), lock: lock,
-		maxOpen: int64(o.maxOpenFiles), closing: map[shardKey]chan struct{}{}, idle: map[shardKey]*idleShard{},
+		maxOpen: int64(o.maxOpenFiles), busy: map[shardKey]chan struct{}{}, idle: map[shardKey]*idleShard{},
+		prepSlots: make(chan struct{}, maxPreparing),
 	}
 	// Finish deletions a crash interrupted.
 	_ = e.fs.RemoveAll(filepath.Join(dir, trashDir))
@@ -134,7 +136,7 @@ func (e *Engine) SaveStream(ctx context.Context, meta shardlog.StreamMeta) error
 // DropStream implements shardlog.Engine.
 func (e *Engine) DropStream(ctx context.Context, name string) error {
 	e.mu.Lock()
-	e.waitClosingLocked(func(k shardKey) bool { return k.stream == name })
+	e.waitBusyLocked(func(k shardKey) bool { return k.stream == name })
 	var dropped []*shard
 	for k, s := range e.shards {
 		if k.stream == name {
@@ -154,7 +156,7 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 // DropShard implements shardlog.Engine.
 func (e *Engine) DropShard(ctx context.Context, ref shardlog.ShardRef) error {
 	e.mu.Lock()
-	e.waitClosingLocked(func(k shardKey) bool { return k == shardKey{ref.Stream, ref.ID} })
+	e.waitBusyLocked(func(k shardKey) bool { return k == shardKey{ref.Stream, ref.ID} })
 	s := e.shards[shardKey{ref.Stream, ref.ID}]
 	if s != nil {
 		s.close(true)
@@ -270,7 +272,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	e.waitClosingLocked(func(shardKey) bool { return true })
+	e.waitBusyLocked(func(shardKey) bool { return true })
 	shards := e.shards
 	e.shards = nil
 	e.lru.Init()
