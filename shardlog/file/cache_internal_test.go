@@ -131,6 +131,8 @@ func cacheConcurrent(t *testing.T, policy SyncPolicy) {
 			}
 		}
 	}
+	close(stop)
+	waiters.Wait()
 	check(e)
 	// The count of open files is the open shards', and idle shards were
 	// closed down to the limit (a shard in use may pass it briefly).
@@ -144,8 +146,6 @@ func cacheConcurrent(t *testing.T, policy SyncPolicy) {
 	require.LessOrEqual(t, len(e.shards), maxOpen+1)
 	require.Equal(t, len(e.shards), e.lru.Len())
 	e.mu.Unlock()
-	close(stop)
-	waiters.Wait()
 	require.NoError(t, e.Close())
 	e = open()
 	defer e.Close()
