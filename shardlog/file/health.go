@@ -11,8 +11,8 @@ import (
 
 // ShardFault describes a shard whose writes are failing: see Engine.Health.
 type ShardFault struct {
-	Stream string
-	Shard  string
+	Stream string // the stream's name
+	Shard  string // the shard's ID
 	// File is the segment file (or, when the shard failed to open, the
 	// shard's directory) the failed call was on.
 	File string
