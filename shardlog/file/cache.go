@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"syscall"
+	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
@@ -34,6 +35,13 @@ type idleShard struct {
 	notify chan struct{} // handed out by Notify; nil when nobody waits
 	sealed bool          // sealed while it was open
 	resync bool          // closed after a failed write: sync its tail when it opens
+	// known: the shard was closed healthy, and bounds and trimFrom describe
+	// it (nothing changes a shard while it is closed), so Bounds and a Trim
+	// with nothing to delete answer without opening it: the retention pass
+	// visits every shard each minute.
+	known    bool
+	bounds   shardlog.ShardBounds
+	trimFrom int64 // a Trim before a later time has a segment to delete
 }
 
 // shard returns the open shard of ref, opening (and, on first write,
@@ -218,8 +226,10 @@ func (e *Engine) closeLocked(victims []*shard) {
 	for i, s := range victims {
 		k, st := s.key(), states[i]
 		resync := s.failed.Load() == failedWrite
-		if st.notify != nil || st.sealed || resync {
-			e.idle[k] = &idleShard{notify: st.notify, sealed: st.sealed, resync: resync}
+		known := st.werr == nil && errs[i] == nil
+		if st.notify != nil || st.sealed || resync || known {
+			e.idle[k] = &idleShard{notify: st.notify, sealed: st.sealed, resync: resync,
+				known: known, bounds: st.bounds, trimFrom: st.trimFrom}
 		}
 		switch {
 		case isFatal(st.werr):
@@ -313,6 +323,40 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 		st.notify = make(chan struct{})
 	}
 	return st.notify
+}
+
+// idleLocked returns what is known of shard k while it is closed, or nil
+// when it is open, being opened or closed, or not known.
+func (e *Engine) idleLocked(k shardKey) *idleShard {
+	if e.closed || e.shards[k] != nil || e.busy[k] != nil || e.broken[k] != nil {
+		return nil
+	}
+	if st := e.idle[k]; st != nil && st.known {
+		return st
+	}
+	return nil
+}
+
+// closedBounds returns the bounds of shard k while it is closed.
+func (e *Engine) closedBounds(k shardKey) (shardlog.ShardBounds, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.idleLocked(k)
+	if st == nil {
+		return shardlog.ShardBounds{}, false
+	}
+	b := st.bounds
+	b.Sealed = st.sealed
+	return b, true
+}
+
+// closedNoTrim reports whether shard k is closed and a Trim before t has
+// nothing to delete in it.
+func (e *Engine) closedNoTrim(k shardKey, t time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.idleLocked(k)
+	return st != nil && t.UnixNano() <= st.trimFrom
 }
 
 // resourceExhausted reports whether err is a lack of descriptors or memory.

@@ -191,3 +191,47 @@ func TestCacheNotifySurvivesEviction(t *testing.T) {
 	put(c)
 	<-ch
 }
+
+// Bounds of a closed shard, and a Trim with nothing to delete in it (the
+// retention pass asks both of every shard each minute), answer from what
+// the engine kept when it closed the shard, without opening it. A Trim with
+// segments to delete opens it and deletes them.
+func TestCacheClosedShardBoundsAndTrim(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, err := Open(t.TempDir(), WithMaxOpenFiles(1), WithSegmentSize(1<<10), WithPreallocation(false))
+	require.NoError(t, err)
+	defer e.Close()
+	a := shardlog.ShardRef{Stream: "s", ID: "shardId-000000000000"}
+	b := shardlog.ShardRef{Stream: "s", ID: "shardId-000000000001", Index: 1}
+	t0 := time.Now()
+	for i := range 10 { // about three segments
+		_, _, err := e.Append(ctx, a, t0.Add(time.Duration(i)*time.Second), []shardlog.Entry{{PartitionKey: "k", Data: make([]byte, 300)}}, nil)
+		require.NoError(t, err)
+	}
+	_, err = e.Seal(ctx, a)
+	require.NoError(t, err)
+	want, err := e.Bounds(ctx, a)
+	require.NoError(t, err)
+	_, _, err = e.Append(ctx, b, time.Now(), []shardlog.Entry{{PartitionKey: "k", Data: []byte("x")}}, nil)
+	require.NoError(t, err) // closes a
+	isOpen := func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.shards[shardKey{a.Stream, a.ID}] != nil
+	}
+	require.False(t, isOpen())
+	got, err := e.Bounds(ctx, a)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.True(t, got.Sealed)
+	require.NoError(t, e.Trim(ctx, a, t0)) // nothing arrived before t0
+	require.False(t, isOpen(), "a Trim with nothing to delete opened the shard")
+
+	require.NoError(t, e.Trim(ctx, a, t0.Add(5*time.Second)))
+	require.True(t, isOpen())
+	got, err = e.Bounds(ctx, a)
+	require.NoError(t, err)
+	require.Less(t, got.Count, want.Count, "the first segments were deleted")
+	require.Equal(t, want.Last, got.Last)
+}

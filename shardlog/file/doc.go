@@ -75,8 +75,9 @@
 // WithMaxOpenFiles files (default: half the soft RLIMIT_NOFILE), closes
 // the least recently used idle ones: shards no call is using, drained
 // (unsynced writes are synced first). A closed shard reopens, with
-// recovery, on its next use; its seal and the channel Notify handed out
-// are kept meanwhile, and Notify opens nothing. Shards in use are never
+// recovery, on its next use; its seal, its bounds and the channel Notify
+// handed out are kept meanwhile, and Notify, Bounds and a Trim with
+// nothing to delete answer without opening it. Shards in use are never
 // closed. When opening a shard fails with EMFILE, ENFILE or ENOMEM, the
 // engine closes idle shards and tries once more; if that fails, the error
 // wraps ErrResourceExhausted, is not remembered, and the next call tries

@@ -245,6 +245,9 @@ func (e *Engine) LastKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 
 // Bounds implements shardlog.Engine.
 func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.ShardBounds, error) {
+	if b, ok := e.closedBounds(shardKey{ref.Stream, ref.ID}); ok {
+		return b, nil
+	}
 	s, err := e.existing(ref)
 	if err != nil || s == nil {
 		return shardlog.ShardBounds{}, err
@@ -256,6 +259,9 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 // Trim implements shardlog.Engine: it deletes whole segments whose records
 // all arrived before t.
 func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Time) error {
+	if e.closedNoTrim(shardKey{ref.Stream, ref.ID}, before) {
+		return nil
+	}
 	s, err := e.existing(ref)
 	if err != nil || s == nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -914,6 +915,10 @@ func (s *shard) readKey(key string, after uint64, max int, last bool) ([]shardlo
 func (s *shard) bounds() shardlog.ShardBounds {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.boundsLocked()
+}
+
+func (s *shard) boundsLocked() shardlog.ShardBounds {
 	b := shardlog.ShardBounds{Sealed: s.sealed, Count: s.visible.count}
 	if s.visible.count == 0 {
 		return b
@@ -1021,6 +1026,10 @@ type shutState struct {
 	notify chan struct{} // the channel Notify waiters hold, when park and watched
 	sealed bool
 	werr   error // the sticky error it had
+	// When werr is nil: its bounds, and the arrival time after which Trim
+	// has a segment to delete (math.MaxInt64: none).
+	bounds   shardlog.ShardBounds
+	trimFrom int64
 }
 
 // shut is close that, with park, keeps the Notify channel open for the
@@ -1035,7 +1044,10 @@ func (s *shard) shut(drop, park bool) (shutState, error) {
 	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos || len(s.pending) > 0) {
 		err = s.syncLocked(false)
 	}
-	st := shutState{sealed: s.sealed, werr: s.werr}
+	st := shutState{sealed: s.sealed, werr: s.werr, bounds: s.boundsLocked(), trimFrom: math.MaxInt64}
+	if len(s.segs) > 1 && s.segs[0].full {
+		st.trimFrom = s.segs[0].lastArr
+	}
 	s.dropped = true
 	if s.werr == nil {
 		s.werr = errDropped
