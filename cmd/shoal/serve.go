@@ -45,7 +45,7 @@ file engine, so AWS SDKs and tools can use Shoal: point them at
 http://HOST:PORT (for example BaseEndpoint in the Go SDK, --endpoint-url in
 the AWS CLI). Records are fdatasync'd before a put returns. The keys of
 StartStreamEncryption are kept in DATA/keys/keyring.json (mode 0600). /healthz answers
-200 while the server runs, 503 listing the shards whose writes fail; /metrics serves Prometheus metrics (no signature
+200 while the server runs; /metrics serves Prometheus metrics (no signature
 needed). SIGINT or SIGTERM stops it gracefully.
 
 Flags:

@@ -62,15 +62,9 @@ const DefaultSegmentSize = 64 << 20
 // Open opens (creating if needed) the engine's data directory. Shards are
 // opened, and their tails recovered, on first use.
 func Open(dir string, opts ...Option) (*Engine, error) {
-	o := options{sync: SyncAlways, segmentSize: DefaultSegmentSize, fs: OS(), preallocate: true}
+	o := options{sync: SyncAlways, segmentSize: DefaultSegmentSize, fs: OS(), logger: slog.New(slog.DiscardHandler), preallocate: true}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	if o.logger == nil {
-		o.logger = slog.Default()
-	}
-	if o.maxOpenFiles <= 0 {
-		o.maxOpenFiles = defaultMaxOpenFiles()
 	}
 	if o.segmentSize < segmentHeaderSize+frameOverhead {
 		return nil, fmt.Errorf("shardlog/file: segment size %d is too small", o.segmentSize)
@@ -88,7 +82,7 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger, preallocate: o.preallocate,
 		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}), lock: lock,
-		maxOpen: int64(o.maxOpenFiles), busy: map[shardKey]chan struct{}{}, idle: map[shardKey]*idleShard{},
+		maxOpen: maxOpenFiles(o.maxOpenFiles), busy: map[shardKey]chan struct{}{}, idle: map[shardKey]*idleShard{},
 		prepSlots: make(chan struct{}, maxPreparing),
 	}
 	// Finish deletions a crash interrupted.
