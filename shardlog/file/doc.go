@@ -70,7 +70,9 @@
 //
 // # Open files
 //
-// An open shard holds one descriptor per segment file. The engine keeps
+// An open shard holds one descriptor, its active segment's: a full
+// segment's is closed once it is rolled or loaded, and reads of it open the
+// file for the read (reads by key map it once). The engine keeps
 // open shards in LRU order and, when a shard opens and they hold more than
 // WithMaxOpenFiles files (default: half the soft RLIMIT_NOFILE), closes
 // the least recently used idle ones: shards no call is using, drained

@@ -28,10 +28,11 @@ const fdLimit = 64
 // The engine runs with RLIMIT_NOFILE at 64 (in a child process: the limit
 // is the whole process's) and uses 500 shards over 10 streams, appending to
 // and reading each, then reading them all back, then a chain of 1,000
-// shards each written once and sealed, as resharding leaves them. With one
-// descriptor per shard ever opened, it runs out of descriptors after about
-// 60 shards; with the cache of open shards, it keeps at most half the limit
-// open and every call succeeds.
+// shards each written once and sealed, as resharding leaves them, and one
+// shard of 300 segments. With one descriptor per segment of every shard
+// ever opened, it runs out of descriptors after 18 shards; with the cache
+// of open shards, which keeps at most half the limit open, and full
+// segments read by opening them, every call succeeds.
 func TestOpenFilesLowLimit(t *testing.T) {
 	dir := os.Getenv(fdChildEnv)
 	if dir == "" {
@@ -95,6 +96,23 @@ func TestOpenFilesLowLimit(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, recs[5].SequenceNumber, last.SequenceNumber)
 	}
+	fdRequireFew(t)
+
+	// One shard of 300 segments: its full segments hold no descriptor.
+	long := shardlog.ShardRef{Stream: "long", ID: "shardId-000000000000"}
+	for i := range 600 {
+		_, _, err := eng.Append(rtCtx, long, time.Now(), []shardlog.Entry{{PartitionKey: strconv.Itoa(i % 5), Data: data(i, 0)}}, nil)
+		require.NoError(t, err, "append %d to the long shard", i)
+	}
+	recs, err := eng.Read(rtCtx, long, shardlog.SequenceNumber{}, 1000, 1<<30)
+	require.NoError(t, err)
+	require.Len(t, recs, 600)
+	for i, r := range recs {
+		require.Equal(t, data(i, 0), r.Data, "long shard record %d", i)
+	}
+	byKey, err := eng.ReadKey(rtCtx, long, "3", shardlog.SequenceNumber{}, 1000)
+	require.NoError(t, err)
+	require.Len(t, byKey, 120)
 	fdRequireFew(t)
 
 	// Resharding: each shard written once and sealed, its child next.

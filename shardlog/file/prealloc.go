@@ -121,7 +121,7 @@ func (s *shard) usePreparedLocked(base uint64) (*segment, error) {
 		f.Close()
 		return nil, &syncError{err}
 	}
-	seg := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
+	seg := &segment{path: path, base: base, f: f, fsys: s.e.fs, size: segmentHeaderSize}
 	seg.refs.Store(1)
 	return seg, nil
 }

@@ -187,7 +187,10 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shar
 			return nil, &syncError{err}
 		}
 	}
-	s.files(len(s.segs))
+	for _, seg := range s.segs[:len(s.segs)-1] {
+		seg.detach() // full: read by opening the file
+	}
+	s.files(1)
 	lastPos, lastArr := uint64(0), int64(0)
 	for _, seg := range s.segs {
 		if seg.count > 0 {
@@ -230,7 +233,7 @@ func (s *shard) loadSealed(seg *segment, fileSize int64) error {
 		if decodeIndex(b, seg, fileSize, s.keys) == nil {
 			return nil
 		}
-		*seg = segment{path: seg.path, base: seg.base, f: seg.f, size: segmentHeaderSize, full: true}
+		*seg = segment{path: seg.path, base: seg.base, f: seg.f, fsys: seg.fsys, size: segmentHeaderSize, full: true}
 		seg.refs.Store(1)
 	}
 	locs, err := s.scan(seg, fileSize)
@@ -292,7 +295,7 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 	if batchEnd < seg.size {
 		// The tail holds the first frames of a batch torn before its last
 		// one: drop them too, so the batch is all or nothing.
-		*seg = segment{path: seg.path, base: seg.base, f: seg.f, size: segmentHeaderSize}
+		*seg = segment{path: seg.path, base: seg.base, f: seg.f, fsys: seg.fsys, size: segmentHeaderSize}
 		seg.refs.Store(1)
 		if locs, err = s.scan(seg, batchEnd); err != nil {
 			return err
@@ -378,9 +381,7 @@ func groupLocs(locs []activeLoc) map[string][]keyLoc {
 
 func (s *shard) closeFiles() {
 	for _, seg := range s.segs {
-		seg.mmOnce.Do(func() {})
-		unmapFile(seg.mm)
-		seg.f.Close()
+		seg.closeFile()
 	}
 }
 
@@ -622,8 +623,8 @@ func (s *shard) rollLocked(base uint64) error {
 	if err != nil {
 		return err
 	}
+	seg.detach() // full: read by opening the file
 	s.segs = append(s.segs, next)
-	s.files(1)
 	s.diskOff = next.size
 	s.startPrepareLocked()
 	return nil
@@ -991,7 +992,6 @@ func (s *shard) trim(t time.Time) error {
 		seg.release()
 	}
 	s.segs = slices.Delete(s.segs, 0, n)
-	s.files(-n)
 	s.written.count -= removed
 	s.durable.count -= removed
 	s.visible.count -= removed
@@ -1061,7 +1061,7 @@ func (s *shard) shut(drop, park bool) (shutState, error) {
 	} else {
 		close(s.notify)
 	}
-	s.files(-len(s.segs))
+	s.files(-int(s.nfiles.Load()))
 	for _, seg := range s.segs {
 		seg.removed.Store(true)
 		seg.release()
