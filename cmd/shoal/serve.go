@@ -197,10 +197,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	api = reg.Observe(api) // counts signature errors and refusals too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	mux.Handle("GET /healthz", healthz(eng))
 	mux.Handle("/", api)
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -64,12 +64,38 @@
 // fdatasync'd, renamed over the old one, and the directory is fsync'd. A
 // new segment file is fsync'd with its directory before records go in it.
 //
-// A failed write or fdatasync is sticky: the shard's writer returns that
+// A failed fdatasync (or directory fsync) is sticky: the shard returns that
 // error for every later append until the engine is reopened, which runs
 // recovery. An fdatasync is never retried (after a failure the kernel may
 // have dropped the dirty pages, so a retry could report success for data
-// that is gone). An append that returned an error may or may not be on
-// disk after recovery, as with a network timeout on Kinesis.
+// that is gone). A failed write (ENOSPC, EIO, EMFILE while rolling) is
+// not: it fails the appends waiting on it, and once the shard's last
+// in-flight call returns the engine closes the shard; the next call
+// reopens it, which runs recovery on the active segment (truncating what
+// the failed write left at the last whole batch, then fdatasyncing the
+// segment) and, if there is room again, succeeds. An append that returned
+// an error may or may not be on disk after recovery, as with a network
+// timeout on Kinesis. Every failed write or sync is logged (WithLogger)
+// with the stream, shard, file and cause, and Engine.Health lists the
+// shards whose writes are failing until an append to them succeeds (a
+// failed fdatasync: until the engine is reopened).
+//
+// # Open files
+//
+// An open shard holds one descriptor, its active segment's: a full
+// segment's is closed once it is rolled or loaded, and reads of it open the
+// file for the read (reads by key map it once). The engine keeps
+// open shards in LRU order and, when a shard opens and they hold more than
+// WithMaxOpenFiles files (default: half the soft RLIMIT_NOFILE), closes
+// the least recently used idle ones: shards no call is using, drained
+// (unsynced writes are synced first). A closed shard reopens, with
+// recovery, on its next use; its seal, its bounds and the channel Notify
+// handed out are kept meanwhile, and Notify, Bounds and a Trim with
+// nothing to delete answer without opening it. Shards in use are never
+// closed. When opening a shard fails with EMFILE, ENFILE or ENOMEM, the
+// engine closes idle shards and tries once more; if that fails, the error
+// wraps ErrResourceExhausted, is not remembered, and the next call tries
+// again.
 //
 // # Recovery
 //

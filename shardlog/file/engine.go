@@ -1,10 +1,10 @@
 package file
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,11 +27,21 @@ type Engine struct {
 	trashSeq    atomic.Uint64
 	owners      sync.Map // stream name → ID whose shard data the stream directory holds (owner.go)
 	prepareSeq  atomic.Uint64
+	prepSlots   chan struct{} // segment files being prepared (prealloc.go)
 
-	mu     sync.Mutex // guards shards, broken and closed
+	mu     sync.Mutex // guards shards, broken, closed and the cache's fields (cache.go)
 	shards map[shardKey]*shard
-	broken map[shardKey]error // shards whose opening failed to write or sync
+	broken map[shardKey]error // shards whose fdatasync failed: refused until reopened
 	closed bool
+
+	// The cache of open shards (cache.go).
+	maxOpen   int64                      // open segment files above which idle shards are closed
+	openFiles atomic.Int64               // segment files the open shards hold
+	lru       list.List                  // open shards, most recently used first
+	busy      map[shardKey]chan struct{} // shards being opened or closed; closed when done
+	idle      map[shardKey]*idleShard    // what outlives a closed shard
+
+	faults faultSet // shards whose writes are failing (health.go)
 
 	stop chan struct{} // stops the interval syncer
 	wg   sync.WaitGroup
@@ -78,6 +88,8 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger, preallocate: o.preallocate,
 		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}), lock: lock,
+		maxOpen: maxOpenFiles(o.maxOpenFiles), busy: map[shardKey]chan struct{}{}, idle: map[shardKey]*idleShard{},
+		prepSlots: make(chan struct{}, maxPreparing),
 	}
 	// Finish deletions a crash interrupted.
 	_ = e.fs.RemoveAll(filepath.Join(dir, trashDir))
@@ -112,49 +124,6 @@ func (e *Engine) syncLoop(d time.Duration) {
 	}
 }
 
-// shard returns the open shard of ref, opening (and, on first write,
-// creating) it on first use.
-func (e *Engine) shard(ref shardlog.ShardRef) (*shard, error) {
-	return e.openShard(ref, true)
-}
-
-// existing is shard for reads: a shard with no directory yet has no
-// records, and reading it creates nothing (nil, nil).
-func (e *Engine) existing(ref shardlog.ShardRef) (*shard, error) {
-	return e.openShard(ref, false)
-}
-
-func (e *Engine) openShard(ref shardlog.ShardRef, create bool) (*shard, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, fmt.Errorf("shardlog/file: %w", shardlog.ErrClosed)
-	}
-	k := shardKey{ref.Stream, ref.ID}
-	if s := e.shards[k]; s != nil {
-		return s, nil
-	}
-	if err := e.broken[k]; err != nil {
-		return nil, err
-	}
-	if !create {
-		if _, err := e.fs.ReadDir(e.shardDir(ref.Stream, ref.ID)); errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-	}
-	s, err := openShard(e, ref, e.shardDir(ref.Stream, ref.ID))
-	if err != nil {
-		err = fmt.Errorf("shardlog/file: open shard %s/%s: %w", ref.Stream, ref.ID, err)
-		var we *writeError
-		if errors.As(err, &we) {
-			e.broken[k] = err // never retry a failed write or sync silently
-		}
-		return nil, err
-	}
-	e.shards[k] = s
-	return s, nil
-}
-
 // LoadStreams implements shardlog.Engine.
 func (e *Engine) LoadStreams(ctx context.Context) ([]shardlog.StreamMeta, error) {
 	return e.loadMetas()
@@ -169,19 +138,16 @@ func (e *Engine) SaveStream(ctx context.Context, meta shardlog.StreamMeta) error
 // DropStream implements shardlog.Engine.
 func (e *Engine) DropStream(ctx context.Context, name string) error {
 	e.mu.Lock()
+	e.waitBusyLocked(func(k shardKey) bool { return k.stream == name })
 	var dropped []*shard
 	for k, s := range e.shards {
 		if k.stream == name {
 			s.close(true)
-			delete(e.shards, k)
+			e.forgetLocked(s)
 			dropped = append(dropped, s)
 		}
 	}
-	for k := range e.broken {
-		if k.stream == name {
-			delete(e.broken, k)
-		}
-	}
+	e.dropIdleStreamLocked(name)
 	e.mu.Unlock()
 	for _, s := range dropped {
 		s.prep.Wait() // no file may appear in the directory being removed
@@ -192,12 +158,13 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 // DropShard implements shardlog.Engine.
 func (e *Engine) DropShard(ctx context.Context, ref shardlog.ShardRef) error {
 	e.mu.Lock()
+	e.waitBusyLocked(func(k shardKey) bool { return k == shardKey{ref.Stream, ref.ID} })
 	s := e.shards[shardKey{ref.Stream, ref.ID}]
 	if s != nil {
 		s.close(true)
-		delete(e.shards, shardKey{ref.Stream, ref.ID})
+		e.forgetLocked(s)
 	}
-	delete(e.broken, shardKey{ref.Stream, ref.ID})
+	e.dropIdleLocked(shardKey{ref.Stream, ref.ID})
 	e.mu.Unlock()
 	if s != nil {
 		s.prep.Wait() // no file may appear in the directory being removed
@@ -215,7 +182,12 @@ func (e *Engine) Append(ctx context.Context, ref shardlog.ShardRef, now time.Tim
 	if err != nil {
 		return shardlog.SequenceNumber{}, time.Time{}, err
 	}
-	return s.append(ctx, ref, now, records, cond)
+	defer e.release(s)
+	first, arrival, err := s.append(ctx, ref, now, records, cond)
+	if err == nil && len(records) > 0 {
+		e.faults.clear(shardKey{ref.Stream, ref.ID}) // writes work (again)
+	}
+	return first, arrival, err
 }
 
 // Seal implements shardlog.Engine. The seal lives in memory: the stream
@@ -225,6 +197,7 @@ func (e *Engine) Seal(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sequ
 	if err != nil {
 		return shardlog.SequenceNumber{}, err
 	}
+	defer e.release(s)
 	return s.seal()
 }
 
@@ -234,6 +207,7 @@ func (e *Engine) Read(ctx context.Context, ref shardlog.ShardRef, from shardlog.
 	if err != nil || s == nil {
 		return nil, err
 	}
+	defer e.release(s)
 	return s.read(ctx, from, max, maxBytes)
 }
 
@@ -243,6 +217,7 @@ func (e *Engine) SeekTime(ctx context.Context, ref shardlog.ShardRef, t time.Tim
 	if err != nil || s == nil {
 		return shardlog.SequenceNumber{}, false, err
 	}
+	defer e.release(s)
 	return s.seekTime(t)
 }
 
@@ -252,6 +227,7 @@ func (e *Engine) ReadKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 	if err != nil || s == nil {
 		return nil, err
 	}
+	defer e.release(s)
 	return s.readKey(partitionKey, after.Position(), max, false)
 }
 
@@ -261,6 +237,7 @@ func (e *Engine) LastKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 	if err != nil || s == nil {
 		return shardlog.Record{}, false, err
 	}
+	defer e.release(s)
 	recs, err := s.readKey(partitionKey, 0, 1, true)
 	if err != nil || len(recs) == 0 {
 		return shardlog.Record{}, false, err
@@ -270,30 +247,29 @@ func (e *Engine) LastKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 
 // Bounds implements shardlog.Engine.
 func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.ShardBounds, error) {
+	if b, ok := e.closedBounds(shardKey{ref.Stream, ref.ID}); ok {
+		return b, nil
+	}
 	s, err := e.existing(ref)
 	if err != nil || s == nil {
 		return shardlog.ShardBounds{}, err
 	}
+	defer e.release(s)
 	return s.bounds(), nil
 }
 
 // Trim implements shardlog.Engine: it deletes whole segments whose records
 // all arrived before t.
 func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Time) error {
+	if e.closedNoTrim(shardKey{ref.Stream, ref.ID}, before) {
+		return nil
+	}
 	s, err := e.existing(ref)
 	if err != nil || s == nil {
 		return err
 	}
+	defer e.release(s)
 	return s.trim(before)
-}
-
-// Notify implements shardlog.Engine.
-func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
-	s, err := e.shard(ref)
-	if err != nil {
-		return closedChan
-	}
-	return s.watch()
 }
 
 // Close syncs what was written and closes every file.
@@ -304,8 +280,13 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.waitBusyLocked(func(shardKey) bool { return true })
 	shards := e.shards
 	e.shards = nil
+	e.lru.Init()
+	for k := range e.idle {
+		e.dropIdleLocked(k) // wakes waiters: the engine is closed
+	}
 	e.mu.Unlock()
 	close(e.stop)
 	e.wg.Wait()

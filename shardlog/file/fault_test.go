@@ -16,13 +16,15 @@ import (
 )
 
 // Fault tests: a faultfs.FS under the engine fails one write, sync,
-// directory sync, rename or open. A failed segment write or sync is sticky
-// for its shard until the engine is reopened (even though the FS works
-// again right after); other shards go on; every put acknowledged before
-// the failure is there after reopening with the OS file system, and puts
-// work again. An index file that cannot be written is only logged, and a
-// failed metadata save leaves the old or the new metadata, never a broken
-// one.
+// directory sync, rename or open. A failed segment sync or directory sync
+// is sticky for its shard until the engine is reopened (even though the FS
+// works again right after); a failed write or open is not: the shard is
+// reopened (recovered) by the next put, which succeeds. Either way other
+// shards go on, Health names the failing shard, and every put acknowledged
+// before the failure is there after reopening with the OS file system, and
+// puts work again. An index file that cannot be written is only logged,
+// and a failed metadata save leaves the old or the new metadata, never a
+// broken one.
 
 // Hash keys routing to shard 0 and shard 1 of a two-shard stream.
 var ftHashKeys = [2]string{"0", "340282366920938463463374607431768211455"}
@@ -32,6 +34,20 @@ type ftEnv struct {
 	dir string
 	ffs *faultfs.FS
 	l   *shardlog.Log
+	eng *file.Engine
+}
+
+// ftOpenLog is rtOpen that also returns the engine.
+func ftOpenLog(t *testing.T, dir string, opts ...file.Option) (*file.Engine, *shardlog.Log) {
+	t.Helper()
+	eng, err := file.Open(dir, append([]file.Option{file.WithSegmentSize(rtSegSize), file.WithPreallocation(false)}, opts...)...)
+	require.NoError(t, err)
+	l, err := shardlog.Open(rtCtx, eng, shardlog.WithRetentionInterval(0))
+	if err != nil {
+		eng.Close()
+	}
+	require.NoError(t, err)
+	return eng, l
 }
 
 // ftOpen opens a Log through a faultfs.FS and creates rtStream with two
@@ -40,10 +56,10 @@ type ftEnv struct {
 func ftOpen(t *testing.T, policy file.SyncPolicy) (*ftEnv, [2][]rtRec) {
 	dir := t.TempDir()
 	ffs := faultfs.New(file.OS())
-	l := rtOpen(t, dir, file.WithFS(ffs), file.WithSync(policy), file.WithPreallocation(true))
+	eng, l := ftOpenLog(t, dir, file.WithFS(ffs), file.WithSync(policy), file.WithPreallocation(true))
 	t.Cleanup(func() { l.Close() })
 	rtCreate(t, l, rtStream, 2)
-	e := &ftEnv{t: t, dir: dir, ffs: ffs, l: l}
+	e := &ftEnv{t: t, dir: dir, ffs: ffs, l: l, eng: eng}
 	var acked [2][]rtRec
 	for sh := range 2 {
 		r, err := e.put(sh, 900+sh)
@@ -154,6 +170,9 @@ type ftFault struct {
 	arm    func(ffs *faultfs.FS, n int)
 	count  func(ffs *faultfs.FS) int
 	all    bool // fail the first calls, every call of a roll, and the last; else a roll's calls only
+	// recovers: the shard takes puts again once the FS works (a failed
+	// write or open); else the failure is sticky (a failed sync).
+	recovers bool
 }
 
 const ftMaxPuts = 70 // two rolls of shard 0 (31 records a segment)
@@ -214,6 +233,17 @@ func ftRunSticky(t *testing.T, policy file.SyncPolicy, f ftFault, n int) {
 	require.Equal(t, 1, e.ffs.Fired())
 	require.False(t, e.ffs.Armed())
 
+	// Health names the shard while its writes fail.
+	h := e.eng.Health()
+	require.Len(t, h, 1)
+	require.Equal(t, ftShardID(0), h[0].Shard)
+	require.Equal(t, !f.recovers, h[0].Fatal, "%v", h[0])
+	require.ErrorIs(t, h[0].Err, faultfs.ErrInjected)
+	if f.recovers {
+		ftRequireRecovered(t, e, acked, failed)
+		return
+	}
+
 	// Sticky: the FS works again, the shard still refuses appends.
 	for i := range 3 {
 		_, err := e.put(0, 500+i)
@@ -234,14 +264,46 @@ func ftRunSticky(t *testing.T, policy file.SyncPolicy, f ftFault, n int) {
 	ftCheckReopened(t, e.dir, acked[0], failed, acked[1])
 }
 
-// (a, b, c) Failed segment writes (whole or torn) and syncs, including
-// those of a roll (the old segment's sync, the new segment's creation,
-// header write and sync, the directory sync), are sticky and lose no
-// acknowledged put.
+// ftRequireRecovered checks that the shard whose write failed takes the
+// next puts (it is reopened, its tail recovered), that Health no longer
+// lists it, and that it holds every acknowledged put, byte-exact, before
+// and after the failure, in the running engine and after reopening.
+func ftRequireRecovered(t *testing.T, e *ftEnv, acked [2][]rtRec, failed *rtRec) {
+	t.Helper()
+	var after []rtRec
+	for i := range 3 {
+		r, err := e.put(0, 500+i)
+		require.NoError(t, err, "append %d after the failure", i)
+		after = append(after, r)
+	}
+	require.Empty(t, e.eng.Health())
+	got, err := rtReadAll(e.l, rtStream, ftShardID(0))
+	require.NoError(t, err)
+	want := slices.Clone(acked[0])
+	if len(got) == len(acked[0])+len(after)+1 {
+		// The failed put's bytes all reached the file: allowed, it was
+		// never acknowledged either way.
+		n := len(want)
+		require.Equal(t, failed.key, got[n].PartitionKey)
+		require.Equal(t, failed.data, got[n].Data)
+		want = append(want, rtRec{key: failed.key, data: failed.data, seq: got[n].SequenceNumber})
+	}
+	want = append(want, after...)
+	rtRequireRecords(t, want, got)
+	r, err := e.put(1, 600)
+	require.NoError(t, err, "shard 1 must not be affected")
+	require.NoError(t, e.l.Close())
+	ftCheckReopened(t, e.dir, want, nil, append(acked[1], r))
+}
+
+// (a, b, c) Failed segment syncs, including those of a roll (the old
+// segment's sync, the new segment's header sync, the directory sync), are
+// sticky; failed writes (whole or torn) and opens are not: the next put
+// reopens the shard. Neither loses an acknowledged put.
 func TestFaultSegmentSticky(t *testing.T) {
 	t.Parallel()
 	writes := func(name string, keep int, all bool) ftFault {
-		return ftFault{name: name, filter: (*ftEnv).segFiles0, count: (*faultfs.FS).Writes, all: all,
+		return ftFault{name: name, filter: (*ftEnv).segFiles0, count: (*faultfs.FS).Writes, all: all, recovers: true,
 			arm: func(ffs *faultfs.FS, n int) {
 				if keep == 0 {
 					ffs.FailWriteAfter(n, nil)
@@ -253,7 +315,7 @@ func TestFaultSegmentSticky(t *testing.T) {
 	common := []ftFault{
 		writes("write", 0, true),
 		writes("write-keep10", 10, false),
-		{name: "create", filter: (*ftEnv).segFiles0, count: (*faultfs.FS).Opens,
+		{name: "create", filter: (*ftEnv).segFiles0, count: (*faultfs.FS).Opens, recovers: true,
 			arm: func(ffs *faultfs.FS, n int) { ffs.FailOpenAfter(n, nil) }},
 		{name: "syncdir", filter: (*ftEnv).shardDir0, count: (*faultfs.FS).SyncDirs,
 			arm: func(ffs *faultfs.FS, n int) { ffs.FailSyncDirAfter(n, nil) }},
@@ -384,15 +446,17 @@ func rtRequireAll2(t *testing.T, l *shardlog.Log, shard int, want []rtRec) {
 }
 
 // A fault while a shard is opened (its first segment created, on first
-// use) is a failed write or sync like any other: the shard's appends fail
-// until the engine is reopened. (Re-opening the shard on the next call
-// instead would adopt a segment whose header sync failed or whose
-// directory entry was never synced, and acknowledge records in it.)
+// use) is a failed write or sync like any other. A failed sync is sticky:
+// the shard's appends fail until the engine is reopened (re-opening the
+// shard on the next call instead would adopt a segment whose header sync
+// failed or whose directory entry was never synced, and acknowledge records
+// in it). A failed header write is not: the next call opens the shard
+// again, which rewrites and syncs the header, and its puts are kept.
 func TestFaultShardOpen(t *testing.T) {
 	t.Parallel()
 	faults := []ftFault{
-		{name: "header-write", arm: func(ffs *faultfs.FS, _ int) { ffs.FailWriteAfter(0, nil) }},
-		{name: "header-write-torn", arm: func(ffs *faultfs.FS, _ int) { ffs.FailWriteAfterPartial(0, 10, nil) }},
+		{name: "header-write", recovers: true, arm: func(ffs *faultfs.FS, _ int) { ffs.FailWriteAfter(0, nil) }},
+		{name: "header-write-torn", recovers: true, arm: func(ffs *faultfs.FS, _ int) { ffs.FailWriteAfterPartial(0, 10, nil) }},
 		{name: "header-sync", arm: func(ffs *faultfs.FS, _ int) { ffs.FailSyncAfter(0, nil) }},
 		{name: "syncdir", arm: func(ffs *faultfs.FS, _ int) { ffs.FailSyncDirAfter(0, nil) }},
 	}
@@ -411,9 +475,15 @@ func TestFaultShardOpen(t *testing.T) {
 			_, err := e.put(0, 0)
 			require.Error(t, err)
 			require.Equal(t, 1, ffs.Fired())
+			var acked []rtRec
 			for i := range 3 {
-				_, err := e.put(0, 1+i)
-				require.Error(t, err, "append %d after the failed shard open", i)
+				r, err := e.put(0, 1+i)
+				if f.recovers {
+					require.NoError(t, err, "append %d after the failed shard open", i)
+					acked = append(acked, r)
+				} else {
+					require.Error(t, err, "append %d after the failed shard open", i)
+				}
 			}
 			r, err := e.put(1, 10)
 			require.NoError(t, err)
@@ -421,7 +491,7 @@ func TestFaultShardOpen(t *testing.T) {
 			l2 := rtOpen(t, dir)
 			defer rtClose(t, l2)
 			rtRequireAll2(t, l2, 1, []rtRec{r})
-			rtRequireAll2(t, l2, 0, nil)
+			rtRequireAll2(t, l2, 0, acked)
 		})
 	}
 	// An open that fails creates nothing: trying again is harmless.

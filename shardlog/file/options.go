@@ -55,6 +55,8 @@ type options struct {
 	fs          FS
 	logger      *slog.Logger
 	preallocate bool
+
+	maxOpenFiles int // WithMaxOpenFiles
 }
 
 // WithPreallocation turns on or off preparing each next segment file ahead
@@ -62,6 +64,25 @@ type options struct {
 // then cheaper, at the cost of writing each segment's space twice.
 // Default: on.
 func WithPreallocation(on bool) Option { return func(o *options) { o.preallocate = on } }
+
+// WithMaxOpenFiles bounds the segment files the engine keeps open: past n,
+// it closes the least recently used idle shards, which reopen on demand
+// (see the package doc, "Open files"). A shard in use stays open, so the
+// bound can be passed while more shards than n are busy at once. n <= 0
+// means the default: half the process's soft RLIMIT_NOFILE, at least 16
+// and at most 1<<20 (512 where the limit is unknown).
+func WithMaxOpenFiles(n int) Option { return func(o *options) { o.maxOpenFiles = n } }
+
+// maxOpenFiles is the limit of WithMaxOpenFiles(n).
+func maxOpenFiles(n int) int64 {
+	if n <= 0 {
+		n = defaultMaxOpenFiles()
+	}
+	return int64(n)
+}
+
+// clampOpenFiles bounds a default open-file limit to [16, 1<<20].
+func clampOpenFiles(n uint64) int { return int(min(max(n, 16), 1<<20)) }
 
 // WithSync sets the durability policy. Default: SyncAlways.
 func WithSync(p SyncPolicy) Option { return func(o *options) { o.sync = p } }

@@ -24,12 +24,23 @@ const preparedPrefix = "next-"
 // preparedName is the name of a prepared, not yet used segment file.
 func preparedName(n uint64) string { return fmt.Sprintf("%s%d.tmp", preparedPrefix, n) }
 
+// maxPreparing bounds the segment files being prepared at once, engine
+// wide: each holds a descriptor the cache of open shards does not count.
+const maxPreparing = 4
+
 // startPrepareLocked starts preparing the next segment file unless one is
 // ready or being made, or the active segment is less than half full (a
-// quiet shard never pays for a file it does not need). Caller holds mu.
+// quiet shard never pays for a file it does not need), or maxPreparing
+// files are being prepared (a later append tries again; a roll without a
+// prepared file creates one). Caller holds mu.
 func (s *shard) startPrepareLocked() {
 	if s.prepared != "" || s.preparing || s.dropped || !s.e.preallocate ||
 		len(s.segs) == 0 || s.active().size < s.e.segmentSize/2 {
+		return
+	}
+	select {
+	case s.e.prepSlots <- struct{}{}:
+	default:
 		return
 	}
 	s.preparing = true
@@ -41,6 +52,7 @@ func (s *shard) startPrepareLocked() {
 		defer s.e.wg.Done()
 		defer s.prep.Done()
 		err := zeroFile(s.e.fs, path, size)
+		<-s.e.prepSlots
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.preparing = false
@@ -103,13 +115,13 @@ func (s *shard) usePreparedLocked(base uint64) (*segment, error) {
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
 	if err := s.e.fs.SyncDir(s.dir); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
-	seg := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
+	seg := &segment{path: path, base: base, f: f, fsys: s.e.fs, size: segmentHeaderSize}
 	seg.refs.Store(1)
 	return seg, nil
 }

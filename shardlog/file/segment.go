@@ -35,11 +35,18 @@ type sparseEntry struct {
 }
 
 // segment is one segment file of a shard. Its fields are guarded by the
-// shard's mutex, except refs and the immutable path, base and f.
+// shard's mutex, except refs, fmu and the immutable path, base and fsys.
 type segment struct {
 	path string
 	base uint64 // the position it is named by (≤ its first record's)
+	// f is the open file. The active segment's never changes; a full
+	// segment's is closed once it is loaded or rolled (detach), so an open
+	// shard holds one descriptor whatever its number of segments: reads of
+	// a detached segment open the file for the read (readAt). fmu guards f
+	// against detach: readers hold it shared.
 	f    File
+	fmu  sync.RWMutex
+	fsys FS // to reopen a detached segment
 
 	size     int64 // bytes written: header plus frames
 	count    int64
@@ -102,23 +109,30 @@ func createSegment(fsys FS, dir string, shardIndex uint32, base uint64) (*segmen
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		f.Close()
-		return nil, &writeError{err}
+		return nil, &syncError{err}
 	}
-	s := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
+	s := &segment{path: path, base: base, f: f, fsys: fsys, size: segmentHeaderSize}
 	s.refs.Store(1)
 	return s, nil
 }
 
-// writeError marks a failed write or sync while a shard opens: like one
-// on the append path, it is sticky until the engine is reopened.
+// writeError marks a failed write (not a sync): the shard refuses writes
+// until it is reopened, which the next call does (see shard.failLocked).
 type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
 func (e *writeError) Unwrap() error { return e.err }
+
+// syncError marks a failed fdatasync or directory sync: the shard refuses
+// writes until the engine is reopened (see shard.failLocked).
+type syncError struct{ err error }
+
+func (e *syncError) Error() string { return e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
 
 // openSegment opens an existing segment file and checks its header.
 func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment, int64, error) {
@@ -131,7 +145,7 @@ func openSegment(fsys FS, path string, shardIndex uint32, base uint64) (*segment
 		f.Close()
 		return nil, 0, err
 	}
-	s := &segment{path: path, base: base, f: f, size: segmentHeaderSize}
+	s := &segment{path: path, base: base, f: f, fsys: fsys, size: segmentHeaderSize}
 	s.refs.Store(1)
 	fileSize := st.Size()
 	if fileSize < segmentHeaderSize {
@@ -212,17 +226,64 @@ func (s *segment) acquire() { s.refs.Add(1) }
 
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 && s.removed.Load() {
-		s.mmOnce.Do(func() {}) // no mapping from here on
-		unmapFile(s.mm)
-		s.f.Close()
+		s.closeFile()
 	}
 }
 
-// mapped returns the segment's read mapping, making it on first use.
+// closeFile unmaps the segment and closes its file, if it is open.
+func (s *segment) closeFile() {
+	s.mmOnce.Do(func() {}) // no mapping from here on
+	unmapFile(s.mm)
+	s.detach()
+}
+
+// detach closes the segment's file, if it is open, and reports whether it
+// was; reads open the file for themselves from then on.
+func (s *segment) detach() bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.f == nil {
+		return false
+	}
+	s.f.Close()
+	s.f = nil
+	return true
+}
+
+// readAt reads the segment's file at off, opening the file for the call
+// when the segment is detached.
+func (s *segment) readAt(p []byte, off int64) (int, error) {
+	s.fmu.RLock()
+	if s.f != nil {
+		defer s.fmu.RUnlock()
+		return s.f.ReadAt(p, off)
+	}
+	s.fmu.RUnlock()
+	f, err := s.fsys.OpenFile(s.path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.ReadAt(p, off)
+}
+
+// mapped returns the segment's read mapping, making it on first use (a
+// mapping outlives the descriptor it was made with).
 func (s *segment) mapped() []byte {
 	s.mmOnce.Do(func() {
-		if st, err := s.f.Stat(); err == nil {
-			s.mm = mapFile(s.f, st.Size())
+		s.fmu.RLock()
+		defer s.fmu.RUnlock()
+		f := s.f
+		if f == nil {
+			tmp, err := s.fsys.OpenFile(s.path, os.O_RDONLY, 0)
+			if err != nil {
+				return
+			}
+			defer tmp.Close()
+			f = tmp
+		}
+		if st, err := f.Stat(); err == nil {
+			s.mm = mapFile(f, st.Size())
 		}
 	})
 	return s.mm
@@ -282,7 +343,7 @@ func (sc *scanner) next() (fr frame, off int64, size int, ok bool) {
 		}
 		want = min(want, sc.limit-sc.off)
 		buf := make([]byte, want)
-		n, err := sc.seg.f.ReadAt(buf, sc.off)
+		n, err := sc.seg.readAt(buf, sc.off)
 		if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
 			if errors.Is(err, io.EOF) {
 				sc.err = sc.corrupt(errShortFrame)
@@ -335,7 +396,7 @@ func (s *segment) readFrameAt(off, limit int64) (frame, error) {
 		}
 	}
 	buf := make([]byte, 512)
-	n, err := s.f.ReadAt(buf, off)
+	n, err := s.readAt(buf, off)
 	if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
 		return frame{}, fmt.Errorf("shardlog/file: read %s at %d: %w", s.path, off, err)
 	}
@@ -346,7 +407,7 @@ func (s *segment) readFrameAt(off, limit int64) (frame, error) {
 	}
 	if size > len(buf) {
 		buf = make([]byte, size)
-		if _, err := s.f.ReadAt(buf, off); err != nil {
+		if _, err := s.readAt(buf, off); err != nil {
 			return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: fmt.Sprintf("frame past the end of the file: %v", err)}
 		}
 	}

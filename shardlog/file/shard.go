@@ -1,9 +1,11 @@
 package file
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +29,11 @@ type shard struct {
 
 	arriving atomic.Int32   // appenders between entering append and writing
 	prep     sync.WaitGroup // the goroutine preparing the next segment file
+	nfiles   atomic.Int32   // segment files open (counted in Engine.openFiles)
+	failed   atomic.Int32   // failedWrite or failedSync once werr is a write or sync failure
+
+	users int           // calls using the shard (guarded by Engine.mu, see cache.go)
+	elem  *list.Element // in Engine.lru (guarded by Engine.mu)
 
 	mu     sync.Mutex // guards everything below
 	synced *sync.Cond // on mu: signalled when a sync finishes
@@ -38,7 +45,7 @@ type shard struct {
 	seq        *shardlog.Sequencer
 	sealed     bool
 	dropped    bool
-	werr       error  // sticky write or sync error: the shard refuses writes until reopened
+	werr       error  // sticky write or sync error: the shard refuses writes until closed (see failLocked)
 	written    mark   // the last record written to the active file
 	durable    mark   // the last record known durable (synced)
 	visible    mark   // the last record readers may see
@@ -72,9 +79,49 @@ type mark struct {
 	off     int64 // end offset in seg
 }
 
+// Values of shard.failed.
+const (
+	failedWrite = 1 // a write failed: the shard is reopened by the next call
+	failedSync  = 2 // an fdatasync failed: refused until the engine is reopened
+)
+
+func (s *shard) key() shardKey { return shardKey{s.ref.Stream, s.ref.ID} }
+
+// files counts n segment files opened (or, negative, closed).
+func (s *shard) files(n int) {
+	s.nfiles.Add(int32(n))
+	s.e.openFiles.Add(int64(n))
+}
+
+// failLocked makes err, a failed write or sync of path, the shard's sticky
+// error: it refuses appends from then on. It is logged and reported by
+// Engine.Health. A failed fdatasync (a *syncError) is fatal: the kernel may
+// have dropped the dirty pages it failed to write, so the file can no
+// longer be trusted to hold what the page cache shows, and the shard stays
+// refused until the engine is reopened. Any other failure (ENOSPC, EIO on
+// write, EMFILE while rolling) is not: when the shard's last user leaves,
+// the engine closes it, and the next call reopens it, which runs recovery
+// on the active segment as after a crash (see docs/file-engine.md).
+// Caller holds mu.
+func (s *shard) failLocked(path string, err error) {
+	if s.werr != nil {
+		return
+	}
+	s.werr = err
+	fatal := isFatal(err)
+	if fatal {
+		s.failed.Store(failedSync)
+	} else {
+		s.failed.Store(failedWrite)
+	}
+	s.e.faults.note(s.e.logger, s.key(), path, err, fatal)
+}
+
 // openShard loads a shard from its directory, recovering the active
-// segment's tail.
-func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
+// segment's tail. resync fdatasyncs the active segment before anything in
+// it is shown: the shard was closed after a failed write, so its tail may
+// hold frames that were written but never synced.
+func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shard, error) {
 	s := &shard{e: e, ref: ref, dir: dir, index: ref.Index, keys: keyIndex{}, notify: make(chan struct{})}
 	s.synced = sync.NewCond(&s.mu)
 	if err := e.fs.MkdirAll(dir, 0o700); err != nil {
@@ -134,6 +181,16 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string) (*shard, error) {
 		s.segs = append(s.segs, seg)
 	}
 	active := s.segs[len(s.segs)-1]
+	if resync {
+		if err := active.f.Sync(); err != nil {
+			s.closeFiles()
+			return nil, &syncError{err}
+		}
+	}
+	for _, seg := range s.segs[:len(s.segs)-1] {
+		seg.detach() // full: read by opening the file
+	}
+	s.files(1)
 	lastPos, lastArr := uint64(0), int64(0)
 	for _, seg := range s.segs {
 		if seg.count > 0 {
@@ -159,10 +216,10 @@ func rewriteHeader(fsys FS, seg *segment, dir string, shardIndex uint32, base ui
 		return &writeError{err}
 	}
 	if err := seg.f.Sync(); err != nil {
-		return &writeError{err}
+		return &syncError{err}
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return &writeError{err}
+		return &syncError{err}
 	}
 	return nil
 }
@@ -176,7 +233,7 @@ func (s *shard) loadSealed(seg *segment, fileSize int64) error {
 		if decodeIndex(b, seg, fileSize, s.keys) == nil {
 			return nil
 		}
-		*seg = segment{path: seg.path, base: seg.base, f: seg.f, size: segmentHeaderSize, full: true}
+		*seg = segment{path: seg.path, base: seg.base, f: seg.f, fsys: seg.fsys, size: segmentHeaderSize, full: true}
 		seg.refs.Store(1)
 	}
 	locs, err := s.scan(seg, fileSize)
@@ -238,7 +295,7 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 	if batchEnd < seg.size {
 		// The tail holds the first frames of a batch torn before its last
 		// one: drop them too, so the batch is all or nothing.
-		*seg = segment{path: seg.path, base: seg.base, f: seg.f, size: segmentHeaderSize}
+		*seg = segment{path: seg.path, base: seg.base, f: seg.f, fsys: seg.fsys, size: segmentHeaderSize}
 		seg.refs.Store(1)
 		if locs, err = s.scan(seg, batchEnd); err != nil {
 			return err
@@ -247,10 +304,10 @@ func (s *shard) recoverActive(seg *segment, fileSize int64) error {
 	if seg.size < fileSize {
 		s.e.logger.Warn("shardlog/file: truncating torn tail", "path", seg.path, "offset", seg.size, "bytes", fileSize-seg.size)
 		if err := seg.f.Truncate(seg.size); err != nil {
-			return err
+			return &writeError{err}
 		}
 		if err := seg.f.Sync(); err != nil {
-			return err
+			return &syncError{err}
 		}
 	}
 	for _, l := range locs {
@@ -324,9 +381,7 @@ func groupLocs(locs []activeLoc) map[string][]keyLoc {
 
 func (s *shard) closeFiles() {
 	for _, seg := range s.segs {
-		seg.mmOnce.Do(func() {})
-		unmapFile(seg.mm)
-		seg.f.Close()
+		seg.closeFile()
 	}
 }
 
@@ -361,8 +416,8 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 		}
 		// Roll before taking positions: nobody may append to the old
 		// segment after a batch with earlier positions went to the new one.
-		if err := s.rollLocked(max(s.seq.Last(), ref.Floor) + 1); err != nil && s.werr == nil {
-			s.werr = fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err)
+		if err := s.rollLocked(max(s.seq.Last(), ref.Floor) + 1); err != nil {
+			s.failLocked(s.active().path, fmt.Errorf("shardlog/file: roll segment of %s/%s: %w", s.ref.Stream, s.ref.ID, err))
 		}
 	}
 	if cond != nil {
@@ -399,7 +454,7 @@ func (s *shard) append(ctx context.Context, ref shardlog.ShardRef, now time.Time
 		}
 		s.buf = b
 		if _, err := seg.f.WriteAt(b, off); err != nil {
-			s.werr = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
+			s.failLocked(seg.path, &writeError{fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)})
 			s.mu.Unlock()
 			return shardlog.SequenceNumber{}, time.Time{}, s.werr
 		}
@@ -474,19 +529,19 @@ func (s *shard) syncLocked(gather bool) error {
 	var err error
 	if len(buf) > 0 {
 		if _, err = seg.f.WriteAt(buf, off); err != nil {
-			err = fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)
+			err = &writeError{fmt.Errorf("shardlog/file: write %s: %w", seg.path, err)}
 		}
 	}
 	if err == nil {
 		if err = seg.f.Sync(); err != nil {
-			err = fmt.Errorf("shardlog/file: sync %s: %w", seg.path, err)
+			err = &syncError{fmt.Errorf("shardlog/file: sync %s: %w", seg.path, err)}
 		}
 	}
 	s.mu.Lock()
 	s.syncing = false
 	s.spare = buf
 	if err != nil {
-		s.werr = err
+		s.failLocked(seg.path, err)
 	} else {
 		s.diskOff = max(s.diskOff, off+int64(len(buf)))
 		if target.pos > s.durable.pos || target.seg != s.durable.seg {
@@ -550,10 +605,10 @@ func (s *shard) rollLocked(base uint64) error {
 	}
 	// Cut the preallocated zeros: a full segment ends at its last frame.
 	if err := seg.f.Truncate(seg.size); err != nil {
-		return err
+		return &writeError{err}
 	}
 	if err := seg.f.Sync(); err != nil {
-		return err
+		return &syncError{err}
 	}
 	seg.full = true
 	if err := writeIndex(s.e.fs, seg, groupLocs(s.activeLocs)); err != nil {
@@ -568,6 +623,7 @@ func (s *shard) rollLocked(base uint64) error {
 	if err != nil {
 		return err
 	}
+	seg.detach() // full: read by opening the file
 	s.segs = append(s.segs, next)
 	s.diskOff = next.size
 	s.startPrepareLocked()
@@ -860,6 +916,10 @@ func (s *shard) readKey(key string, after uint64, max int, last bool) ([]shardlo
 func (s *shard) bounds() shardlog.ShardBounds {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.boundsLocked()
+}
+
+func (s *shard) boundsLocked() shardlog.ShardBounds {
 	b := shardlog.ShardBounds{Sealed: s.sealed, Count: s.visible.count}
 	if s.visible.count == 0 {
 		return b
@@ -957,6 +1017,24 @@ func (s *shard) watch() <-chan struct{} {
 // close syncs what was written and closes the files. dropped marks the
 // state as gone (its files are being deleted).
 func (s *shard) close(drop bool) error {
+	_, err := s.shut(drop, false)
+	return err
+}
+
+// shutState is what a closed shard leaves behind (see idleShard).
+type shutState struct {
+	notify chan struct{} // the channel Notify waiters hold, when park and watched
+	sealed bool
+	werr   error // the sticky error it had
+	// When werr is nil: its bounds, and the arrival time after which Trim
+	// has a segment to delete (math.MaxInt64: none).
+	bounds   shardlog.ShardBounds
+	trimFrom int64
+}
+
+// shut is close that, with park, keeps the Notify channel open for the
+// shard's next opening instead of waking its waiters.
+func (s *shard) shut(drop, park bool) (shutState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.syncing || s.rolling {
@@ -966,6 +1044,10 @@ func (s *shard) close(drop bool) error {
 	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos || len(s.pending) > 0) {
 		err = s.syncLocked(false)
 	}
+	st := shutState{sealed: s.sealed, werr: s.werr, bounds: s.boundsLocked(), trimFrom: math.MaxInt64}
+	if len(s.segs) > 1 && s.segs[0].full {
+		st.trimFrom = s.segs[0].lastArr
+	}
 	s.dropped = true
 	if s.werr == nil {
 		s.werr = errDropped
@@ -974,14 +1056,19 @@ func (s *shard) close(drop bool) error {
 		_ = s.e.fs.Remove(s.prepared)
 		s.prepared = ""
 	}
-	close(s.notify)
+	if park && s.watched {
+		st.notify = s.notify
+	} else {
+		close(s.notify)
+	}
+	s.files(-int(s.nfiles.Load()))
 	for _, seg := range s.segs {
 		seg.removed.Store(true)
 		seg.release()
 	}
 	s.segs = nil
 	s.synced.Broadcast()
-	return err
+	return st, err
 }
 
 var closedChan = func() chan struct{} {

@@ -4,9 +4,10 @@
 //
 // Every armed fault fires once, on the call it was armed for, and then the
 // file system works normally again. That is deliberate: a durable engine
-// must stay failed after a write or sync error (its error is sticky), and a
-// test proves that by showing the engine still refuses work once the file
-// system underneath has recovered.
+// must stay failed after a sync error (its error is sticky), and a test
+// proves that by showing the engine still refuses work once the file
+// system underneath has recovered; after a write error it may recover, and
+// a test proves what it kept.
 //
 // Counting is "from now on": FailWriteAfter(n, err) lets the next n
 // matching WriteAt calls through and fails the one after. A typical test
