@@ -73,8 +73,9 @@ it never turns plaintext. The secret that signs shard iterators and
 NextTokens is kept in DATA/keys/token.key (mode 0600), so they stay valid
 across restarts. Account quotas (--shard-limit, --on-demand-stream-limit)
 are enforced as DescribeLimits reports them. /healthz answers
-200 while the server runs; /metrics serves Prometheus metrics (no signature
-needed). SIGINT or SIGTERM stops it gracefully.
+200 while every shard can be written, and 503 listing the shards whose
+writes are failing (a full disk, say); /metrics serves Prometheus metrics
+(no signature needed). SIGINT or SIGTERM stops it gracefully.
 
 Requests past --max-inflight-requests, or whose bodies and GetRecords
 responses do not fit in --max-inflight-bytes, are refused at once with
