@@ -25,7 +25,7 @@
 // A Repository loads an aggregate (its latest snapshot plus the events
 // after it), saves what a command recorded with the loaded version as the
 // expected version, and Update retries a command when another writer got
-// there first. Snapshot policies (SnapshotEvery, SnapshotWhen) store the
+// there first. Snapshot policies (WithSnapshotEvery, WithSnapshotWhen) store the
 // state now and then so that long-lived aggregates load fast. Package
 // aggregatetest tests aggregates in the given/when/then style.
 package aggregate

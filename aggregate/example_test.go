@@ -83,7 +83,7 @@ func newStore(ctx context.Context) *eventstore.Store {
 		panic(err)
 	}
 	store, err := eventstore.Open(ctx, log, "orders",
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
 	if err != nil {
 		panic(err)
 	}
@@ -150,14 +150,14 @@ func ExampleRepository_Save_conflict() {
 }
 
 // Snapshots: every 100 events, the state is stored; Load starts there.
-func ExampleSnapshotEvery() {
+func ExampleWithSnapshotEvery() {
 	ctx := context.Background()
 	log, _ := shardlog.Open(ctx, memory.New())
 	snaps := eventstore.NewMemorySnapshots()
 	store, _ := eventstore.Open(ctx, log, "orders",
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}),
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}),
 		eventstore.WithSnapshots(snaps))
-	repo, _ := aggregate.NewRepository(store, Orders, aggregate.SnapshotEvery(100))
+	repo, _ := aggregate.NewRepository(store, Orders, aggregate.WithSnapshotEvery(100))
 
 	o, _ := repo.New("order-3")
 	o.Place("cy")

@@ -209,7 +209,7 @@ func (e *env) openStore(t *testing.T, reg *eventstore.Registry) *eventstore.Stor
 	t.Helper()
 	opts := []eventstore.Option{
 		eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(e.cfgCreate()),
+		eventstore.WithCreateIfMissing(e.cfgCreate()),
 	}
 	if e.cfg.snaps != nil {
 		opts = append(opts, eventstore.WithSnapshots(e.cfg.snaps))

@@ -36,15 +36,15 @@ type repoOptions struct {
 // race to another writer (default 3; 0 turns retries off).
 func WithRetries(n int) RepositoryOption { return func(o *repoOptions) { o.retries = n } }
 
-// SnapshotEvery takes a snapshot whenever a Save carries the aggregate's
+// WithSnapshotEvery takes a snapshot whenever a Save carries the aggregate's
 // version across a multiple of n (0: never). The store needs a snapshot
 // store (eventstore.WithSnapshots).
-func SnapshotEvery(n uint64) RepositoryOption { return func(o *repoOptions) { o.every = n } }
+func WithSnapshotEvery(n uint64) RepositoryOption { return func(o *repoOptions) { o.every = n } }
 
-// SnapshotWhen takes a snapshot after a Save that moved the aggregate from
+// WithSnapshotWhen takes a snapshot after a Save that moved the aggregate from
 // version before to version after when policy says so. S must be the
 // repository's state type.
-func SnapshotWhen[S any](policy func(state *S, before, after uint64) bool) RepositoryOption {
+func WithSnapshotWhen[S any](policy func(state *S, before, after uint64) bool) RepositoryOption {
 	return func(o *repoOptions) { o.policy = policy }
 }
 
@@ -80,7 +80,7 @@ func NewRepository[S any](store *eventstore.Store, t *Type[S], opts ...Repositor
 	case func(*S, uint64, uint64) bool:
 		r.policy = p
 	default:
-		return nil, fmt.Errorf("aggregate %s: SnapshotWhen takes a func(*%T, before, after uint64) bool, got %T", t.name, *new(S), o.policy)
+		return nil, fmt.Errorf("aggregate %s: WithSnapshotWhen takes a func(*%T, before, after uint64) bool, got %T", t.name, *new(S), o.policy)
 	}
 	if o.every > 0 {
 		n, custom := o.every, r.policy

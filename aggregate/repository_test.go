@@ -421,7 +421,7 @@ func barrier(n int) func() {
 func TestConcurrentUpdatesWithRetriesApplyEveryCommandOnce(t *testing.T) {
 	eachEngine(t, func(t *testing.T, ek engineKind) {
 		e := newEnv(t, ek, withSnapshotStore(eventstore.NewMemorySnapshots()))
-		repo := e.repo(t, aggregate.WithRetries(10_000), aggregate.SnapshotEvery(20))
+		repo := e.repo(t, aggregate.WithRetries(10_000), aggregate.WithSnapshotEvery(20))
 		_, err := repo.Create(e.ctx, "hot", func(c *Counter) error { return c.Open("hot") })
 		require.NoError(t, err)
 
@@ -549,7 +549,7 @@ func TestUpdatesAcrossReshards(t *testing.T) {
 				if snapshots {
 					snaps = newCountingSnapshots()
 					opts = append(opts, withSnapshotStore(snaps))
-					repoOpts = append(repoOpts, aggregate.SnapshotEvery(4))
+					repoOpts = append(repoOpts, aggregate.WithSnapshotEvery(4))
 				}
 				e := newEnv(t, ek, opts...)
 				repo := e.repo(t, repoOpts...)
@@ -783,18 +783,18 @@ func TestNewRepositoryErrors(t *testing.T) {
 
 	t.Run("snapshot policy without snapshot store", func(t *testing.T) {
 		require.Nil(t, e.store.Snapshots())
-		_, err := aggregate.NewRepository(e.store, Counters, aggregate.SnapshotEvery(10))
+		_, err := aggregate.NewRepository(e.store, Counters, aggregate.WithSnapshotEvery(10))
 		require.ErrorContains(t, err, "eventstore.WithSnapshots")
 		_, err = aggregate.NewRepository(e.store, Counters,
-			aggregate.SnapshotWhen(func(*Counter, uint64, uint64) bool { return true }))
+			aggregate.WithSnapshotWhen(func(*Counter, uint64, uint64) bool { return true }))
 		require.ErrorContains(t, err, "eventstore.WithSnapshots")
 	})
 
-	t.Run("SnapshotWhen of another state type", func(t *testing.T) {
+	t.Run("WithSnapshotWhen of another state type", func(t *testing.T) {
 		store := newEnv(t, engineKinds[0], withSnapshotStore(eventstore.NewMemorySnapshots())).store
 		_, err := aggregate.NewRepository(store, Counters,
-			aggregate.SnapshotWhen(func(*Order, uint64, uint64) bool { return true }))
-		require.ErrorContains(t, err, "SnapshotWhen")
+			aggregate.WithSnapshotWhen(func(*Order, uint64, uint64) bool { return true }))
+		require.ErrorContains(t, err, "WithSnapshotWhen")
 	})
 
 	t.Run("event type name taken", func(t *testing.T) {

@@ -30,7 +30,7 @@ func TestSnapshotEveryTakesSnapshotsAtMultiples(t *testing.T) {
 	eachEngine(t, func(t *testing.T, ek engineKind) {
 		snaps := newCountingSnapshots()
 		e := newEnv(t, ek, withSnapshotStore(snaps))
-		repo := e.repo(t, aggregate.SnapshotEvery(3))
+		repo := e.repo(t, aggregate.WithSnapshotEvery(3))
 		_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 		require.NoError(t, err)
 		require.Zero(t, snapshotVersion(t, snaps, "c"), "v1")
@@ -82,7 +82,7 @@ func TestSnapshotWhenCustomPolicy(t *testing.T) {
 			Pending       int
 		}
 		var calls []call
-		repo := e.repo(t, aggregate.SnapshotWhen(func(c *Counter, before, after uint64) bool {
+		repo := e.repo(t, aggregate.WithSnapshotWhen(func(c *Counter, before, after uint64) bool {
 			calls = append(calls, call{before, after, c.N, c.StoredVersion(), len(c.Pending())})
 			return after-before >= 3 // big commands
 		}))
@@ -120,8 +120,8 @@ func TestSnapshotEveryAndWhenCombine(t *testing.T) {
 		snaps := newCountingSnapshots()
 		e := newEnv(t, ek, withSnapshotStore(snaps))
 		repo := e.repo(t,
-			aggregate.SnapshotWhen(func(c *Counter, before, after uint64) bool { return after-before >= 5 }),
-			aggregate.SnapshotEvery(10))
+			aggregate.WithSnapshotWhen(func(c *Counter, before, after uint64) bool { return after-before >= 5 }),
+			aggregate.WithSnapshotEvery(10))
 		_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 		require.NoError(t, err)
 		incBy(t, e, repo, "c", 5) // v2-v6: the custom policy
@@ -141,7 +141,7 @@ func TestLoadStartsFromTheSnapshot(t *testing.T) {
 	eachEngine(t, func(t *testing.T, ek engineKind) {
 		snaps := newCountingSnapshots()
 		e := newEnv(t, ek, withSnapshotStore(snaps))
-		repo := e.repo(t, aggregate.SnapshotEvery(10))
+		repo := e.repo(t, aggregate.WithSnapshotEvery(10))
 		for _, id := range []string{"tail", "exact"} {
 			_, err := repo.Create(e.ctx, id, func(c *Counter) error { return c.Open(id) })
 			require.NoError(t, err)
@@ -182,7 +182,7 @@ func TestSnapshotSchemaChangeReplaysFromEvents(t *testing.T) {
 	eachEngine(t, func(t *testing.T, ek engineKind) {
 		snaps := newCountingSnapshots()
 		e := newEnv(t, ek, withSnapshotStore(snaps))
-		v1 := e.repo(t, aggregate.SnapshotEvery(5))
+		v1 := e.repo(t, aggregate.WithSnapshotEvery(5))
 		_, err := v1.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 		require.NoError(t, err)
 		for i := range 5 {
@@ -200,7 +200,7 @@ func TestSnapshotSchemaChangeReplaysFromEvents(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 6, c.Applied(), "a snapshot of type counter is not one of counter-report")
 
-		v2, err := aggregate.NewRepository(e.store, defineCounters("counter", aggregate.SnapshotSchema[Counter](2)), aggregate.SnapshotEvery(5))
+		v2, err := aggregate.NewRepository(e.store, defineCounters("counter", aggregate.SnapshotSchema[Counter](2)), aggregate.WithSnapshotEvery(5))
 		require.NoError(t, err)
 		c, err = v2.Load(e.ctx, "c")
 		require.NoError(t, err)
@@ -232,7 +232,7 @@ func TestUndecodableSnapshotIsReplayed(t *testing.T) {
 	eachEngine(t, func(t *testing.T, ek engineKind) {
 		snaps := eventstore.NewMemorySnapshots()
 		e := newEnv(t, ek, withSnapshotStore(snaps))
-		repo := e.repo(t, aggregate.SnapshotEvery(100))
+		repo := e.repo(t, aggregate.WithSnapshotEvery(100))
 		_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 		require.NoError(t, err)
 		last, err := e.store.Last(e.ctx, "c")
@@ -267,7 +267,7 @@ func TestSnapshotFailureIsLoggedAndSaveSucceeds(t *testing.T) {
 			failing := &failingSnapshots{}
 			e := newEnv(t, ek, withSnapshotStore(failing))
 			var logs logBuffer
-			repo := e.repo(t, aggregate.SnapshotEvery(2), aggregate.WithLogger(logs.logger()))
+			repo := e.repo(t, aggregate.WithSnapshotEvery(2), aggregate.WithLogger(logs.logger()))
 			_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 			require.NoError(t, err)
 			require.Empty(t, logs.String())
@@ -294,10 +294,10 @@ func TestSnapshotFailureIsLoggedAndSaveSucceeds(t *testing.T) {
 			store, err := eventstore.Open(eng.ctx, eng.log, "other",
 				eventstore.WithCodec(refuseStateCodec{eventstore.Msgpack()}),
 				eventstore.WithSnapshots(snaps),
-				eventstore.CreateIfMissing(eng.cfgCreate()))
+				eventstore.WithCreateIfMissing(eng.cfgCreate()))
 			require.NoError(t, err)
 			var logs logBuffer
-			repo, err := aggregate.NewRepository(store, Counters, aggregate.SnapshotEvery(1), aggregate.WithLogger(logs.logger()))
+			repo, err := aggregate.NewRepository(store, Counters, aggregate.WithSnapshotEvery(1), aggregate.WithLogger(logs.logger()))
 			require.NoError(t, err)
 			_, err = repo.Create(eng.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 			require.NoError(t, err)
@@ -317,7 +317,7 @@ func TestSnapshot_UnexportedStateFieldsAreNotSnapshotted_LoadRestoresOnlyExporte
 	eachEngine(t, func(t *testing.T, ek engineKind) {
 		snaps := newCountingSnapshots()
 		e := newEnv(t, ek, withSnapshotStore(snaps))
-		repo := e.repo(t, aggregate.SnapshotEvery(4))
+		repo := e.repo(t, aggregate.WithSnapshotEvery(4))
 		_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 		require.NoError(t, err)
 		for i := range 4 {
@@ -392,7 +392,7 @@ func TestRetentionWithSnapshotLoadsAndUpdates(t *testing.T) {
 		clock := newFakeClock()
 		snaps := newCountingSnapshots()
 		e := newEnv(t, ek, withClock(clock), withSnapshotStore(snaps))
-		repo := e.repo(t, aggregate.SnapshotEvery(3))
+		repo := e.repo(t, aggregate.WithSnapshotEvery(3))
 		_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 		require.NoError(t, err)
 		for i := range 2 {

@@ -434,9 +434,9 @@ func TestAppendArguments(t *testing.T) {
 	// A store on a stream that does not exist.
 	_, err = eventstore.Open(ctx, e.log, "missing")
 	require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
-	s2, err := eventstore.Open(ctx, e.log, "created", eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+	s2, err := eventstore.Open(ctx, e.log, "created", eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
 	require.NoError(t, err)
-	_, err = eventstore.Open(ctx, e.log, "created", eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+	_, err = eventstore.Open(ctx, e.log, "created", eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
 	require.NoError(t, err)
 	l, name := s2.Log()
 	require.Same(t, e.log, l)

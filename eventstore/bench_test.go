@@ -142,7 +142,7 @@ func benchOpenStore(b, owner *testing.B, e benchEngine) *eventstore.Store {
 		b.Fatal(err)
 	}
 	s, err := eventstore.Open(ctx, l, benchStream, eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: benchShards}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: benchShards}))
 	if err != nil {
 		b.Fatalf("eventstore.Open: %v", err)
 	}

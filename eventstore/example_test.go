@@ -26,7 +26,7 @@ func openStore(ctx context.Context, reg *eventstore.Registry) *eventstore.Store 
 	}
 	store, err := eventstore.Open(ctx, log, "accounts",
 		eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 2}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 2}))
 	if err != nil {
 		panic(err)
 	}
@@ -119,7 +119,7 @@ func ExampleUpcast() {
 	eventstore.Register[DepositedV1](old, "account.deposited")
 	log, _ := shardlog.Open(ctx, memory.New())
 	v1, _ := eventstore.Open(ctx, log, "accounts", eventstore.WithRegistry(old),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
 	v1.Append(ctx, "acct-4", eventstore.NoStream, DepositedV1{Amount: 3})
 
 	// Later: the type changed; schema 1 is upcast on read.

@@ -33,7 +33,7 @@ import (
 // eventstore.NewEvent; it prints each batch before sending it (EKSEND)
 // and its outcome after (EKACK, or EKREJ for a version conflict). Other
 // goroutines run aggregate.Repository.Update, with retries and
-// SnapshotEvery on a filesnapshot store next to the log, on a few
+// WithSnapshotEvery on a filesnapshot store next to the log, on a few
 // aggregates (EKAGG). The parent SIGKILLs the child at a random moment,
 // reopens the directory and checks, after every kill:
 //
@@ -62,7 +62,7 @@ import (
 //     ahead of the log (its version ≤ the stream's, at that event's
 //     position, its state that of a replay up to it), never goes back,
 //     and is at least at the version of every acknowledged Update whose
-//     Save crossed a multiple of SnapshotEvery.
+//     Save crossed a multiple of WithSnapshotEvery.
 //
 // Then the next cycle runs on the same directory: the child learns each
 // stream's version (store.Version) and appends on top, so the history
@@ -273,13 +273,13 @@ func ekOpen(ctx context.Context, dir string, create bool, logger *slog.Logger, f
 	}
 	opts := []eventstore.Option{eventstore.WithRegistry(ekRegistry()), eventstore.WithSnapshots(db.snaps), eventstore.WithLogger(logger)}
 	if create {
-		opts = append(opts, eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: ekShards}))
+		opts = append(opts, eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: ekShards}))
 	}
 	if db.store, err = eventstore.Open(ctx, l, ekLogStream, opts...); err != nil {
 		return fail(err)
 	}
 	db.repo, err = aggregate.NewRepository(db.store, ekCounters,
-		aggregate.SnapshotEvery(ekSnapEvery), aggregate.WithRetries(ekRetries), aggregate.WithLogger(logger))
+		aggregate.WithSnapshotEvery(ekSnapEvery), aggregate.WithRetries(ekRetries), aggregate.WithLogger(logger))
 	if err != nil {
 		return fail(err)
 	}

@@ -463,7 +463,7 @@ func TestLoadReplaysPastACorruptSnapshot(t *testing.T) {
 	reg := eventstore.NewRegistry()
 	require.NoError(t, eventstore.Register[corruptProbe](reg, "probe"))
 	w, err := eventstore.Open(ctx, l, "s", eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
 	require.NoError(t, err)
 	_, err = w.Append(ctx, "a", eventstore.NoStream, corruptProbe{1}, corruptProbe{2})
 	require.NoError(t, err)

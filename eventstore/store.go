@@ -76,14 +76,14 @@ func WithLogger(l *slog.Logger) Option {
 // append checks it, and a conflict or retry is decided on a fresh read.
 func WithHeadCache(streams int) Option { return func(o *options) { o.heads = max(streams, 0) } }
 
-// CreateIfMissing makes Open create the shardlog stream with these
+// WithCreateIfMissing makes Open create the shardlog stream with these
 // settings when it does not exist (StreamName is filled in).
-func CreateIfMissing(in shardlog.CreateStreamInput) Option {
+func WithCreateIfMissing(in shardlog.CreateStreamInput) Option {
 	return func(o *options) { o.create = &in }
 }
 
 // Open returns a store on the shardlog stream streamName, which must exist
-// unless CreateIfMissing is given.
+// unless WithCreateIfMissing is given.
 func Open(ctx context.Context, log *shardlog.Log, streamName string, opts ...Option) (*Store, error) {
 	o := options{codec: Msgpack(), logger: slog.Default(), heads: DefaultHeadCacheSize}
 	for _, f := range opts {

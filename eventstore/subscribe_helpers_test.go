@@ -68,7 +68,7 @@ func subNewEnv(t *testing.T, eng subEngine, shards int, opts ...shardlog.Option)
 	t.Cleanup(func() { require.NoError(t, l.Close()) })
 	reg := eventstore.NewRegistry()
 	require.NoError(t, eventstore.Register[subTick](reg, "tick"))
-	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg), eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: shards}))
+	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg), eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: shards}))
 	require.NoError(t, err)
 	return &subEnv{t: t, ctx: ctx, log: l, store: s, stream: "events"}
 }

@@ -201,7 +201,7 @@ func buildReplayStore(b *testing.B, engine string) *replayFixture {
 		b.Fatalf("shardlog.Open: %v", err)
 	}
 	s, err := eventstore.Open(ctx, l, replayBenchStream, eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: replayBenchShards}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: replayBenchShards}))
 	if err != nil {
 		_ = l.Close()
 		b.Fatalf("eventstore.Open: %v", err)

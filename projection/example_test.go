@@ -28,7 +28,7 @@ func Example() {
 	_ = eventstore.Register[OrderPlaced](reg, "order.placed")
 	_ = eventstore.Register[OrderCancelled](reg, "order.cancelled")
 	store, err := eventstore.Open(ctx, log, "orders", eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
 	if err != nil {
 		panic(err)
 	}

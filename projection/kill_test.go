@@ -127,7 +127,7 @@ func pkOpen(ctx context.Context, dir string, create bool, fileOpts ...file.Optio
 	}
 	opts := []eventstore.Option{eventstore.WithRegistry(reg)}
 	if create {
-		opts = append(opts, eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: pkShards}))
+		opts = append(opts, eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: pkShards}))
 	}
 	s, err := eventstore.Open(ctx, l, pkLogStream, opts...)
 	if err != nil {

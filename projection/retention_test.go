@@ -40,7 +40,7 @@ func newClockedStore(t *testing.T) (*shardlogtest.Clock, *shardlog.Log, *eventst
 	require.NoError(t, eventstore.Register[placed](reg, "order.placed"))
 	require.NoError(t, eventstore.Register[paid](reg, "order.paid"))
 	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 1}))
 	require.NoError(t, err)
 	return clk, l, s
 }

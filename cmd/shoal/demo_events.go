@@ -103,11 +103,11 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	}
 	store, err := eventstore.Open(ctx, log, demoEventStream,
 		eventstore.WithRegistry(reg), eventstore.WithSnapshots(snaps),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
 	if err != nil {
 		return err
 	}
-	repo, err := aggregate.NewRepository(store, orderType, aggregate.SnapshotEvery(10), aggregate.WithRetries(50))
+	repo, err := aggregate.NewRepository(store, orderType, aggregate.WithSnapshotEvery(10), aggregate.WithRetries(50))
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func pgBenchBuildStore(b *testing.B, n int) *eventstore.Store {
 			b.Fatalf("shardlog.Open: %v", err)
 		}
 		s, err := eventstore.Open(ctx, l, pgBenchStream, eventstore.WithRegistry(reg),
-			eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: pgBenchShards}))
+			eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: pgBenchShards}))
 		if err != nil {
 			_ = l.Close()
 			b.Fatalf("eventstore.Open: %v", err)

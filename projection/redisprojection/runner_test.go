@@ -35,7 +35,7 @@ func newEventStore(t *testing.T, shards int) *eventstore.Store {
 	reg := eventstore.NewRegistry()
 	require.NoError(t, eventstore.Register[itemAdded](reg, "item.added"))
 	s, err := eventstore.Open(ctx, l, "events", eventstore.WithRegistry(reg),
-		eventstore.CreateIfMissing(shardlog.CreateStreamInput{ShardCount: shards}))
+		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: shards}))
 	require.NoError(t, err)
 	return s
 }
