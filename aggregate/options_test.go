@@ -17,3 +17,11 @@ func TestOptionsNil(t *testing.T) {
 	_, err = repo.Update(e.ctx, "c-1", func(c *Counter) error { return c.Inc(0, 1, 2) }, nil)
 	require.NoError(t, err)
 }
+
+// TestDefineNilOption: a nil TypeOption is skipped, never a panic.
+func TestDefineNilOption(t *testing.T) {
+	require.NotPanics(t, func() {
+		typ := aggregate.Define[Counter]("counter", nil)
+		require.Equal(t, "counter", typ.Name())
+	})
+}

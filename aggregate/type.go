@@ -33,7 +33,9 @@ type TypeOption[S any] func(*Type[S])
 func Define[S any](name string, opts ...TypeOption[S]) *Type[S] {
 	t := &Type[S]{name: name, handlers: map[reflect.Type]func(*S, any){}, snapshotSchema: 1}
 	for _, o := range opts {
-		o(t)
+		if o != nil {
+			o(t)
+		}
 	}
 	return t
 }

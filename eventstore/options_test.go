@@ -15,3 +15,11 @@ func TestOptionsNil(t *testing.T) {
 	_, err := s.Append(e.ctx, "acct-1", eventstore.NoStream, opened{Owner: "ann", Limit: 10})
 	require.NoError(t, err)
 }
+
+// TestRegisterNilOption: a nil TypeOption is skipped, never a panic.
+func TestRegisterNilOption(t *testing.T) {
+	r := eventstore.NewRegistry()
+	require.NotPanics(t, func() {
+		require.NoError(t, eventstore.Register[opened](r, "opened", nil, eventstore.SchemaVersion(2), nil))
+	})
+}

@@ -69,7 +69,9 @@ func Register[T any](r *Registry, name string, opts ...TypeOption) error {
 		return v, nil
 	}}
 	for _, o := range opts {
-		o(e)
+		if o != nil {
+			o(e)
+		}
 	}
 	if name == "" || len(name) > 255 {
 		return fmt.Errorf("eventstore: Register %s: the name must be 1-255 bytes, got %d", t, len(name))
