@@ -22,7 +22,7 @@ type DescribeStreamSummaryOutput struct {
 	StreamCreationTimestamp time.Time
 	OpenShardCount          int
 	ConsumerCount           int
-	MaxRecordSizeKiB        int
+	MaxRecordSizeInKiB      int
 	ProvisionedLimits       bool
 	// EnhancedMonitoring lists the shard-level metrics turned on, in
 	// ShardLevelMetrics order (never nil).
@@ -55,7 +55,7 @@ func (l *Log) DescribeStreamSummary(ctx context.Context, in DescribeStreamSummar
 		StreamCreationTimestamp: m.CreatedAt,
 		OpenShardCount:          len(s.open),
 		ConsumerCount:           len(m.Consumers),
-		MaxRecordSizeKiB:        m.MaxRecordSizeKiB,
+		MaxRecordSizeInKiB:      m.MaxRecordSizeKiB,
 		ProvisionedLimits:       m.ProvisionedLimits,
 		EnhancedMonitoring:      append([]string{}, m.EnhancedMonitoring...),
 		EncryptionType:          enc,

@@ -16,11 +16,13 @@
 //	func (l *Log) Op(ctx context.Context, in OpInput) (*OpOutput, error)
 //
 // with the fields named as in the Kinesis API (StreamName, ShardToMerge,
-// TargetShardCount, ...); an operation Kinesis answers with an empty body
-// returns only an error. Lists page the way their Kinesis operation does,
+// TargetShardCount, MaxRecordSizeInKiB, ...), initialisms spelled as Go
+// spells them (ShardID and KeyID for ShardId and KeyId);
+// an operation Kinesis answers with an empty body returns only an error.
+// Lists page the way their Kinesis operation does,
 // always through the input and output structs: NextToken and MaxResults
 // (ListShards, ListStreamConsumers), NextToken, Limit and HasMoreStreams
-// (ListStreams), ExclusiveStartShardId, Limit and HasMoreShards
+// (ListStreams), ExclusiveStartShardID, Limit and HasMoreShards
 // (DescribeStream), ExclusiveStartTagKey, Limit and HasMoreTags
 // (ListTagsForStream). Shoal's own operations (AppendKey, LastKey, ReadKey,
 // NewCursor, SetProvisionedLimits) take an input struct too. Every error

@@ -29,30 +29,22 @@ type StartStreamEncryptionInput struct {
 	KeyID          string         // 1-MaxKeyIDLength characters
 }
 
-// StreamEncryptionOutput is a stream's encryption after
-// StartStreamEncryption or StopStreamEncryption, as DescribeStream shows
-// it.
-type StreamEncryptionOutput struct {
-	StreamName     string
-	EncryptionType EncryptionType
-	KeyID          string // empty when EncryptionType is EncryptionNone
-}
-
 // StartStreamEncryption records that the records put on the stream from
 // now on are sealed under KeyID. Starting again, with the same KeyID or
 // another, replaces the key. Every KeyID a stream was ever encrypted under
-// is kept in its metadata (StreamDescription.EncryptionKeyIDs), so a
-// reader can tell a sealed record whose key is lost from plain data. The
-// setting is saved with the stream's metadata before it returns.
-func (l *Log) StartStreamEncryption(ctx context.Context, in StartStreamEncryptionInput) (*StreamEncryptionOutput, error) {
+// is kept in its metadata (DescribeStreamSummaryOutput.EncryptionKeyIDs),
+// so a reader can tell a sealed record whose key is lost from plain data.
+// The setting is saved with the stream's metadata before it returns;
+// DescribeStream and DescribeStreamSummary report it.
+func (l *Log) StartStreamEncryption(ctx context.Context, in StartStreamEncryptionInput) error {
 	if err := checkEncryption(in.EncryptionType, in.KeyID); err != nil {
-		return nil, err
+		return err
 	}
 	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	err = l.update(ctx, s, func(m *StreamMeta) error {
+	return l.update(ctx, s, func(m *StreamMeta) error {
 		if err := activeForUpdate(s, m); err != nil {
 			return err
 		}
@@ -62,10 +54,6 @@ func (l *Log) StartStreamEncryption(ctx context.Context, in StartStreamEncryptio
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &StreamEncryptionOutput{StreamName: in.StreamName, EncryptionType: EncryptionKMS, KeyID: in.KeyID}, nil
 }
 
 // StopStreamEncryptionInput is the input of StopStreamEncryption.
@@ -78,25 +66,21 @@ type StopStreamEncryptionInput struct {
 // StopStreamEncryption records that the records put on the stream from now
 // on are stored as put. Records already sealed stay sealed. Stopping a
 // stream that is not encrypted succeeds.
-func (l *Log) StopStreamEncryption(ctx context.Context, in StopStreamEncryptionInput) (*StreamEncryptionOutput, error) {
+func (l *Log) StopStreamEncryption(ctx context.Context, in StopStreamEncryptionInput) error {
 	if err := checkEncryption(in.EncryptionType, in.KeyID); err != nil {
-		return nil, err
+		return err
 	}
 	s, err := l.stream(in.StreamName)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	err = l.update(ctx, s, func(m *StreamMeta) error {
+	return l.update(ctx, s, func(m *StreamMeta) error {
 		if err := activeForUpdate(s, m); err != nil {
 			return err
 		}
 		m.EncryptionType, m.KeyID = "", ""
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &StreamEncryptionOutput{StreamName: in.StreamName, EncryptionType: EncryptionNone}, nil
 }
 
 func checkEncryption(typ EncryptionType, keyID string) error {

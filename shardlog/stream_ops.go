@@ -137,8 +137,9 @@ type DescribeStreamInput struct {
 	// Limit is the most shards to describe, 1-MaxListShardsResults; zero
 	// means all of them (the wire API defaults to 100).
 	Limit int
-	// ExclusiveStartShardId describes only the shards after this one.
-	ExclusiveStartShardId string
+	// ExclusiveStartShardID describes only the shards after this one (a
+	// shard that no longer exists still marks a position).
+	ExclusiveStartShardID string
 }
 
 // DescribeStreamOutput is the result of DescribeStream.
@@ -152,6 +153,14 @@ func (l *Log) DescribeStream(ctx context.Context, in DescribeStreamInput) (*Desc
 	name := in.StreamName
 	if in.Limit < 0 || in.Limit > MaxListShardsResults {
 		return nil, invalid("Limit", "%d is outside 1-%d", in.Limit, MaxListShardsResults)
+	}
+	var afterIndex int64 = -1
+	if in.ExclusiveStartShardID != "" {
+		idx, ok := parseShardID(in.ExclusiveStartShardID)
+		if !ok {
+			return nil, invalid("ExclusiveStartShardId", "%q is not a shard ID", truncate(in.ExclusiveStartShardID, 64))
+		}
+		afterIndex = int64(idx)
 	}
 	s, err := l.stream(name)
 	if err != nil {
@@ -168,7 +177,7 @@ func (l *Log) DescribeStream(ctx context.Context, in DescribeStreamInput) (*Desc
 		OpenShardCount:          len(s.open),
 		RetentionPeriodHours:    m.RetentionHours,
 		StreamCreationTimestamp: m.CreatedAt,
-		MaxRecordSizeKiB:        m.MaxRecordSizeKiB,
+		MaxRecordSizeInKiB:      m.MaxRecordSizeKiB,
 		ProvisionedLimits:       m.ProvisionedLimits,
 		ConsumerCount:           len(m.Consumers),
 		Tags:                    maps.Clone(m.Tags),
@@ -176,8 +185,8 @@ func (l *Log) DescribeStream(ctx context.Context, in DescribeStreamInput) (*Desc
 	}}
 	d.EncryptionType, d.KeyID = encryptionOf(m)
 	for i := range m.Shards {
-		// Shard IDs have a fixed width, so they sort as their indexes do.
-		if in.ExclusiveStartShardId != "" && m.Shards[i].ID <= in.ExclusiveStartShardId {
+		// The shards are kept in index order.
+		if int64(m.Shards[i].Index) <= afterIndex {
 			continue
 		}
 		if in.Limit > 0 && len(d.Shards) == in.Limit {

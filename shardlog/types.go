@@ -62,7 +62,7 @@ type StreamDescription struct {
 	OpenShardCount          int
 	RetentionPeriodHours    int
 	StreamCreationTimestamp time.Time
-	MaxRecordSizeKiB        int
+	MaxRecordSizeInKiB      int
 	ProvisionedLimits       bool
 	ConsumerCount           int
 	Tags                    map[string]string

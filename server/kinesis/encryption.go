@@ -136,7 +136,7 @@ func (a *api) sealerFor(sum *shardlog.DescribeStreamSummaryOutput) (*sealer, err
 	if !ok {
 		return nil, a.keyLost(sum, sum.KeyID)
 	}
-	return &sealer{stream: sum.StreamName, keyID: sum.KeyID, master: master, limit: sum.MaxRecordSizeKiB << 10}, nil
+	return &sealer{stream: sum.StreamName, keyID: sum.KeyID, master: master, limit: sum.MaxRecordSizeInKiB << 10}, nil
 }
 
 // errKMSNotFound is the exception of a stream whose key is not in the
@@ -287,7 +287,7 @@ func (a *api) startEncryption(ctx context.Context, in *streamEncryptionInput) (e
 	if err := a.keys.ensure(keyID); err != nil {
 		return empty{}, err
 	}
-	_, err = a.log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
+	err = a.log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
 	return empty{}, err
 }
 
@@ -303,7 +303,7 @@ func (a *api) stopEncryption(ctx context.Context, in *streamEncryptionInput) (em
 	if err != nil {
 		return empty{}, err
 	}
-	_, err = a.log.StopStreamEncryption(ctx, shardlog.StopStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
+	err = a.log.StopStreamEncryption(ctx, shardlog.StopStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
 	return empty{}, err
 }
 

@@ -51,7 +51,7 @@ func TestStreamEncryptionKeyLost(t *testing.T) {
 	e.createStream(t, "p", 1)
 	shard, _ := e.put(t, "s", "k", "before")
 	// The metadata names a key the keyring lacks: as after losing it.
-	_, err := e.log.StartStreamEncryption(e.ctx, shardlog.StartStreamEncryptionInput{StreamName: "s", EncryptionType: shardlog.EncryptionKMS, KeyID: "alias/lost"})
+	err := e.log.StartStreamEncryption(e.ctx, shardlog.StartStreamEncryptionInput{StreamName: "s", EncryptionType: shardlog.EncryptionKMS, KeyID: "alias/lost"})
 	require.NoError(t, err)
 
 	d, err := e.client.DescribeStream(e.ctx, &sdk.DescribeStreamInput{StreamName: aws.String("s")})

@@ -204,7 +204,7 @@ func (k *Keyring) MigrateStreams(ctx context.Context, log *shardlog.Log) error {
 			return fmt.Errorf("kinesis: keyring: migrating the encryption of stream %s: %w", name, err)
 		}
 		if sameCreation(sum.StreamCreationTimestamp, e.Created) && sum.EncryptionType != shardlog.EncryptionKMS && len(sum.EncryptionKeyIDs) == 0 {
-			_, err := log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: e.KeyID})
+			err := log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: e.KeyID})
 			if err != nil {
 				return fmt.Errorf("kinesis: keyring: migrating the encryption of stream %s: %w", name, err)
 			}

@@ -117,7 +117,7 @@ func (a *api) describeStream(ctx context.Context, in *describeStreamInput) (*des
 		}
 		limit = min(*in.Limit, maxDescribeShards)
 	}
-	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name, Limit: limit, ExclusiveStartShardId: optional(in.ExclusiveStartShardId)})
+	d, err := a.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: name, Limit: limit, ExclusiveStartShardID: optional(in.ExclusiveStartShardId)})
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (a *api) describeStreamSummary(ctx context.Context, in *describeStreamSumma
 		KeyId:                   d.KeyID,
 		OpenShardCount:          d.OpenShardCount,
 		ConsumerCount:           d.ConsumerCount,
-		MaxRecordSizeInKiB:      d.MaxRecordSizeKiB,
+		MaxRecordSizeInKiB:      d.MaxRecordSizeInKiB,
 	}}, nil
 }
 

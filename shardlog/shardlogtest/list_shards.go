@@ -189,6 +189,55 @@ func testListShards(t *testing.T, newEngine NewEngine) {
 		rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ExclusiveStartShardId")
 	})
 
+	t.Run("DescribeStreamPages", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		splitStream(h)
+		describe := func(in shardlog.DescribeStreamInput) *shardlog.DescribeStreamOutput {
+			t.Helper()
+			in.StreamName = "s"
+			d, err := h.Log.DescribeStream(h.Ctx, in)
+			require.NoError(t, err)
+			return d
+		}
+		// Pages of 2, each starting after the last shard of the one before:
+		// every shard once, in index order; HasMoreShards on all but the
+		// last page.
+		var got []string
+		var more []bool
+		in := shardlog.DescribeStreamInput{Limit: 2}
+		for {
+			d := describe(in)
+			got = append(got, rsIDs(d.Shards)...)
+			more = append(more, d.HasMoreShards)
+			if !d.HasMoreShards {
+				break
+			}
+			in.ExclusiveStartShardID = d.Shards[len(d.Shards)-1].ShardID
+		}
+		require.Equal(t, all9, got)
+		require.Equal(t, []bool{true, true, true, true, false}, more)
+		// A page that ends exactly at the last shard has no more.
+		d := describe(shardlog.DescribeStreamInput{Limit: 2, ExclusiveStartShardID: rsShardID(6)})
+		require.Equal(t, all9[7:], rsIDs(d.Shards))
+		require.False(t, d.HasMoreShards)
+		d = describe(shardlog.DescribeStreamInput{Limit: 9})
+		require.Equal(t, all9, rsIDs(d.Shards))
+		require.False(t, d.HasMoreShards, "Limit equal to the shard count")
+		d = describe(shardlog.DescribeStreamInput{Limit: 8})
+		require.True(t, d.HasMoreShards, "Limit one under the shard count")
+		// A shard ID that does not exist (any more) still marks a position.
+		d = describe(shardlog.DescribeStreamInput{ExclusiveStartShardID: rsShardID(99)})
+		require.Empty(t, d.Shards)
+		require.False(t, d.HasMoreShards)
+		// A malformed one is refused, as ListShards refuses it, rather than
+		// compared as a string (which skipped every shard).
+		for _, bad := range []string{"shard-7", "shardId-7", "shardId-0000000000007"} {
+			_, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "s", ExclusiveStartShardID: bad})
+			rsRequireArg(t, err, shardlog.ErrInvalidArgument, "ExclusiveStartShardId")
+		}
+	})
+
 	t.Run("Filters", func(t *testing.T) {
 		t.Parallel()
 		// Shards 0 and 1 are created at Epoch; shard 0 splits into 2 and 3 at

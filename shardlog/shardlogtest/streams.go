@@ -159,7 +159,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 				require.NoError(t, err)
 				d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "r"})
 				require.NoError(t, err)
-				require.Equal(t, c.want, d.MaxRecordSizeKiB)
+				require.Equal(t, c.want, d.MaxRecordSizeInKiB)
 			})
 		}
 	})
@@ -182,7 +182,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, shardlog.DefaultRetentionHours, d.RetentionPeriodHours)
 		require.Equal(t, 24, d.RetentionPeriodHours)
 		require.True(t, d.StreamCreationTimestamp.Equal(created), "creation time %v, want %v", d.StreamCreationTimestamp, created)
-		require.Equal(t, shardlog.DefaultMaxRecordSizeKiB, d.MaxRecordSizeKiB)
+		require.Equal(t, shardlog.DefaultMaxRecordSizeKiB, d.MaxRecordSizeInKiB)
 		require.False(t, d.ProvisionedLimits)
 		require.Zero(t, d.ConsumerCount)
 		require.Equal(t, tags, d.Tags)
@@ -622,7 +622,7 @@ func testStreams(t *testing.T, newEngine NewEngine) {
 		size := func() int {
 			d, err := h.Log.DescribeStream(h.Ctx, shardlog.DescribeStreamInput{StreamName: "size"})
 			require.NoError(t, err)
-			return d.MaxRecordSizeKiB
+			return d.MaxRecordSizeInKiB
 		}
 		for _, bad := range []int{1023, 10241, 0, -1} {
 			streamsRequireArg(t, h.Log.UpdateMaxRecordSize(h.Ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: "size", MaxRecordSizeInKiB: bad}), shardlog.ErrValidation, "MaxRecordSizeInKiB")
