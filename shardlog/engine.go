@@ -71,6 +71,8 @@ type Engine interface {
 	Notify(shard ShardRef) <-chan struct{}
 
 	// Close releases the engine's resources. The Log calls it on Close.
+	// After Close, Append returns an error wrapping ErrClosed and Notify
+	// returns a closed channel, so no waiter waits for ever.
 	Close() error
 }
 

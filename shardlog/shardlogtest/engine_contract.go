@@ -345,6 +345,71 @@ func testEngine(t *testing.T, newEngine NewEngine) {
 		require.ErrorIs(t, err, shardlog.ErrShardSealed)
 	})
 
+	t.Run("SealConcurrent", func(t *testing.T) {
+		t.Parallel()
+		ctx, e := openEngine(t, newEngine)
+		ref := saveStream(t, ctx, e, "s", 1)[0]
+		// Appends race the seal, as puts race a reshard: every append
+		// acknowledged is kept and numbered at most the last number Seal
+		// returns; every other one fails with ErrShardSealed and stores
+		// nothing.
+		const writers, size = 8, 3
+		var mu sync.Mutex
+		var acked []shardlog.SequenceNumber
+		enough := make(chan struct{})
+		var once sync.Once
+		var sealed atomic.Bool
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for b := 0; ; b++ {
+					afterSeal := sealed.Load()
+					first, _, err := e.Append(ctx, ref, Epoch, entries(fmt.Sprintf("w%d-b%d", w, b), size), nil)
+					if errors.Is(err, shardlog.ErrShardSealed) {
+						return
+					}
+					if err != nil {
+						t.Errorf("Append racing Seal: %v, want nil or ErrShardSealed", err)
+						return
+					}
+					if afterSeal {
+						t.Errorf("writer %d: an Append begun after Seal returned succeeded", w)
+						return
+					}
+					mu.Lock()
+					acked = append(acked, first)
+					if len(acked) >= 4*writers {
+						once.Do(func() { close(enough) })
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		<-enough
+		last, err := e.Seal(ctx, ref)
+		sealed.Store(true)
+		require.NoError(t, err)
+		wg.Wait()
+
+		got := readAll(t, ctx, e, ref)
+		require.Len(t, got, size*len(acked), "exactly the acknowledged batches are stored")
+		require.Equal(t, got[len(got)-1].SequenceNumber, last, "Seal returns the last stored record's number")
+		stored := map[shardlog.SequenceNumber]bool{}
+		for _, r := range got {
+			stored[r.SequenceNumber] = true
+		}
+		for _, first := range acked {
+			for j := range size {
+				n := batchSeq(first, j)
+				require.True(t, stored[n], "acknowledged record %v is not stored", n)
+				require.LessOrEqual(t, n.Compare(last), 0, "acknowledged record %v is after the seal's last %v", n, last)
+			}
+		}
+		again, err := e.Seal(ctx, ref)
+		require.NoError(t, err)
+		require.Equal(t, last, again)
+	})
+
 	t.Run("ReadFrom", func(t *testing.T) {
 		t.Parallel()
 		ctx, e := openEngine(t, newEngine)
