@@ -12,7 +12,9 @@ import (
 type Codec interface {
 	// Name identifies the codec: "msgpack", "json", or a custom name.
 	Name() string
+	// Marshal encodes an event's data or metadata.
 	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes what Marshal encoded into v, a pointer.
 	Unmarshal(data []byte, v any) error
 }
 

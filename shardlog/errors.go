@@ -66,6 +66,8 @@ var (
 // file>") and a byte offset in it. The wire layer names it to clients.
 type Corruption interface {
 	error
+	// CorruptAt names the damaged file, relative to the stream's
+	// directory, and the byte offset of the damage in it.
 	CorruptAt() (file string, offset int64)
 }
 

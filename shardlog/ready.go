@@ -7,9 +7,12 @@ package shardlog
 // back: its records are gone. done reports whether the reader has finished
 // a shard (read it to its end).
 //
-// List the shards with ListShards or DescribeStream; a reader that learns
-// of children from a shard's end (ChildShards) lists again, so that each
-// child's other parent is in the list.
+// shards must be the whole listing: DescribeStream with no Limit, or
+// every page of ListShards (ListShardsAll) with no ShardFilter that leaves
+// closed shards out, since a parent left out of shards is taken for an
+// expired one. A reader that learns of children from a shard's end
+// (ChildShards) lists again, so that each child's other parent is in the
+// list.
 func ReadyShards(shards []Shard, done func(shardID string) bool) []Shard {
 	listed := make(map[string]bool, len(shards))
 	for _, sh := range shards {
