@@ -137,3 +137,42 @@ func TestAccountLimitsConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 12, lim.OpenShardCount, "filled to the quota, never past it")
 }
+
+// failingSaves is an engine whose SaveStream fails while fail is set.
+type failingSaves struct {
+	shardlog.Engine
+	fail bool
+}
+
+func (f *failingSaves) SaveStream(ctx context.Context, m shardlog.StreamMeta) error {
+	if f.fail {
+		return errors.New("injected: disk full")
+	}
+	return f.Engine.SaveStream(ctx, m)
+}
+
+// TestAccountLimitsFailedReshard: a reshard that fails after sealing
+// shards (its metadata could not be saved) takes none of the quota, and a
+// deleted stream gives its shards back at once.
+func TestAccountLimitsFailedReshard(t *testing.T) {
+	ctx := context.Background()
+	eng := &failingSaves{Engine: memory.New()}
+	log, err := shardlog.Open(ctx, eng, shardlog.WithRetentionInterval(0), shardlog.WithAccountLimits(shardlog.AccountLimits{Shards: 4}))
+	require.NoError(t, err)
+	defer log.Close()
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "a", ShardCount: 2}))
+	eng.fail = true
+	_, err = log.UpdateShardCount(ctx, shardlog.UpdateShardCountInput{StreamName: "a", TargetShardCount: 4})
+	require.ErrorIs(t, err, shardlog.ErrInternalFailure)
+	eng.fail = false
+	d, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: "a"})
+	require.NoError(t, err)
+	require.Equal(t, shardlog.StatusUpdating, d.StreamStatus, "the failed reshard sealed shards")
+	lim, err := log.DescribeLimits(ctx, shardlog.DescribeLimitsInput{})
+	require.NoError(t, err)
+	require.Equal(t, 2, lim.OpenShardCount, "the failed reshard reserved nothing")
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "b", ShardCount: 2}))
+	require.ErrorIs(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "c", ShardCount: 1}), shardlog.ErrLimitExceeded)
+	require.NoError(t, log.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: "a"}))
+	require.NoError(t, log.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "c", ShardCount: 2}))
+}
