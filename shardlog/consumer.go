@@ -184,6 +184,7 @@ func (l *Log) ListStreamConsumers(ctx context.Context, in ListStreamConsumersInp
 		return nil, invalid("MaxResults", "%d is outside 1-10000", maxResults)
 	}
 	after := ""
+	var streamID uint64
 	if in.NextToken != "" {
 		t, err := l.tokens.openPage(in.NextToken, "consumers", l.now())
 		if err != nil {
@@ -192,7 +193,7 @@ func (l *Log) ListStreamConsumers(ctx context.Context, in ListStreamConsumersInp
 		if t.Stream != streamName {
 			return nil, invalid("NextToken", "was issued for another stream")
 		}
-		after = t.After
+		after, streamID = t.After, t.StreamID
 	}
 	s, err := l.stream(streamName)
 	if err != nil {
@@ -200,7 +201,11 @@ func (l *Log) ListStreamConsumers(ctx context.Context, in ListStreamConsumersInp
 	}
 	s.mu.RLock()
 	cs := slices.Clone(s.meta.Consumers)
+	id := s.meta.ID
 	s.mu.RUnlock()
+	if streamID != 0 && streamID != id {
+		return nil, notFound("stream %s was re-created since the token was issued", streamName)
+	}
 	slices.SortFunc(cs, func(a, b ConsumerMeta) int { return strings.Compare(a.Name, b.Name) })
 	out := &ListStreamConsumersOutput{Consumers: []Consumer{}}
 	for _, c := range cs {
@@ -208,7 +213,7 @@ func (l *Log) ListStreamConsumers(ctx context.Context, in ListStreamConsumersInp
 			continue
 		}
 		if len(out.Consumers) == maxResults {
-			out.NextToken = l.tokens.sealPage(pageToken{Kind: "consumers", Stream: streamName, After: out.Consumers[len(out.Consumers)-1].ConsumerName}, l.now())
+			out.NextToken = l.tokens.sealPage(pageToken{Kind: "consumers", Stream: streamName, StreamID: id, After: out.Consumers[len(out.Consumers)-1].ConsumerName}, l.now())
 			break
 		}
 		out.Consumers = append(out.Consumers, l.describeConsumer(streamName, c))

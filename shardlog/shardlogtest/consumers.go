@@ -139,6 +139,32 @@ func testConsumers(t *testing.T, newEngine NewEngine) {
 		require.ErrorIs(t, err, shardlog.ErrExpiredNextToken)
 	})
 
+	t.Run("NextTokenOfRecreatedStream", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		create := func() {
+			h.CreateStream("s", 3)
+			for _, n := range []string{"a", "b", "c"} {
+				rsConsumer(h, "s", n)
+			}
+		}
+		create()
+		lc, err := h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", MaxResults: 1})
+		require.NoError(t, err)
+		require.NotEmpty(t, lc.NextToken)
+		ls, err := h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{StreamName: "s", MaxResults: 1})
+		require.NoError(t, err)
+		require.NotEmpty(t, ls.NextToken)
+		require.NoError(t, h.Log.DeleteStream(h.Ctx, shardlog.DeleteStreamInput{StreamName: "s", EnforceConsumerDeletion: true}))
+		create()
+		// A page token of the deleted stream does not page through the new
+		// one of the same name.
+		_, err = h.Log.ListStreamConsumers(h.Ctx, shardlog.ListStreamConsumersInput{StreamName: "s", NextToken: lc.NextToken, MaxResults: 1})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound, "ListStreamConsumers")
+		_, err = h.Log.ListShards(h.Ctx, shardlog.ListShardsInput{NextToken: ls.NextToken, MaxResults: 1})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound, "ListShards")
+	})
+
 	t.Run("Deregister", func(t *testing.T) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
