@@ -30,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shoal-dev/shoal/internal/sdktest"
 )
 
 // startServe runs serve in this process with opts (Addr 127.0.0.1:0 if
@@ -86,7 +88,7 @@ func newClient(endpoint string, hc *http.Client, key, secret string) *sdk.Client
 		BaseEndpoint: aws.String(endpoint),
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider(key, secret, ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      sdktest.Retryer(),
 	}
 	if hc != nil {
 		o.HTTPClient = hc

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-dev/shoal/internal/sdktest"
 	"github.com/shoal-dev/shoal/server/admission"
 	"github.com/shoal-dev/shoal/server/awsproto"
 	"github.com/shoal-dev/shoal/server/kinesis"
@@ -63,7 +64,7 @@ func TestGetRecordsBoundAndBudget(t *testing.T) {
 		return sdk.New(sdk.Options{
 			BaseEndpoint: aws.String(srv.URL), Region: "us-east-1",
 			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-			Retryer:     aws.NopRetryer{},
+			Retryer:     sdktest.Retryer(),
 		}), ctl
 	}
 
@@ -117,7 +118,7 @@ func TestSubscribeToShardDetaches(t *testing.T) {
 		return sdk.New(sdk.Options{
 			BaseEndpoint: aws.String(srv.URL), Region: "us-east-1",
 			Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-			Retryer:     aws.NopRetryer{}, HTTPClient: &http.Client{Transport: tr},
+			Retryer:     sdktest.Retryer(), HTTPClient: &http.Client{Transport: tr},
 		})
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)

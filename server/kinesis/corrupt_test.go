@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-dev/shoal/internal/sdktest"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
@@ -37,7 +38,7 @@ func fileEnv(t *testing.T, dir string) (client *sdk.Client, stop func()) {
 		BaseEndpoint: aws.String(srv.URL),
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      sdktest.Retryer(),
 	})
 	return client, func() {
 		srv.Close()

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-dev/shoal/internal/durable"
+	"github.com/shoal-dev/shoal/internal/sdktest"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/memory"
@@ -62,7 +63,7 @@ func serveLog(t *testing.T, log *shardlog.Log, opts ...kinesis.Option) *sdk.Clie
 		BaseEndpoint: aws.String(srv.URL),
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      sdktest.Retryer(),
 	})
 }
 

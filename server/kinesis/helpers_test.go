@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-dev/shoal/internal/sdktest"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/memory"
@@ -70,7 +71,7 @@ func newEnv(t *testing.T, frozen bool, opts ...kinesis.Option) *env {
 		BaseEndpoint: aws.String(srv.URL),
 		Region:       "us-east-1",
 		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      sdktest.Retryer(),
 	})
 	return &env{ctx: ctx, log: log, clock: c, url: srv.URL, client: client}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-dev/shoal/internal/sdktest"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/memory"
@@ -69,7 +70,7 @@ func newSubEnv(t *testing.T, h2c bool, opts ...kinesis.Option) *subEnv {
 			BaseEndpoint: aws.String(srv.URL),
 			Region:       "us-east-1",
 			Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-			Retryer:      aws.NopRetryer{},
+			Retryer:      sdktest.Retryer(),
 			HTTPClient:   httpClient,
 		})
 	}
