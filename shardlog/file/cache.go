@@ -73,7 +73,7 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 			e.lru.MoveToFront(s.elem)
 			return s, nil
 		}
-		if ch := e.busy[k]; ch != nil {
+		if ch := e.gateLocked(k); ch != nil {
 			e.mu.Unlock()
 			<-ch
 			e.mu.Lock()
@@ -244,6 +244,16 @@ func (e *Engine) closeLocked(victims []*shard) {
 	}
 }
 
+// gateLocked returns the channel to wait on before using shard k: it is
+// being opened, closed or dropped, or its stream is being dropped. Nil
+// when it is free.
+func (e *Engine) gateLocked(k shardKey) chan struct{} {
+	if ch := e.busy[k]; ch != nil {
+		return ch
+	}
+	return e.dropping[k.stream]
+}
+
 // waitBusyLocked waits until no shard matching match is being opened or
 // closed.
 func (e *Engine) waitBusyLocked(match func(shardKey) bool) {
@@ -305,7 +315,7 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 			e.mu.Unlock()
 			return s.watch() // closed at once if s was closed meanwhile
 		}
-		ch := e.busy[k]
+		ch := e.gateLocked(k)
 		if ch == nil {
 			break
 		}
@@ -328,7 +338,7 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 // idleLocked returns what is known of shard k while it is closed, or nil
 // when it is open, being opened or closed, or not known.
 func (e *Engine) idleLocked(k shardKey) *idleShard {
-	if e.closed || e.shards[k] != nil || e.busy[k] != nil || e.broken[k] != nil {
+	if e.closed || e.shards[k] != nil || e.gateLocked(k) != nil || e.broken[k] != nil {
 		return nil
 	}
 	if st := e.idle[k]; st != nil && st.known {
