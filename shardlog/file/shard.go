@@ -825,6 +825,9 @@ func (s *shard) read(ctx context.Context, from shardlog.SequenceNumber, max, max
 				return out, nil
 			}
 		}
+		if errors.Is(sc.err, errSegmentGone) {
+			continue // trimmed since the view was taken
+		}
 		if sc.err != nil {
 			return nil, sc.err
 		}
@@ -867,6 +870,9 @@ func (s *shard) seekTime(t time.Time) (shardlog.SequenceNumber, bool, error) {
 				return shardlog.MakeSequenceNumber(fr.Position, s.index), true, nil
 			}
 		}
+		if errors.Is(sc.err, errSegmentGone) {
+			continue // trimmed since the view was taken
+		}
 		if sc.err != nil {
 			return shardlog.SequenceNumber{}, false, sc.err
 		}
@@ -902,6 +908,9 @@ func (s *shard) readKey(key string, after uint64, max int, last bool) ([]shardlo
 			continue // trimmed since the index was read
 		}
 		fr, err := seg.readFrameAt(int64(l.off), seg.limit)
+		if errors.Is(err, errSegmentGone) {
+			continue // trimmed since the view was taken
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -982,13 +991,13 @@ func (s *shard) trim(t time.Time) error {
 	var removed int64
 	for _, seg := range s.segs[:n] {
 		removed += seg.count
+		seg.removed.Store(true) // before the file goes: readers then skip it
 		if err := s.e.fs.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		if err := s.e.fs.Remove(indexPath(seg.path)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		seg.removed.Store(true)
 		seg.release()
 	}
 	s.segs = slices.Delete(s.segs, 0, n)
