@@ -99,7 +99,9 @@ func TestDropShardRacingRead(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	g := &gateFS{FS: OS(), entered: make(chan struct{}), release: make(chan struct{}),
-		match: func(op, name string) bool { return op == "removeall" && strings.HasSuffix(name, "shardId-000000000000") }}
+		match: func(op, name string) bool {
+			return op == "removeall" && strings.HasSuffix(name, "shardId-000000000000")
+		}}
 	e, err := Open(dir, WithFS(g), WithPreallocation(false))
 	require.NoError(t, err)
 	defer e.Close()
