@@ -101,7 +101,7 @@ func logReshardCycle(t *testing.T, ctx context.Context, l *shardlog.Log) {
 	const stream = "cycles"
 	require.NoError(t, l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: stream, ShardCount: 1}))
 	mid := "170141183460469231731687303715884105728" // 2^127: the middle of the hash-key space
-	want := map[string]string{}                     // data → shard ID
+	want := map[string]string{}                      // data → shard ID
 	put := func(what string, n int) {
 		data := fmt.Sprintf("%s-%d", what, n)
 		out, err := l.PutRecord(ctx, shardlog.PutRecordInput{StreamName: stream, PartitionKey: data, Data: []byte(data)})
