@@ -1053,6 +1053,18 @@ func (s *shard) shut(drop, park bool) (shutState, error) {
 	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos || len(s.pending) > 0) {
 		err = s.syncLocked(false)
 	}
+	if !drop && s.failed.Load() == failedWrite && len(s.segs) > 0 {
+		// A write failed: what was written before it (acknowledged under
+		// SyncInterval and SyncNever) is synced now, as the interval
+		// syncer no longer sees the shard once it is closed. A torn tail
+		// synced with it is cut by recovery when the shard reopens.
+		seg := s.active()
+		if serr := seg.f.Sync(); serr != nil {
+			err = &syncError{fmt.Errorf("shardlog/file: sync %s: %w", seg.path, serr)}
+			s.failed.Store(failedSync)
+			s.e.faults.note(s.e.logger, s.key(), seg.path, err, true)
+		}
+	}
 	st := shutState{sealed: s.sealed, werr: s.werr, bounds: s.boundsLocked(), trimFrom: math.MaxInt64}
 	if len(s.segs) > 1 && s.segs[0].full {
 		st.trimFrom = s.segs[0].lastArr
