@@ -375,7 +375,9 @@ func resourceExhausted(err error) bool {
 }
 
 // isFatal reports whether err is a failed fdatasync (or directory sync).
+// A directory sync that could not open the directory for lack of
+// descriptors or memory is not: nothing was synced, and nothing lost.
 func isFatal(err error) bool {
 	var se *syncError
-	return errors.As(err, &se)
+	return errors.As(err, &se) && !resourceExhausted(se.err)
 }
