@@ -167,6 +167,9 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shar
 				s.closeFiles()
 				return nil, err
 			}
+			// Full: read by opening the file. Closed now, so a shard of
+			// many segments opens with one descriptor at a time.
+			seg.detach()
 		} else if err := s.recoverActive(seg, fileSize); err != nil {
 			s.closeFiles()
 			return nil, err
@@ -186,9 +189,6 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shar
 			s.closeFiles()
 			return nil, &syncError{err}
 		}
-	}
-	for _, seg := range s.segs[:len(s.segs)-1] {
-		seg.detach() // full: read by opening the file
 	}
 	s.files(1)
 	lastPos, lastArr := uint64(0), int64(0)
