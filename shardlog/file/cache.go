@@ -169,13 +169,15 @@ func (e *Engine) release(s *shard) {
 }
 
 // evictLocked picks idle shards, least recently used first, to close until
-// the open shards hold at most target files, and retires them.
+// the open shards hold at most target files, and retires them. A shard
+// whose fdatasync failed stays open: it could not be reopened before the
+// engine is (see failLocked), and its visible records stay readable.
 func (e *Engine) evictLocked(target int64) []*shard {
 	open := e.openFiles.Load()
 	var victims []*shard
 	for el := e.lru.Back(); el != nil && open > target; {
 		prev := el.Prev()
-		if s := el.Value.(*shard); s.users == 0 && !s.isPreparing() {
+		if s := el.Value.(*shard); s.users == 0 && s.failed.Load() != failedSync && !s.isPreparing() {
 			open -= int64(s.nfiles.Load())
 			e.retireLocked(s)
 			victims = append(victims, s)
