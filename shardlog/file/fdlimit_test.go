@@ -256,3 +256,24 @@ func TestOpenFilesEMFILEAtRollSyncDir(t *testing.T) {
 		require.Equal(t, acked[i], string(recs[i].Data))
 	}
 }
+
+// A read of a full segment opens its file; EMFILE there fails that read
+// only, with an error wrapping ErrResourceExhausted, and the next read
+// works.
+func TestOpenFilesEMFILEAtRead(t *testing.T) {
+	t.Parallel()
+	ffs, eng := fdOpenEngine(t)
+	ref := shardlog.ShardRef{Stream: "s", ID: "shardId-000000000000"}
+	for i := range 20 { // two segments or more
+		_, _, err := eng.Append(rtCtx, ref, time.Now(), []shardlog.Entry{{PartitionKey: "k", Data: bytes.Repeat([]byte{byte(i)}, 300)}}, nil)
+		require.NoError(t, err)
+	}
+	ffs.OnlyPaths(func(p string) bool { return strings.HasSuffix(p, ".seg") })
+	ffs.FailOpenAfter(0, syscall.EMFILE)
+	_, err := eng.Read(rtCtx, ref, shardlog.SequenceNumber{}, 100, 1<<20)
+	require.ErrorIs(t, err, syscall.EMFILE)
+	require.ErrorIs(t, err, file.ErrResourceExhausted)
+	recs, err := eng.Read(rtCtx, ref, shardlog.SequenceNumber{}, 100, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, 20)
+}

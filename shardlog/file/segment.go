@@ -269,6 +269,9 @@ func (s *segment) openDetached() (File, error) {
 		if errors.Is(err, fs.ErrNotExist) && s.removed.Load() {
 			return nil, errSegmentGone
 		}
+		if resourceExhausted(err) {
+			return nil, fmt.Errorf("%w: %w", ErrResourceExhausted, err) // transient
+		}
 		return nil, err
 	}
 	if s.id != nil && s.removed.Load() {
