@@ -73,7 +73,7 @@ func (e *Engine) acquire(ref shardlog.ShardRef, create bool) (*shard, error) {
 			e.lru.MoveToFront(s.elem)
 			return s, nil
 		}
-		if ch := e.busy[k]; ch != nil {
+		if ch := e.gateLocked(k); ch != nil {
 			e.mu.Unlock()
 			<-ch
 			e.mu.Lock()
@@ -169,13 +169,15 @@ func (e *Engine) release(s *shard) {
 }
 
 // evictLocked picks idle shards, least recently used first, to close until
-// the open shards hold at most target files, and retires them.
+// the open shards hold at most target files, and retires them. A shard
+// whose fdatasync failed stays open: it could not be reopened before the
+// engine is (see failLocked), and its visible records stay readable.
 func (e *Engine) evictLocked(target int64) []*shard {
 	open := e.openFiles.Load()
 	var victims []*shard
 	for el := e.lru.Back(); el != nil && open > target; {
 		prev := el.Prev()
-		if s := el.Value.(*shard); s.users == 0 && !s.isPreparing() {
+		if s := el.Value.(*shard); s.users == 0 && s.failed.Load() != failedSync && !s.isPreparing() {
 			open -= int64(s.nfiles.Load())
 			e.retireLocked(s)
 			victims = append(victims, s)
@@ -244,6 +246,16 @@ func (e *Engine) closeLocked(victims []*shard) {
 	}
 }
 
+// gateLocked returns the channel to wait on before using shard k: it is
+// being opened, closed or dropped, or its stream is being dropped. Nil
+// when it is free.
+func (e *Engine) gateLocked(k shardKey) chan struct{} {
+	if ch := e.busy[k]; ch != nil {
+		return ch
+	}
+	return e.dropping[k.stream]
+}
+
 // waitBusyLocked waits until no shard matching match is being opened or
 // closed.
 func (e *Engine) waitBusyLocked(match func(shardKey) bool) {
@@ -305,7 +317,7 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 			e.mu.Unlock()
 			return s.watch() // closed at once if s was closed meanwhile
 		}
-		ch := e.busy[k]
+		ch := e.gateLocked(k)
 		if ch == nil {
 			break
 		}
@@ -328,7 +340,7 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 // idleLocked returns what is known of shard k while it is closed, or nil
 // when it is open, being opened or closed, or not known.
 func (e *Engine) idleLocked(k shardKey) *idleShard {
-	if e.closed || e.shards[k] != nil || e.busy[k] != nil || e.broken[k] != nil {
+	if e.closed || e.shards[k] != nil || e.gateLocked(k) != nil || e.broken[k] != nil {
 		return nil
 	}
 	if st := e.idle[k]; st != nil && st.known {
@@ -365,7 +377,9 @@ func resourceExhausted(err error) bool {
 }
 
 // isFatal reports whether err is a failed fdatasync (or directory sync).
+// A directory sync that could not open the directory for lack of
+// descriptors or memory is not: nothing was synced, and nothing lost.
 func isFatal(err error) bool {
 	var se *syncError
-	return errors.As(err, &se)
+	return errors.As(err, &se) && !resourceExhausted(se.err)
 }

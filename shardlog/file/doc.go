@@ -91,11 +91,13 @@
 // (unsynced writes are synced first). A closed shard reopens, with
 // recovery, on its next use; its seal, its bounds and the channel Notify
 // handed out are kept meanwhile, and Notify, Bounds and a Trim with
-// nothing to delete answer without opening it. Shards in use are never
-// closed. When opening a shard fails with EMFILE, ENFILE or ENOMEM, the
-// engine closes idle shards and tries once more; if that fails, the error
-// wraps ErrResourceExhausted, is not remembered, and the next call tries
-// again.
+// nothing to delete answer without opening it. Shards in use, and shards
+// whose fdatasync failed, are never closed. When opening a shard fails
+// with EMFILE, ENFILE or ENOMEM, the engine closes idle shards and tries
+// once more; if that fails, the error wraps ErrResourceExhausted, is not
+// remembered, and the next call tries again (a read that cannot open a
+// full segment fails the same way). While DropShard or DropStream deletes
+// a shard's files, calls that need that shard wait for it.
 //
 // # Recovery
 //

@@ -38,7 +38,8 @@ type Engine struct {
 	maxOpen   int64                      // open segment files above which idle shards are closed
 	openFiles atomic.Int64               // segment files the open shards hold
 	lru       list.List                  // open shards, most recently used first
-	busy      map[shardKey]chan struct{} // shards being opened or closed; closed when done
+	busy      map[shardKey]chan struct{} // shards being opened, closed or dropped; closed when done
+	dropping  map[string]chan struct{}   // streams being dropped; closed when their directory is gone
 	idle      map[shardKey]*idleShard    // what outlives a closed shard
 
 	faults faultSet // shards whose writes are failing (health.go)
@@ -88,7 +89,7 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		dir: dir, fs: o.fs, sync: o.sync, segmentSize: o.segmentSize, logger: o.logger, preallocate: o.preallocate,
 		shards: map[shardKey]*shard{}, broken: map[shardKey]error{}, stop: make(chan struct{}), lock: lock,
-		maxOpen: maxOpenFiles(o.maxOpenFiles), busy: map[shardKey]chan struct{}{}, idle: map[shardKey]*idleShard{},
+		maxOpen: maxOpenFiles(o.maxOpenFiles), busy: map[shardKey]chan struct{}{}, dropping: map[string]chan struct{}{}, idle: map[shardKey]*idleShard{},
 		prepSlots: make(chan struct{}, maxPreparing),
 	}
 	// Finish deletions a crash interrupted.
@@ -135,9 +136,26 @@ func (e *Engine) SaveStream(ctx context.Context, meta shardlog.StreamMeta) error
 	return e.saveMeta(meta)
 }
 
-// DropStream implements shardlog.Engine.
+// DropStream implements shardlog.Engine. Until the stream's directory is
+// gone, calls that need one of its shards wait: a shard opened meanwhile
+// would stay open over deleted files, and serve a stream created again
+// under the same name.
 func (e *Engine) DropStream(ctx context.Context, name string) error {
 	e.mu.Lock()
+	for e.dropping[name] != nil {
+		ch := e.dropping[name]
+		e.mu.Unlock()
+		<-ch
+		e.mu.Lock()
+	}
+	done := make(chan struct{})
+	e.dropping[name] = done
+	defer func() {
+		e.mu.Lock()
+		delete(e.dropping, name)
+		close(done)
+		e.mu.Unlock()
+	}()
 	e.waitBusyLocked(func(k shardKey) bool { return k.stream == name })
 	var dropped []*shard
 	for k, s := range e.shards {
@@ -155,16 +173,26 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 	return e.dropStreamDir(name)
 }
 
-// DropShard implements shardlog.Engine.
+// DropShard implements shardlog.Engine. Until the shard's directory is
+// gone, calls that need the shard wait (as for DropStream).
 func (e *Engine) DropShard(ctx context.Context, ref shardlog.ShardRef) error {
+	k := shardKey{ref.Stream, ref.ID}
 	e.mu.Lock()
-	e.waitBusyLocked(func(k shardKey) bool { return k == shardKey{ref.Stream, ref.ID} })
-	s := e.shards[shardKey{ref.Stream, ref.ID}]
+	e.waitBusyLocked(func(b shardKey) bool { return b == k })
+	done := make(chan struct{})
+	e.busy[k] = done
+	defer func() {
+		e.mu.Lock()
+		delete(e.busy, k)
+		close(done)
+		e.mu.Unlock()
+	}()
+	s := e.shards[k]
 	if s != nil {
 		s.close(true)
 		e.forgetLocked(s)
 	}
-	e.dropIdleLocked(shardKey{ref.Stream, ref.ID})
+	e.dropIdleLocked(k)
 	e.mu.Unlock()
 	if s != nil {
 		s.prep.Wait() // no file may appear in the directory being removed

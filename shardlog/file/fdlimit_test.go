@@ -223,3 +223,57 @@ func fdOpenEngine(t *testing.T, opts ...file.Option) (*faultfs.FS, *file.Engine)
 	t.Cleanup(func() { require.NoError(t, eng.Close()) })
 	return ffs, eng
 }
+
+// EMFILE when a roll opens the shard's directory to sync it (the new
+// segment's entry) is no failed fdatasync: nothing written was lost, so
+// that put fails, and the next one reopens the shard and goes on, instead
+// of the shard being refused until a restart.
+func TestOpenFilesEMFILEAtRollSyncDir(t *testing.T) {
+	t.Parallel()
+	ffs, eng := fdOpenEngine(t)
+	ref := shardlog.ShardRef{Stream: "s", ID: "shardId-000000000000"}
+	var acked []string
+	failed := 0
+	for i := range 40 {
+		if i == 10 {
+			ffs.FailSyncDirAfter(0, syscall.EMFILE) // opening the directory to sync it
+		}
+		d := fmt.Sprintf("%03d-%s", i, bytes.Repeat([]byte("x"), 300))
+		_, _, err := eng.Append(rtCtx, ref, time.Now(), []shardlog.Entry{{PartitionKey: "k", Data: []byte(d)}}, nil)
+		if err != nil {
+			require.ErrorIs(t, err, syscall.EMFILE)
+			failed++
+			continue
+		}
+		acked = append(acked, d)
+	}
+	require.Equal(t, 1, failed)
+	require.Empty(t, eng.Health())
+	recs, err := eng.Read(rtCtx, ref, shardlog.SequenceNumber{}, 100, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, len(acked))
+	for i := range acked {
+		require.Equal(t, acked[i], string(recs[i].Data))
+	}
+}
+
+// A read of a full segment opens its file; EMFILE there fails that read
+// only, with an error wrapping ErrResourceExhausted, and the next read
+// works.
+func TestOpenFilesEMFILEAtRead(t *testing.T) {
+	t.Parallel()
+	ffs, eng := fdOpenEngine(t)
+	ref := shardlog.ShardRef{Stream: "s", ID: "shardId-000000000000"}
+	for i := range 20 { // two segments or more
+		_, _, err := eng.Append(rtCtx, ref, time.Now(), []shardlog.Entry{{PartitionKey: "k", Data: bytes.Repeat([]byte{byte(i)}, 300)}}, nil)
+		require.NoError(t, err)
+	}
+	ffs.OnlyPaths(func(p string) bool { return strings.HasSuffix(p, ".seg") })
+	ffs.FailOpenAfter(0, syscall.EMFILE)
+	_, err := eng.Read(rtCtx, ref, shardlog.SequenceNumber{}, 100, 1<<20)
+	require.ErrorIs(t, err, syscall.EMFILE)
+	require.ErrorIs(t, err, file.ErrResourceExhausted)
+	recs, err := eng.Read(rtCtx, ref, shardlog.SequenceNumber{}, 100, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, recs, 20)
+}

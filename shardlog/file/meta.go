@@ -62,7 +62,7 @@ func writeFileAtomic(fsys FS, path string, data []byte, syncDir bool) error {
 }
 
 func (e *Engine) saveMeta(m shardlog.StreamMeta) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := json.Marshal(m) // compact: a reshard rewrites it whole, closed shards included
 	if err != nil {
 		return fmt.Errorf("shardlog/file: encode metadata of %s: %w", m.Name, err)
 	}

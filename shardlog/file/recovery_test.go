@@ -726,7 +726,7 @@ func TestRecoveryMetaTmp(t *testing.T) {
 		{"garbage", func([]byte) []byte { return []byte{0xff, 0, 0x7b, 1} }},
 		{"new-version", func(old []byte) []byte {
 			// Complete, but never renamed into place.
-			return bytes.Replace(old, []byte(`"retentionHours": 24`), []byte(`"retentionHours": 48`), 1)
+			return bytes.Replace(old, []byte(`"retentionHours":24`), []byte(`"retentionHours":48`), 1)
 		}},
 	}
 	for _, tc := range cases {
@@ -735,7 +735,7 @@ func TestRecoveryMetaTmp(t *testing.T) {
 			dir, recs := rtSetup(t, 10)
 			meta := filepath.Join(dir, "streams", "s-"+rtStream, "stream.json")
 			old := rtReadFile(t, meta)
-			require.Contains(t, string(old), `"retentionHours": 24`)
+			require.Contains(t, string(old), `"retentionHours":24`)
 			rtWriteFile(t, meta+".tmp", tc.tmp(old))
 
 			l := rtOpen(t, dir)

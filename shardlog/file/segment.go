@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,7 +47,8 @@ type segment struct {
 	// against detach: readers hold it shared.
 	f    File
 	fmu  sync.RWMutex
-	fsys FS // to reopen a detached segment
+	fsys FS          // to reopen a detached segment
+	id   fs.FileInfo // the file detached, to tell it from a new one of its name
 
 	size     int64 // bytes written: header plus frames
 	count    int64
@@ -245,9 +247,40 @@ func (s *segment) detach() bool {
 	if s.f == nil {
 		return false
 	}
+	if st, err := s.f.Stat(); err == nil {
+		s.id = st
+	}
 	s.f.Close()
 	s.f = nil
 	return true
+}
+
+// errSegmentGone is the error of a read of a detached segment whose file
+// was deleted (Trim, DropShard, DropStream) after the reader took its
+// view: its records are gone, and the reader goes on without them.
+var errSegmentGone = errors.New("shardlog/file: segment deleted")
+
+// openDetached opens a detached segment's file for reading. When the
+// segment was removed and its file is gone, or its name now holds another
+// file (a stream or shard created again), it returns errSegmentGone.
+func (s *segment) openDetached() (File, error) {
+	f, err := s.fsys.OpenFile(s.path, os.O_RDONLY, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && s.removed.Load() {
+			return nil, errSegmentGone
+		}
+		if resourceExhausted(err) {
+			return nil, fmt.Errorf("%w: %w", ErrResourceExhausted, err) // transient
+		}
+		return nil, err
+	}
+	if s.id != nil && s.removed.Load() {
+		if st, err := f.Stat(); err == nil && !os.SameFile(s.id, st) {
+			f.Close()
+			return nil, errSegmentGone
+		}
+	}
+	return f, nil
 }
 
 // readAt reads the segment's file at off, opening the file for the call
@@ -259,7 +292,7 @@ func (s *segment) readAt(p []byte, off int64) (int, error) {
 		return s.f.ReadAt(p, off)
 	}
 	s.fmu.RUnlock()
-	f, err := s.fsys.OpenFile(s.path, os.O_RDONLY, 0)
+	f, err := s.openDetached()
 	if err != nil {
 		return 0, err
 	}
@@ -275,7 +308,7 @@ func (s *segment) mapped() []byte {
 		defer s.fmu.RUnlock()
 		f := s.f
 		if f == nil {
-			tmp, err := s.fsys.OpenFile(s.path, os.O_RDONLY, 0)
+			tmp, err := s.openDetached()
 			if err != nil {
 				return
 			}
@@ -397,6 +430,9 @@ func (s *segment) readFrameAt(off, limit int64) (frame, error) {
 	}
 	buf := make([]byte, 512)
 	n, err := s.readAt(buf, off)
+	if errors.Is(err, errSegmentGone) {
+		return frame{}, err
+	}
 	if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
 		return frame{}, fmt.Errorf("shardlog/file: read %s at %d: %w", s.path, off, err)
 	}
@@ -407,7 +443,9 @@ func (s *segment) readFrameAt(off, limit int64) (frame, error) {
 	}
 	if size > len(buf) {
 		buf = make([]byte, size)
-		if _, err := s.readAt(buf, off); err != nil {
+		if _, err := s.readAt(buf, off); errors.Is(err, errSegmentGone) {
+			return frame{}, err
+		} else if err != nil {
 			return frame{}, &CorruptError{Path: s.path, Offset: off, Reason: fmt.Sprintf("frame past the end of the file: %v", err)}
 		}
 	}

@@ -167,6 +167,9 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shar
 				s.closeFiles()
 				return nil, err
 			}
+			// Full: read by opening the file. Closed now, so a shard of
+			// many segments opens with one descriptor at a time.
+			seg.detach()
 		} else if err := s.recoverActive(seg, fileSize); err != nil {
 			s.closeFiles()
 			return nil, err
@@ -186,9 +189,6 @@ func openShard(e *Engine, ref shardlog.ShardRef, dir string, resync bool) (*shar
 			s.closeFiles()
 			return nil, &syncError{err}
 		}
-	}
-	for _, seg := range s.segs[:len(s.segs)-1] {
-		seg.detach() // full: read by opening the file
 	}
 	s.files(1)
 	lastPos, lastArr := uint64(0), int64(0)
@@ -825,6 +825,9 @@ func (s *shard) read(ctx context.Context, from shardlog.SequenceNumber, max, max
 				return out, nil
 			}
 		}
+		if errors.Is(sc.err, errSegmentGone) {
+			continue // trimmed since the view was taken
+		}
 		if sc.err != nil {
 			return nil, sc.err
 		}
@@ -867,6 +870,9 @@ func (s *shard) seekTime(t time.Time) (shardlog.SequenceNumber, bool, error) {
 				return shardlog.MakeSequenceNumber(fr.Position, s.index), true, nil
 			}
 		}
+		if errors.Is(sc.err, errSegmentGone) {
+			continue // trimmed since the view was taken
+		}
 		if sc.err != nil {
 			return shardlog.SequenceNumber{}, false, sc.err
 		}
@@ -902,6 +908,9 @@ func (s *shard) readKey(key string, after uint64, max int, last bool) ([]shardlo
 			continue // trimmed since the index was read
 		}
 		fr, err := seg.readFrameAt(int64(l.off), seg.limit)
+		if errors.Is(err, errSegmentGone) {
+			continue // trimmed since the view was taken
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -982,13 +991,13 @@ func (s *shard) trim(t time.Time) error {
 	var removed int64
 	for _, seg := range s.segs[:n] {
 		removed += seg.count
+		seg.removed.Store(true) // before the file goes: readers then skip it
 		if err := s.e.fs.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		if err := s.e.fs.Remove(indexPath(seg.path)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		seg.removed.Store(true)
 		seg.release()
 	}
 	s.segs = slices.Delete(s.segs, 0, n)
@@ -1043,6 +1052,18 @@ func (s *shard) shut(drop, park bool) (shutState, error) {
 	var err error
 	if !drop && s.werr == nil && (s.dirty || s.written.pos > s.durable.pos || len(s.pending) > 0) {
 		err = s.syncLocked(false)
+	}
+	if !drop && s.failed.Load() == failedWrite && len(s.segs) > 0 {
+		// A write failed: what was written before it (acknowledged under
+		// SyncInterval and SyncNever) is synced now, as the interval
+		// syncer no longer sees the shard once it is closed. A torn tail
+		// synced with it is cut by recovery when the shard reopens.
+		seg := s.active()
+		if serr := seg.f.Sync(); serr != nil {
+			err = &syncError{fmt.Errorf("shardlog/file: sync %s: %w", seg.path, serr)}
+			s.failed.Store(failedSync)
+			s.e.faults.note(s.e.logger, s.key(), seg.path, err, true)
+		}
 	}
 	st := shutState{sealed: s.sealed, werr: s.werr, bounds: s.boundsLocked(), trimFrom: math.MaxInt64}
 	if len(s.segs) > 1 && s.segs[0].full {
