@@ -563,3 +563,57 @@ func TestMinBodyRateOff(t *testing.T) {
 	require.GreaterOrEqual(t, r.took, timeout)
 	require.Zero(t, ctl.Stats().TooSlow)
 }
+
+// TestMinBodyRateH2C: over HTTP/2 (h2c) the minimum rate applies to the
+// stream: a trickling body is refused with RequestTimeout after the
+// grace, a body at 1 MiB/s for 3 s (its deadline moved many times)
+// passes, and the connection still serves other streams.
+func TestMinBodyRateH2C(t *testing.T) {
+	const grace = time.Second
+	ctl := admission.New(admission.WithMinBodyRate(64<<10, grace))
+	gate, held := make(chan struct{}), make(chan struct{}, 4)
+	close(gate)
+	srv := httptest.NewUnstartedServer(ctl.Handler(testService(gate, held)))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+
+	pr, pw := io.Pipe()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer pw.Close()
+		for {
+			if _, err := io.WriteString(pw, strings.Repeat(" ", 1024)); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	r := post(client, srv.URL, "Test.Hold", pr, -1)
+	require.NoError(t, r.err)
+	require.Equal(t, admission.RequestTimeout, r.errType, r.body)
+	require.Contains(t, r.body, "arrived too slowly")
+	require.GreaterOrEqual(t, r.took, grace)
+	require.Less(t, r.took, grace+5*time.Second)
+
+	body := padBody(3 << 20)
+	r = post(client, srv.URL, "Test.Hold", &pacedReader{data: []byte(body), rate: 1 << 20}, -1)
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Greater(t, r.took, 2*time.Second)
+	r = post(client, srv.URL, "Test.Probe", strings.NewReader("{}"), 2)
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Equal(t, int64(1), ctl.Stats().TooSlow)
+}
