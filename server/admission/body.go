@@ -58,7 +58,11 @@ func newBody(w http.ResponseWriter, r *http.Request, t *ticket, reserved int64) 
 // rate: the grace period, plus a second for each rate's worth of bytes.
 func (b *body) rateDue() time.Time {
 	c := b.t.c
-	return b.start.Add(c.rateGrace + time.Duration(float64(b.read)/float64(c.minRate)*float64(time.Second)))
+	earned := float64(b.read) / float64(c.minRate) * float64(time.Second)
+	if earned >= float64(c.bodyTimeout) { // past the body timeout (and no overflow)
+		return b.end
+	}
+	return b.start.Add(c.rateGrace + time.Duration(earned))
 }
 
 // moveDeadline pushes the read deadline later as the body's bytes arrive,
