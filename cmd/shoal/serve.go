@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,10 @@ type serveOptions struct {
 	MaxInflightBytes    int64
 	BodyTimeout         time.Duration
 	MaxClockSkew        time.Duration
+	// MinBodyRate is the least average rate of a body in bytes a second
+	// after BodyRateGrace; negative: no minimum.
+	MinBodyRate   int64
+	BodyRateGrace time.Duration // zero: the default
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -57,11 +62,15 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	maxBytes := byteSize(admission.DefaultMaxBytes())
 	fs.Var(&maxBytes, "max-inflight-bytes", "the bytes of request bodies and GetRecords responses held at once (a `size`: bytes, or with KiB, MiB, GiB); more are refused with a throttling error. The default is a quarter of the memory, at most 1GiB")
 	fs.DurationVar(&opts.BodyTimeout, "body-timeout", admission.DefaultBodyTimeout, "how long a request body may take to arrive")
+	minRate := byteSize(admission.DefaultMinBodyRate)
+	fs.Var(&minRate, "min-body-rate", "the least average `rate` of a request body, in bytes a second (with KiB, MiB, GiB), once --body-rate-grace has passed; a slower body is refused with RequestTimeout and its connection closed. 0: no minimum")
+	fs.DurationVar(&opts.BodyRateGrace, "body-rate-grace", admission.DefaultBodyRateGrace, "how long a request body may take before --min-body-rate applies")
 	fs.DurationVar(&opts.MaxClockSkew, "max-clock-skew", awsproto.DefaultMaxSkew, "with --credentials, how far a request's signing time may be from the server's clock")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR] [--credentials FILE] [--tls-cert FILE --tls-key FILE]
                    [--region REGION] [--account-id ID] [--shard-limit N] [--on-demand-stream-limit N]
-                   [--max-inflight-requests N] [--max-inflight-bytes SIZE] [--body-timeout D] [--max-clock-skew D]
+                   [--max-inflight-requests N] [--max-inflight-bytes SIZE] [--body-timeout D]
+                   [--min-body-rate SIZE] [--body-rate-grace D] [--max-clock-skew D]
 
 Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
@@ -81,8 +90,10 @@ Requests past --max-inflight-requests, or whose bodies and GetRecords
 responses do not fit in --max-inflight-bytes, are refused at once with
 ProvisionedThroughputExceededException (PutRecord(s), GetRecords,
 GetShardIterator) or LimitExceededException (the rest), which the SDKs
-retry with backoff. A body that takes longer than --body-timeout to arrive
-is refused with RequestTimeout and its connection closed.
+retry with backoff. A body that takes longer than --body-timeout to arrive,
+or that arrives slower than --min-body-rate on average once
+--body-rate-grace has passed, is refused with RequestTimeout and its
+connection closed.
 
 Flags:
 `)
@@ -119,6 +130,10 @@ Flags:
 	}
 	opts.logger = slog.New(slog.NewTextHandler(stderr, nil))
 	opts.MaxInflightBytes = int64(maxBytes)
+	opts.MinBodyRate = int64(minRate)
+	if opts.MinBodyRate == 0 {
+		opts.MinBodyRate = -1 // off
+	}
 	if msg := checkLimits(opts); msg != "" {
 		fmt.Fprintln(stderr, "shoal serve: "+msg)
 		fs.Usage()
@@ -193,6 +208,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	// Admission control before the signature check reads a body.
 	ctl := admission.New(admission.WithMaxRequests(opts.MaxInflightRequests), admission.WithMaxBytes(opts.MaxInflightBytes),
 		admission.WithBodyTimeout(opts.BodyTimeout), admission.WithMaxBodySize(awsproto.MaxBodySize),
+		admission.WithMinBodyRate(minBodyRate(opts.MinBodyRate), cmp.Or(opts.BodyRateGrace, -1)),
 		admission.WithThrottleType(kinesis.ThrottleType))
 	api = ctl.Handler(api)
 	api = reg.Observe(api) // counts signature errors and refusals too
@@ -222,7 +238,12 @@ func serve(ctx context.Context, opts serveOptions) error {
 		opts.logf("shoal serve: Kinesis Data Streams API at %s://%s, data in %s, %s", scheme, ln.Addr(), opts.DataDir, auth)
 	}
 	if opts.logf != nil {
-		opts.logf("shoal serve: at most %d requests and %d MiB in flight, bodies within %s", ctl.MaxRequests(), ctl.MaxBytes()>>20, ctl.BodyTimeout())
+		rate, grace := ctl.MinBodyRate()
+		bodies := fmt.Sprintf("bodies within %s", ctl.BodyTimeout())
+		if rate > 0 {
+			bodies += fmt.Sprintf(", at %s/s or more after %s", byteSize(rate), grace)
+		}
+		opts.logf("shoal serve: at most %d requests and %d MiB in flight, %s", ctl.MaxRequests(), ctl.MaxBytes()>>20, bodies)
 	}
 	if opts.ready != nil {
 		opts.ready(ln.Addr().String())
@@ -256,6 +277,18 @@ func serve(ctx context.Context, opts serveOptions) error {
 		opts.logf("shoal serve: stopped")
 	}
 	return nil
+}
+
+// minBodyRate maps serveOptions.MinBodyRate to admission.WithMinBodyRate's
+// rate: zero is the default, negative is off.
+func minBodyRate(r int64) int64 {
+	switch {
+	case r == 0:
+		return admission.DefaultMinBodyRate
+	case r < 0:
+		return 0
+	}
+	return r
 }
 
 var (

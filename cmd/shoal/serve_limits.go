@@ -24,6 +24,8 @@ func checkLimits(opts serveOptions) string {
 			byteSize(minInflightBytes), byteSize(awsproto.MaxBodySize), opts.MaxInflightBytes)
 	case opts.BodyTimeout <= 0:
 		return fmt.Sprintf("--body-timeout must be positive, got %s", opts.BodyTimeout)
+	case opts.BodyRateGrace <= 0:
+		return fmt.Sprintf("--body-rate-grace must be positive, got %s", opts.BodyRateGrace)
 	case opts.MaxClockSkew <= 0:
 		return fmt.Sprintf("--max-clock-skew must be positive, got %s", opts.MaxClockSkew)
 	}

@@ -137,6 +137,8 @@ func TestServeLimitFlags(t *testing.T) {
 		{[]string{"--max-inflight-bytes", "lots"}, `invalid value "lots" for flag -max-inflight-bytes`},
 		{[]string{"--body-timeout", "0s"}, "--body-timeout must be positive"},
 		{[]string{"--max-clock-skew", "-1s"}, "--max-clock-skew must be positive"},
+		{[]string{"--body-rate-grace", "0s"}, "--body-rate-grace must be positive"},
+		{[]string{"--min-body-rate", "-1"}, `invalid value "-1" for flag -min-body-rate`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := runServeCommand(t.Context(), append([]string{"--data", t.TempDir()}, c.args...), &stdout, &stderr)
@@ -149,9 +151,20 @@ func TestServeLimitFlags(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := runServeCommand(ctx, []string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--max-inflight-requests", "7",
-		"--max-inflight-bytes", "80MiB", "--body-timeout", "3s", "--max-clock-skew", "2m"}, &stdout, &stderr)
+		"--max-inflight-bytes", "80MiB", "--body-timeout", "3s", "--max-clock-skew", "2m",
+		"--min-body-rate", "128KiB", "--body-rate-grace", "2s"}, &stdout, &stderr)
 	require.Equal(t, 0, code, "stderr: %s", stderr.String())
-	require.Contains(t, stdout.String(), "at most 7 requests and 80 MiB in flight, bodies within 3s")
+	require.Contains(t, stdout.String(), "at most 7 requests and 80 MiB in flight, bodies within 3s, at 128KiB/s or more after 2s\n")
+
+	// The defaults, and --min-body-rate 0 turning the minimum off.
+	for args, want := range map[string]string{"": "bodies within 1m0s, at 64KiB/s or more after 5s\n", "--min-body-rate=0": "bodies within 1m0s\n"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		var stdout, stderr bytes.Buffer
+		code := runServeCommand(ctx, append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, strings.Fields(args)...), &stdout, &stderr)
+		cancel()
+		require.Equal(t, 0, code, "stderr: %s", stderr.String())
+		require.Contains(t, stdout.String(), want, args)
+	}
 }
 
 func TestByteSize(t *testing.T) {

@@ -16,6 +16,14 @@ const (
 	DefaultMaxRequests = 256
 	// DefaultBodyTimeout is how long a request body may take to arrive.
 	DefaultBodyTimeout = time.Minute
+	// DefaultMinBodyRate is the least average rate, in bytes a second, at
+	// which a request body must arrive once DefaultBodyRateGrace has
+	// passed: 64 KiB/s (512 kbit/s), a sixteenth of a 1 MiB/s uplink.
+	DefaultMinBodyRate = 64 << 10
+	// DefaultBodyRateGrace is the time a request body may take before
+	// DefaultMinBodyRate applies: enough for a slow start, a lost packet
+	// or two and a distant client.
+	DefaultBodyRateGrace = 5 * time.Second
 	// MinDefaultMaxBytes and MaxDefaultMaxBytes clamp the default byte
 	// budget (see DefaultMaxBytes).
 	MinDefaultMaxBytes = 64 << 20
@@ -80,6 +88,25 @@ func WithBodyTimeout(d time.Duration) Option {
 	}
 }
 
+// WithMinBodyRate sets the least average rate, in bytes a second, at
+// which a request body must arrive after the grace period: from the
+// handler's start, a body must have delivered at least
+// rate × (elapsed − grace) bytes, or it is refused with RequestTimeout
+// (and, on HTTP/1, its connection closed). A body that arrives faster
+// earns time for a later stall. rate 0 turns the check off (the body
+// timeout still applies); rate < 0 or grace < 0 means the default
+// (DefaultMinBodyRate, DefaultBodyRateGrace).
+func WithMinBodyRate(rate int64, grace time.Duration) Option {
+	return func(c *Controller) {
+		if rate >= 0 {
+			c.minRate = rate
+		}
+		if grace >= 0 {
+			c.rateGrace = grace
+		}
+	}
+}
+
 // WithMaxBodySize sets the size above which a body's Content-Length is
 // not reserved: the handler is expected to refuse such a body unread
 // (awsproto does), and a body read anyway is reserved in pieces. n <= 0
@@ -104,6 +131,8 @@ type Controller struct {
 	maxBytes     int64
 	maxBody      int64
 	bodyTimeout  time.Duration
+	minRate      int64 // bytes a second; 0: no minimum
+	rateGrace    time.Duration
 	throttleType func(r *http.Request) string
 
 	mu       sync.Mutex
@@ -120,13 +149,18 @@ type Stats struct {
 	PeakRequests, PeakBytes int64
 	// Refused counts the requests refused for want of a slot or of bytes.
 	Refused int64
-	// TimedOut counts the bodies that did not arrive in time.
+	// TimedOut counts the bodies that did not arrive in time: within the
+	// body timeout, or at the minimum rate (TooSlow of them).
 	TimedOut int64
+	// TooSlow counts the bodies refused for arriving below the minimum
+	// rate.
+	TooSlow int64
 }
 
 // New returns a Controller.
 func New(opts ...Option) *Controller {
-	c := &Controller{maxRequests: DefaultMaxRequests, bodyTimeout: DefaultBodyTimeout}
+	c := &Controller{maxRequests: DefaultMaxRequests, bodyTimeout: DefaultBodyTimeout,
+		minRate: DefaultMinBodyRate, rateGrace: DefaultBodyRateGrace}
 	for _, o := range opts {
 		o(c)
 	}
@@ -144,6 +178,10 @@ func (c *Controller) MaxBytes() int64 { return c.maxBytes }
 
 // BodyTimeout returns how long a request body may take to arrive.
 func (c *Controller) BodyTimeout() time.Duration { return c.bodyTimeout }
+
+// MinBodyRate returns the least average rate of a request body, in bytes
+// a second (0: none), and the grace period before it applies.
+func (c *Controller) MinBodyRate() (int64, time.Duration) { return c.minRate, c.rateGrace }
 
 // Stats returns the Controller's counters.
 func (c *Controller) Stats() Stats {
@@ -195,8 +233,11 @@ func (c *Controller) release(n int64) {
 	c.mu.Unlock()
 }
 
-func (c *Controller) timedOut() {
+func (c *Controller) timedOut(tooSlow bool) {
 	c.mu.Lock()
 	c.stats.TimedOut++
+	if tooSlow {
+		c.stats.TooSlow++
+	}
 	c.mu.Unlock()
 }

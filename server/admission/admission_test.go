@@ -388,3 +388,232 @@ func TestSlowBodyTimeoutH2C(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 }
+
+// slowChunked sends a chunked request for target to addr, then 1 KiB
+// every 100 ms until stop is closed or the connection fails, and returns
+// the response read (or the error) and when it came.
+func slowChunked(addr, target string, stop <-chan struct{}) (reply, *http.Response) {
+	start := time.Now()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return reply{err: err}, nil
+	}
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n", target, awsproto.JSON11)
+	if err != nil {
+		return reply{err: err}, nil
+	}
+	go func() {
+		chunk := fmt.Sprintf("%x\r\n%s\r\n", 1024, strings.Repeat(" ", 1024))
+		for {
+			if _, err := io.WriteString(conn, chunk); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return reply{err: err, took: time.Since(start)}, nil
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r := reply{status: resp.StatusCode, errType: resp.Header.Get("X-Amzn-ErrorType"), body: string(b), took: time.Since(start)}
+	// The server closes the connection: the read ends (EOF or reset),
+	// not at the client's deadline.
+	if _, err := br.ReadByte(); err == nil || strings.Contains(err.Error(), "timeout") {
+		r.err = fmt.Errorf("the connection stayed open after the refusal (%v)", err)
+	}
+	return r, resp
+}
+
+// pacedReader yields size bytes of a JSON body at rate bytes a second, in
+// pieces of 16 KiB, pausing for stall once half of it is out.
+type pacedReader struct {
+	data     []byte
+	rate     int
+	stall    time.Duration
+	start    time.Time
+	off      int
+	stalled  bool
+	stallFor time.Duration
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if p.off == len(p.data) {
+		return 0, io.EOF
+	}
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
+	if !p.stalled && p.off >= len(p.data)/2 {
+		p.stalled = true
+		time.Sleep(p.stall)
+		p.stallFor = p.stall
+	}
+	// Wait until the bytes out so far are due at rate (the stall aside).
+	due := p.start.Add(p.stallFor + time.Duration(float64(p.off)/float64(p.rate)*float64(time.Second)))
+	time.Sleep(time.Until(due))
+	n := copy(b[:min(len(b), 16<<10)], p.data[p.off:])
+	p.off += n
+	return n, nil
+}
+
+// TestMinBodyRate: 50 concurrent chunked bodies trickling at 1 KiB every
+// 100 ms (10 KiB/s) hold every request slot until the minimum rate
+// (64 KiB/s after a 2 s grace) cuts them, all within a few seconds,
+// long before the body timeout: each gets RequestTimeout and its
+// connection is closed. A probe is refused while they hold the slots and
+// answered once they are cut. A 4 MiB body at 1 MiB/s that stalls 1.5 s
+// halfway passes, and so does a 15 MiB body at full speed.
+func TestMinBodyRate(t *testing.T) {
+	const (
+		n     = 50
+		rate  = 64 << 10
+		grace = 2 * time.Second
+	)
+	ctl := admission.New(admission.WithMaxRequests(n), admission.WithBodyTimeout(time.Minute),
+		admission.WithMinBodyRate(rate, grace), admission.WithThrottleType(throttleType))
+	gate, held := make(chan struct{}), make(chan struct{}, 4)
+	close(gate)
+	srv := httptest.NewServer(ctl.Handler(testService(gate, held)))
+	defer srv.Close()
+
+	stop := make(chan struct{})
+	defer close(stop)
+	replies := make(chan reply, n)
+	start := time.Now()
+	for range n {
+		go func() {
+			r, _ := slowChunked(srv.Listener.Addr().String(), "Test.Hold", stop)
+			replies <- r
+		}()
+	}
+	for ctl.Stats().Requests < n {
+		require.Less(t, time.Since(start), grace, "the slow bodies never all got in")
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := post(srv.Client(), srv.URL, "Test.Probe", strings.NewReader("{}"), 2)
+	require.NoError(t, r.err)
+	require.Equal(t, throttleControl, r.errType, "the slow bodies hold every slot: %s", r.body)
+
+	var last time.Duration
+	for range n {
+		r := <-replies
+		require.NoError(t, r.err)
+		require.Equal(t, http.StatusBadRequest, r.status, r.body)
+		require.Equal(t, admission.RequestTimeout, r.errType, r.body)
+		require.Contains(t, r.body, "arrived too slowly")
+		require.GreaterOrEqual(t, r.took, grace)
+		last = max(last, r.took)
+	}
+	t.Logf("%d slow bodies cut within %s (grace %s, body timeout %s)", n, last, grace, ctl.BodyTimeout())
+	require.Less(t, time.Since(start), grace+5*time.Second)
+	st := ctl.Stats()
+	require.Equal(t, int64(n), st.TooSlow)
+	require.Equal(t, int64(n), st.TimedOut)
+
+	r = post(srv.Client(), srv.URL, "Test.Probe", strings.NewReader("{}"), 2)
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+
+	// A healthy client: 4 MiB at 1 MiB/s, stalling 1.5 s halfway (the
+	// bytes it sent early cover the stall), chunked and of a known length.
+	for _, length := range []int64{-1, 4 << 20} {
+		body := padBody(4 << 20)
+		p := &pacedReader{data: []byte(body), rate: 1 << 20, stall: 1500 * time.Millisecond}
+		r = post(srv.Client(), srv.URL, "Test.Hold", p, length)
+		require.NoError(t, r.err)
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.Contains(t, r.body, fmt.Sprintf(`"Len":%d`, len(body)-len(`{"Pad":""}`)))
+		require.Greater(t, r.took, 4*time.Second)
+	}
+	// A large body at full speed.
+	body := padBody(15 << 20)
+	r = post(srv.Client(), srv.URL, "Test.Hold", strings.NewReader(body), int64(len(body)))
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Equal(t, int64(n), ctl.Stats().TooSlow)
+	require.Zero(t, ctl.Stats().Requests)
+}
+
+// TestMinBodyRateOff: WithMinBodyRate(0, ...) turns the minimum rate
+// off: a slow body is cut only at the body timeout.
+func TestMinBodyRateOff(t *testing.T) {
+	const timeout = 2 * time.Second
+	ctl := admission.New(admission.WithBodyTimeout(timeout), admission.WithMinBodyRate(0, 100*time.Millisecond))
+	rate, _ := ctl.MinBodyRate()
+	require.Zero(t, rate)
+	gate, held := make(chan struct{}), make(chan struct{}, 1)
+	close(gate)
+	srv := httptest.NewServer(ctl.Handler(testService(gate, held)))
+	defer srv.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	r, _ := slowChunked(srv.Listener.Addr().String(), "Test.Hold", stop)
+	require.NoError(t, r.err)
+	require.Equal(t, admission.RequestTimeout, r.errType, r.body)
+	require.Contains(t, r.body, "did not arrive within 2s")
+	require.GreaterOrEqual(t, r.took, timeout)
+	require.Zero(t, ctl.Stats().TooSlow)
+}
+
+// TestMinBodyRateH2C: over HTTP/2 (h2c) the minimum rate applies to the
+// stream: a trickling body is refused with RequestTimeout after the
+// grace, a body at 1 MiB/s for 3 s (its deadline moved many times)
+// passes, and the connection still serves other streams.
+func TestMinBodyRateH2C(t *testing.T) {
+	const grace = time.Second
+	ctl := admission.New(admission.WithMinBodyRate(64<<10, grace))
+	gate, held := make(chan struct{}), make(chan struct{}, 4)
+	close(gate)
+	srv := httptest.NewUnstartedServer(ctl.Handler(testService(gate, held)))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+
+	pr, pw := io.Pipe()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer pw.Close()
+		for {
+			if _, err := io.WriteString(pw, strings.Repeat(" ", 1024)); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	r := post(client, srv.URL, "Test.Hold", pr, -1)
+	require.NoError(t, r.err)
+	require.Equal(t, admission.RequestTimeout, r.errType, r.body)
+	require.Contains(t, r.body, "arrived too slowly")
+	require.GreaterOrEqual(t, r.took, grace)
+	require.Less(t, r.took, grace+5*time.Second)
+
+	body := padBody(3 << 20)
+	r = post(client, srv.URL, "Test.Hold", &pacedReader{data: []byte(body), rate: 1 << 20}, -1)
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Greater(t, r.took, 2*time.Second)
+	r = post(client, srv.URL, "Test.Probe", strings.NewReader("{}"), 2)
+	require.NoError(t, r.err)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	require.Equal(t, int64(1), ctl.Stats().TooSlow)
+}

@@ -13,6 +13,8 @@
 // its handler returns, or earlier with Detach.
 //
 // The Controller also bounds the time a request body may take to arrive
-// (WithBodyTimeout): a body still incomplete at the deadline is refused
+// (WithBodyTimeout) and the least average rate at which it must arrive
+// once a grace period has passed (WithMinBodyRate): a body still
+// incomplete at the deadline, or that falls below the rate, is refused
 // with RequestTimeout and, on HTTP/1, its connection is closed.
 package admission

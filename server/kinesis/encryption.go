@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -284,11 +285,40 @@ func (a *api) startEncryption(ctx context.Context, in *streamEncryptionInput) (e
 	if _, err := a.summary(ctx, name); err != nil {
 		return empty{}, err // no key made for a stream that does not exist
 	}
+	if !a.keys.has(keyID) {
+		if err := a.keyLostBy(ctx, keyID); err != nil {
+			return empty{}, err
+		}
+	}
 	if err := a.keys.ensure(keyID); err != nil {
 		return empty{}, err
 	}
 	err = a.log.StartStreamEncryption(ctx, shardlog.StartStreamEncryptionInput{StreamName: name, EncryptionType: shardlog.EncryptionKMS, KeyID: keyID})
 	return empty{}, err
+}
+
+// keyLostBy returns the KMSNotFoundException of a KeyId the keyring lacks
+// that a stream was ever encrypted under: its key was lost, and a new key
+// of the same KeyId would not open that stream's records but would pass
+// the key check, handing their sealed envelopes out as data. It looks at
+// every stream, which only the first use of a KeyId pays.
+func (a *api) keyLostBy(ctx context.Context, keyID string) error {
+	for s, err := range a.log.ListStreamsAll(ctx) {
+		if err != nil {
+			return err
+		}
+		sum, err := a.summary(ctx, s.StreamName)
+		if errors.Is(err, shardlog.ErrResourceNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if slices.Contains(sum.EncryptionKeyIDs, keyID) || sum.KeyID == keyID {
+			return a.keyLost(sum, keyID)
+		}
+	}
+	return nil
 }
 
 // stopEncryption stops encrypting the records put on the stream; records

@@ -179,3 +179,38 @@ func TestKeyringMigration(t *testing.T) {
 	require.Len(t, after.Streams, 1)
 	require.Contains(t, after.Streams, "absent")
 }
+
+// TestStreamEncryptionLostKeyNotRemade: once the keyring has lost a key
+// that streams were encrypted under, StartStreamEncryption with that
+// KeyId, on the same stream or another, is refused with
+// KMSNotFoundException instead of making a new key of the same KeyId: a
+// new key would pass the key check and hand the old records' sealed
+// envelopes out as data (they do not open under it).
+func TestStreamEncryptionLostKeyNotRemade(t *testing.T) {
+	ctx := context.Background()
+	log, err := shardlog.Open(ctx, memory.New(), shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = log.Close() })
+	c := serveLog(t, log) // a keyring in memory
+	for _, s := range []string{"s", "p"} {
+		_, err = c.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String(s), ShardCount: aws.Int32(1)})
+		require.NoError(t, err)
+	}
+	startEncryption(t, ctx, c, "s", "alias/a")
+	out, err := c.PutRecord(ctx, &sdk.PutRecordInput{StreamName: aws.String("s"), PartitionKey: aws.String("k"), Data: []byte("sealed")})
+	require.NoError(t, err)
+
+	c2 := serveLog(t, log) // another keyring: the key is lost
+	for _, s := range []string{"s", "p"} {
+		_, err = c2.StartStreamEncryption(ctx, &sdk.StartStreamEncryptionInput{StreamName: aws.String(s), EncryptionType: types.EncryptionTypeKms, KeyId: aws.String("alias/a")})
+		msg := requireAPIError[*types.KMSNotFoundException](t, err, "KMSNotFoundException")
+		require.Contains(t, msg, "alias/a", s)
+	}
+	// Another KeyId is a new key, as ever.
+	startEncryption(t, ctx, c2, "p", "alias/b")
+
+	it, err := c2.GetShardIterator(ctx, &sdk.GetShardIteratorInput{StreamName: aws.String("s"), ShardId: out.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
+	require.NoError(t, err)
+	_, err = c2.GetRecords(ctx, &sdk.GetRecordsInput{ShardIterator: it.ShardIterator})
+	requireAPIError[*types.KMSNotFoundException](t, err, "KMSNotFoundException")
+}
