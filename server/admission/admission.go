@@ -162,7 +162,9 @@ func New(opts ...Option) *Controller {
 	c := &Controller{maxRequests: DefaultMaxRequests, bodyTimeout: DefaultBodyTimeout,
 		minRate: DefaultMinBodyRate, rateGrace: DefaultBodyRateGrace}
 	for _, o := range opts {
-		o(c)
+		if o != nil {
+			o(c)
+		}
 	}
 	if c.maxBytes <= 0 {
 		c.maxBytes = DefaultMaxBytes()

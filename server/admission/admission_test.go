@@ -617,3 +617,9 @@ func TestMinBodyRateH2C(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	require.Equal(t, int64(1), ctl.Stats().TooSlow)
 }
+
+// TestNewNilOption: a nil option is skipped, not a panic.
+func TestNewNilOption(t *testing.T) {
+	c := admission.New(nil, admission.WithMaxRequests(3), nil)
+	require.Equal(t, 3, c.MaxRequests())
+}

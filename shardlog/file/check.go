@@ -148,7 +148,15 @@ func Check(dir string, opts ...Option) (*CheckReport, error) {
 func toolOptions(opts []Option) options {
 	o := options{fs: OS(), logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	if o.fs == nil {
+		o.fs = OS()
 	}
 	return o
 }

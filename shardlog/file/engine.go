@@ -73,6 +73,9 @@ func Open(dir string, opts ...Option) (*Engine, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
+	if o.fs == nil {
+		o.fs = OS()
+	}
 	if o.segmentSize < segmentHeaderSize+frameOverhead {
 		return nil, fmt.Errorf("shardlog/file: segment size %d is too small", o.segmentSize)
 	}

@@ -39,3 +39,14 @@ func TestWithLoggerTornTail(t *testing.T) {
 	rtRequireAll(t, l, recs)
 	require.Contains(t, buf.String(), "truncating torn tail")
 }
+
+// TestToolOptionsNil: Check and Repair take a nil option and a nil logger
+// as the defaults, as Open does.
+func TestToolOptionsNil(t *testing.T) {
+	t.Parallel()
+	dir, _ := tornTail(t, 5)
+	_, err := file.Check(dir, nil, file.WithLogger(nil), file.WithFS(nil))
+	require.NoError(t, err)
+	_, err = file.Repair(dir, &file.CorruptError{Path: dir}, nil, file.WithLogger(nil), file.WithFS(nil))
+	require.Error(t, err) // refused (not a shard's file), without a panic
+}

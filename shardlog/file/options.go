@@ -92,7 +92,8 @@ func WithSync(p SyncPolicy) Option { return func(o *options) { o.sync = p } }
 // Retention deletes whole segments. Default: 64 MiB.
 func WithSegmentSize(n int64) Option { return func(o *options) { o.segmentSize = n } }
 
-// WithFS sets the file system (tests inject faults through it). Default:
+// WithFS sets the file system (tests inject faults through it); nil means
+// the default. Default:
 // the operating system's.
 func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
 
