@@ -93,8 +93,7 @@ func WithSync(p SyncPolicy) Option { return func(o *options) { o.sync = p } }
 func WithSegmentSize(n int64) Option { return func(o *options) { o.segmentSize = n } }
 
 // WithFS sets the file system (tests inject faults through it); nil means
-// the default. Default:
-// the operating system's.
+// the default, the operating system's.
 func WithFS(fsys FS) Option { return func(o *options) { o.fs = fsys } }
 
 // WithLogger sets the structured logger for recovery and background work.
