@@ -1,13 +1,10 @@
 package aggregate_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -407,28 +404,6 @@ type fakeClock = shardlogtest.Clock
 
 func newFakeClock() *fakeClock {
 	return shardlogtest.NewClockAt(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-}
-
-// logBuffer collects slog output, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // appendFault is what faultyEngine does to the next Append.

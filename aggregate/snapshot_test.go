@@ -2,6 +2,7 @@ package aggregate_test
 
 import (
 	"errors"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shoal-dev/shoal/aggregate"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/testlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -266,8 +268,8 @@ func TestSnapshotFailureIsLoggedAndSaveSucceeds(t *testing.T) {
 		t.Run("snapshot store fails", func(t *testing.T) {
 			failing := &failingSnapshots{}
 			e := newEnv(t, ek, withSnapshotStore(failing))
-			var logs logBuffer
-			repo := e.repo(t, aggregate.WithSnapshotEvery(2), aggregate.WithLogger(logs.logger()))
+			var logs testlog.Buffer
+			repo := e.repo(t, aggregate.WithSnapshotEvery(2), aggregate.WithLogger(logs.Logger(slog.LevelDebug)))
 			_, err := repo.Create(e.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 			require.NoError(t, err)
 			require.Empty(t, logs.String())
@@ -296,8 +298,8 @@ func TestSnapshotFailureIsLoggedAndSaveSucceeds(t *testing.T) {
 				eventstore.WithSnapshots(snaps),
 				eventstore.WithCreateIfMissing(eng.cfgCreate()))
 			require.NoError(t, err)
-			var logs logBuffer
-			repo, err := aggregate.NewRepository(store, Counters, aggregate.WithSnapshotEvery(1), aggregate.WithLogger(logs.logger()))
+			var logs testlog.Buffer
+			repo, err := aggregate.NewRepository(store, Counters, aggregate.WithSnapshotEvery(1), aggregate.WithLogger(logs.Logger(slog.LevelDebug)))
 			require.NoError(t, err)
 			_, err = repo.Create(eng.ctx, "c", func(c *Counter) error { return c.Open("ann") })
 			require.NoError(t, err)

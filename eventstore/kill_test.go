@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/eventstore/filesnapshot"
 	"github.com/shoal-dev/shoal/internal/killtest"
+	"github.com/shoal-dev/shoal/internal/testlog"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 )
@@ -772,18 +772,6 @@ func ekParse(t *testing.T, cycle int, lines []string, run *ekRun, cs *ekStats) {
 	}
 }
 
-// ekLogBuffer collects what the parent's engine logs during recovery.
-type ekLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *ekLogBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
 // ekWarnings fails the test on any warning the store or the repository
 // logs in the parent.
 type ekWarnings struct {
@@ -800,10 +788,10 @@ func (w ekWarnings) Write(p []byte) (int, error) {
 func ekVerify(t *testing.T, cycle int, dir string, run *ekRun, cs *ekStats) {
 	t.Helper()
 	ctx := context.Background()
-	var engineLog ekLogBuffer
+	var engineLog testlog.Buffer
 	db, err := ekOpen(ctx, dir, false,
 		slog.New(slog.NewTextHandler(ekWarnings{t, cycle}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		file.WithLogger(slog.New(slog.NewTextHandler(&engineLog, nil))))
+		file.WithLogger(engineLog.Logger(slog.LevelInfo)))
 	if errors.Is(err, shardlog.ErrResourceNotFound) && len(run.sends) == 0 && len(run.aggAcks) == 0 && len(run.hist) == 0 {
 		cs.note = " (killed before the stream was created)"
 		return
@@ -815,9 +803,7 @@ func ekVerify(t *testing.T, cycle int, dir string, run *ekRun, cs *ekStats) {
 		if err := db.log.Close(); err != nil {
 			t.Errorf("cycle %d: close: %v", cycle, err)
 		}
-		engineLog.mu.Lock()
-		cs.recoveryLogs = bytes.Count(engineLog.b.Bytes(), []byte("\n"))
-		engineLog.mu.Unlock()
+		cs.recoveryLogs = engineLog.Lines()
 	}()
 
 	all := map[string][]eventstore.Event{} // every stream read in full

@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-dev/shoal/internal/testlog"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestServeLogsTornTail: shoal serve hands its logger to the engine, so
 // the warning about a torn tail truncated at recovery is not dropped.
@@ -55,8 +36,8 @@ func TestServeLogsTornTail(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Truncate(segs[0], fi.Size()-3)) // the last frame torn
 
-	var logs syncBuffer
-	addr, stop := startServe(t, serveOptions{DataDir: dir, logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var logs testlog.Buffer
+	addr, stop := startServe(t, serveOptions{DataDir: dir, logger: logs.Logger(slog.LevelInfo)})
 	c := newClient("http://"+addr, nil, "", "")
 	require.Equal(t, []string{"one"}, recordData(t, ctx, c, "s"))
 	require.NoError(t, stop())

@@ -7,13 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shoal-dev/shoal/internal/testlog"
 )
 
 // TestServeKeyringLost: an encrypted stream whose keyring is deleted
@@ -163,24 +164,6 @@ func TestServeARNScope(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer for a logger's concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestServeLogger: serve's logger reaches the file engine: the warning
 // about a torn tail truncated at start is printed.
 func TestServeLogger(t *testing.T) {
@@ -206,8 +189,8 @@ func TestServeLogger(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	var logs lockedBuffer
-	addr, stop = startServe(t, serveOptions{DataDir: dir, logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var logs testlog.Buffer
+	addr, stop = startServe(t, serveOptions{DataDir: dir, logger: logs.Logger(slog.LevelInfo)})
 	c = newClient("http://"+addr, nil, "", "")
 	require.Equal(t, []string{"x"}, recordData(t, ctx, c, "s")) // opens the shard
 	require.NoError(t, stop())

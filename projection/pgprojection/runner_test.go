@@ -1,7 +1,6 @@
 package pgprojection_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/internal/pgtest"
+	"github.com/shoal-dev/shoal/internal/testlog"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/projection/pgprojection"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -244,29 +244,6 @@ func (o *countingObserver) Retry(ri projection.RetryInfo) {
 func (o *countingObserver) Park(string, projection.Parked) { o.parked.Add(1) }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// logBuffer keeps what a logger writes, for a failing test to show.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// warnLogger logs warnings and errors to b.
-func warnLogger(b *logBuffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
 
 // tinyRetry retries a failed event twice, quickly, then parks it.
 func tinyRetry() projection.RetryPolicy {
@@ -678,7 +655,7 @@ func TestLeasesWithPostgres(t *testing.T) {
 	store, pool, rm := newRunnerStore(t, 32)
 	es := newEventStore(t, shards)
 	obs := &leaseCounter{held: map[string]map[string]bool{}}
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("the runners' warnings:\n%s", logs)
@@ -692,7 +669,7 @@ func TestLeasesWithPostgres(t *testing.T) {
 		insts = append(insts, in)
 		r, err := projection.NewRunner(es, projection.Options{
 			Checkpoints: in, Owner: in.owner, LeaseTTL: ttl, BatchSize: 20, Retry: tinyRetry(),
-			Observer: obs, Logger: warnLogger(logs),
+			Observer: obs, Logger: logs.Logger(slog.LevelWarn),
 		}, readModelProjection(name, rm))
 		require.NoError(t, err)
 		stops = append(stops, runInBackground(t, r))

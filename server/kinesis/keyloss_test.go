@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,36 +16,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shoal-dev/shoal/internal/testlog"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/memory"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStreamEncryptionKeyLost: a stream whose metadata says KMS under a
 // key the keyring does not have never turns plaintext: DescribeStream
 // still says KMS, its puts, reads and subscriptions fail with
 // KMSNotFoundException, which is logged once, and other streams work.
 func TestStreamEncryptionKeyLost(t *testing.T) {
-	var logs syncBuffer
-	e := newSubEnv(t, false, kinesis.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	var logs testlog.Buffer
+	e := newSubEnv(t, false, kinesis.WithLogger(logs.Logger(slog.LevelInfo)))
 	arn := e.consumer(t, "s", 1)
 	e.createStream(t, "p", 1)
 	shard, _ := e.put(t, "s", "k", "before")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
@@ -406,8 +407,13 @@ func TestCheckPreallocated(t *testing.T) {
 	dir := t.TempDir()
 	l := rtOpen(t, dir, file.WithPreallocation(true))
 	rtCreate(t, l, rtStream, 1)
-	n := 3*rtPerSeg + 10
-	recs := rtPutN(t, l, rtStream, 0, n)
+	// The last roll must find its prepared file ready: it is made in the
+	// background once the active segment is half full, so wait for it
+	// before the roll (on a loaded machine the roll could come first, and
+	// would then create an unprepared file).
+	recs := rtPutN(t, l, rtStream, 0, 3*rtPerSeg)
+	ckWaitPrepared(t, dir)
+	recs = append(recs, rtPutN(t, l, rtStream, 3*rtPerSeg, 10)...)
 	rtClose(t, l)
 	segs := rtSegs(t, dir, rtStream, rtShard0)
 	require.Len(t, segs, 4)
@@ -439,6 +445,17 @@ func TestCheckPreallocated(t *testing.T) {
 	l = rtOpen(t, dir)
 	rtRequireAll(t, l, want)
 	rtClose(t, l)
+}
+
+// ckWaitPrepared waits until the shard's next segment file is prepared:
+// zero-filled to the segment size (it is handed over a moment after).
+func ckWaitPrepared(t *testing.T, dir string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		next, _ := filepath.Glob(filepath.Join(rtShardDir(dir, rtStream, rtShard0), "next-*.tmp"))
+		return len(next) == 1 && rtSize(t, next[0]) == int64(rtSegSize)
+	}, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // its preparer closes it and hands it to the shard
 }
 
 // Positions must increase across segments too (recovery checks them only

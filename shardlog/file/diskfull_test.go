@@ -1,36 +1,17 @@
 package file_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/shoal-dev/shoal/internal/testlog"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/file/faultfs"
 	"github.com/stretchr/testify/require"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // A full disk: while segment writes fail with ENOSPC, puts fail with an
 // error naming the cause, each failure is logged with the stream, shard
@@ -43,7 +24,7 @@ func TestDiskFullRecovers(t *testing.T) {
 	for _, policy := range []file.SyncPolicy{file.SyncAlways, file.SyncNever} {
 		t.Run(policy.String(), func(t *testing.T) {
 			t.Parallel()
-			var logs syncBuffer
+			var logs testlog.Buffer
 			e, acked := dfOpen(t, policy, &logs)
 			for i := range 20 {
 				r, err := e.put(0, i)
@@ -94,7 +75,7 @@ func TestDiskFullRecovers(t *testing.T) {
 // fail until the engine is reopened; nothing acknowledged is lost.
 func TestDiskFullSyncFailureSticky(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e, acked := dfOpen(t, file.SyncAlways, &logs)
 	e.ffs.FailSyncAfter(0, syscall.EIO)
 	failed, err := e.put(0, 1)
@@ -120,12 +101,12 @@ func TestDiskFullSyncFailureSticky(t *testing.T) {
 
 // dfOpen is ftOpen with a logger writing to logs, the faults confined to
 // shard 0's segment files.
-func dfOpen(t *testing.T, policy file.SyncPolicy, logs *syncBuffer) (*ftEnv, [2][]rtRec) {
+func dfOpen(t *testing.T, policy file.SyncPolicy, logs *testlog.Buffer) (*ftEnv, [2][]rtRec) {
 	t.Helper()
 	dir := t.TempDir()
 	ffs := faultfs.New(file.OS())
 	eng, l := ftOpenLog(t, dir, file.WithFS(ffs), file.WithSync(policy), file.WithPreallocation(true),
-		file.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+		file.WithLogger(logs.Logger(slog.LevelInfo)))
 	t.Cleanup(func() { l.Close() })
 	rtCreate(t, l, rtStream, 2)
 	e := &ftEnv{t: t, dir: dir, ffs: ffs, l: l, eng: eng}
