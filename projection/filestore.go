@@ -129,7 +129,7 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		lock.Close()
+		_ = durable.Unlock(lock)
 		return fail(err)
 	}
 	s := &FileStore{dir: dir, lock: lock, d: d, projs: map[string]*fileProjection{}}
@@ -170,7 +170,7 @@ func (s *FileStore) Close() error {
 	}
 	s.closed = true
 	err := s.d.Close()
-	if cerr := s.lock.Close(); err == nil { // releases the flock
+	if cerr := durable.Unlock(s.lock); err == nil {
 		err = cerr
 	}
 	if err != nil {

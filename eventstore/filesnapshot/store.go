@@ -157,10 +157,11 @@ func (s *Store) replace(path, streamID string, version uint64, b []byte) error {
 	if err != nil {
 		return err
 	}
-	defer dir.Close() // releases the flock too
 	if err := durable.Lock(dir, true); err != nil {
+		dir.Close()
 		return fmt.Errorf("lock %s: %w", dirPath, err)
 	}
+	defer durable.Unlock(dir)
 	old, ok, err := readFile(path, streamID)
 	if err != nil {
 		return err

@@ -103,21 +103,21 @@ func OpenKeyring(dir string) (*Keyring, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return k, nil
 	case err != nil:
-		lock.Close()
+		_ = durable.Unlock(lock)
 		return nil, fmt.Errorf("kinesis: keyring: %w", err)
 	}
 	var st keyringState
 	if err := json.Unmarshal(b, &st); err != nil {
-		lock.Close()
+		_ = durable.Unlock(lock)
 		return nil, fmt.Errorf("kinesis: keyring %s: %w", filepath.Join(dir, keyringFile), err)
 	}
 	if st.Version != keyringVersion {
-		lock.Close()
+		_ = durable.Unlock(lock)
 		return nil, fmt.Errorf("kinesis: keyring %s: version %d, want %d", filepath.Join(dir, keyringFile), st.Version, keyringVersion)
 	}
 	for id, key := range st.Keys {
 		if len(key) != 32 {
-			lock.Close()
+			_ = durable.Unlock(lock)
 			return nil, fmt.Errorf("kinesis: keyring %s: key %q: %d bytes, want 32", filepath.Join(dir, keyringFile), id, len(key))
 		}
 		k.keys[id] = key
@@ -137,7 +137,7 @@ func (k *Keyring) Close() error {
 	if k.lock == nil {
 		return nil
 	}
-	err := k.lock.Close()
+	err := durable.Unlock(k.lock)
 	k.lock = nil
 	return err
 }

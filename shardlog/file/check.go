@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/durable"
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
@@ -118,7 +119,7 @@ func Check(dir string, opts ...Option) (*CheckReport, error) {
 		return nil, fmt.Errorf("shardlog/file: lock %s: %w", dir, err)
 	}
 	if lock != nil {
-		defer lock.Close()
+		defer durable.Unlock(lock)
 	}
 	c := &checker{
 		fs:  o.fs,
@@ -570,7 +571,7 @@ func Repair(dir string, p *CorruptError, opts ...Option) (*RepairResult, error) 
 		return nil, fmt.Errorf("shardlog/file: lock %s: %w", dir, err)
 	}
 	if lock != nil {
-		defer lock.Close()
+		defer durable.Unlock(lock)
 	}
 	shardDir := filepath.Join(dir, streamsDir, streamName, shardsDir, shardID)
 	path := filepath.Join(shardDir, name)
@@ -700,7 +701,7 @@ func repairStream(dir, sdir string, p *CorruptError, o options) (*RepairResult, 
 		return nil, fmt.Errorf("shardlog/file: lock %s: %w", dir, err)
 	}
 	if lock != nil {
-		defer lock.Close()
+		defer durable.Unlock(lock)
 	}
 	st, err := inspectStream(o.fs, sdir)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shoal-dev/shoal/internal/durable"
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
@@ -328,7 +329,7 @@ func (e *Engine) Close() error {
 		}
 	}
 	if e.lock != nil {
-		errs = append(errs, e.lock.Close()) // closing releases the lock
+		errs = append(errs, durable.Unlock(e.lock))
 	}
 	return errors.Join(errs...)
 }
