@@ -18,3 +18,28 @@ type Archive interface {
 	// oldest first: the shape of shardlog.Log.ReadKey.
 	ReadKey(ctx context.Context, in shardlog.ReadKeyInput) iter.Seq2[shardlog.Record, error]
 }
+
+// ShardArchive is an Archive that can also replay whole shards: what
+// ShardReader (and so the projection runner and Rebuild) needs to read
+// positions before the log's trim horizon, and shards the log dropped
+// once all their records expired.
+type ShardArchive interface {
+	Archive
+	// ArchivedShards lists the shards of the shardlog stream that the
+	// archive holds records of, with their lineage (ParentShardID,
+	// AdjacentParentShardID) and, for shards that were closed when
+	// archived, Closed and EndingSequenceNumber. An archive that does
+	// not know a field leaves it zero.
+	ArchivedShards(ctx context.Context, stream string) ([]shardlog.Shard, error)
+	// ReadShard yields the archived records of one shard with sequence
+	// numbers after in.After (zero: from its first), oldest first, each
+	// once.
+	ReadShard(ctx context.Context, in ArchiveShardInput) iter.Seq2[shardlog.Record, error]
+}
+
+// ArchiveShardInput names what ShardArchive.ReadShard reads.
+type ArchiveShardInput struct {
+	StreamName string
+	ShardID    string
+	After      shardlog.SequenceNumber
+}

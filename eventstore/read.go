@@ -331,6 +331,11 @@ func (s *Store) readRaw(ctx context.Context, streamID string, after shardlog.Seq
 	}
 }
 
+// DecodeRecord decodes a record of the store's stream into an Event (its
+// payload stays encoded until Event.Data): what a consumer that reads the
+// shardlog stream itself, such as a delivery stream, needs to see events.
+func (s *Store) DecodeRecord(r shardlog.Record) (Event, error) { return s.toEvent(r) }
+
 // toEvent decodes a record's envelope.
 func (s *Store) toEvent(r shardlog.Record) (Event, error) {
 	h, payload, err := parseEnvelope(r.Data, s.reg)
