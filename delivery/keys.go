@@ -50,7 +50,7 @@ const (
 //     with a Java DateTimeFormatter pattern. Supported: the letters y
 //     (yyyy, yy, y), M (MM, M, MMM, MMMM as English month names), d (dd,
 //     d), H (HH, H), m (mm, m), s (ss, s) and S (S to SSSSSSSSS, the
-//     fraction of the second); '…' quotes literal text and '' is a quote;
+//     fraction of the second); '…' quotes literal text and ” is a quote;
 //     digits and / - _ . = and space stand for themselves. Any other
 //     letter or character is an error naming it.
 //   - !{firehose:random-string}: 11 characters of [a-z0-9], different for
@@ -251,7 +251,7 @@ const (
 
 type part struct {
 	kind   partKind
-	text   string       // partLiteral
+	text   string        // partLiteral
 	layout []timeElement // partTimestamp
 }
 
