@@ -50,9 +50,10 @@ const (
 //     with a Java DateTimeFormatter pattern. Supported: the letters y
 //     (yyyy, yy, y), M (MM, M, MMM, MMMM as English month names), d (dd,
 //     d), H (HH, H), m (mm, m), s (ss, s) and S (S to SSSSSSSSS, the
-//     fraction of the second); '…' quotes literal text and ” is a quote;
-//     digits and / - _ . = and space stand for themselves. Any other
-//     letter or character is an error naming it.
+//     fraction of the second); text in single quotes is literal, and a
+//     doubled single quote is a quote; digits and / - _ . = and space
+//     stand for themselves. Any other letter or character is an error
+//     naming it.
 //   - !{firehose:random-string}: 11 characters of [a-z0-9], different for
 //     each use in a key but derived from the batch's content start (and
 //     the use's index), so a retry repeats the key.
