@@ -65,8 +65,8 @@ func orderBatch(n int) *delivery.Batch {
 
 func TestParquetRoundTrip(t *testing.T) {
 	for name, opts := range map[string][]parquet.Option{
-		"snappy": nil,
-		"zstd":   {parquet.WithCodec(&pq.Zstd)},
+		"snappy":           nil,
+		"zstd":             {parquet.WithCodec(&pq.Zstd)},
 		"small row groups": {parquet.WithWriterOptions(pq.PageBufferSize(1024), pq.MaxRowsPerRowGroup(100))},
 	} {
 		t.Run(name, func(t *testing.T) {
