@@ -41,7 +41,7 @@ func (c Compression) Validate() error {
 	case "ZIP", "Snappy", "HADOOP_SNAPPY":
 		return &shardlog.ArgumentError{Field: "CompressionFormat", Reason: fmt.Sprintf("%s is not supported; supported are %s", string(c), supportedCompressions)}
 	}
-	return &shardlog.ArgumentError{Field: "CompressionFormat", Reason: fmt.Sprintf("unknown value %q; supported are %s", truncate(string(c), 40), supportedCompressions)}
+	return &shardlog.ArgumentError{Field: "CompressionFormat", Reason: fmt.Sprintf("unknown value %q; supported are %s", clipText(string(c), 40), supportedCompressions)}
 }
 
 // Extension is the compression's file extension: ".gz" for GZIP (and the
@@ -124,8 +124,8 @@ var (
 	}}
 )
 
-// errClosed is returned by a pooled writer or reader used after Close.
-var errClosed = errors.New("delivery: compressor used after Close")
+// errCompressorClosed is returned by a pooled writer or reader used after Close.
+var errCompressorClosed = errors.New("delivery: compressor used after Close")
 
 // pooledWriter returns its compressor to a pool on Close.
 type pooledWriter struct {
@@ -135,7 +135,7 @@ type pooledWriter struct {
 
 func (p *pooledWriter) Write(b []byte) (int, error) {
 	if p.close == nil {
-		return 0, errClosed
+		return 0, errCompressorClosed
 	}
 	return p.w.Write(b)
 }
@@ -156,7 +156,7 @@ type pooledReader struct {
 
 func (p *pooledReader) Read(b []byte) (int, error) {
 	if p.dec == nil {
-		return 0, errClosed
+		return 0, errCompressorClosed
 	}
 	return p.dec.Read(b)
 }

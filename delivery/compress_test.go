@@ -39,7 +39,7 @@ func decompressBytes(t testing.TB, c Compression, data []byte) []byte {
 	return out
 }
 
-func testPayload(n int) []byte {
+func compressPayload(n int) []byte {
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := make([]byte, n)
 	for i := range b {
@@ -50,11 +50,11 @@ func testPayload(n int) []byte {
 
 func TestCompressionRoundTrip(t *testing.T) {
 	for _, c := range []Compression{"", Uncompressed, GZIP, ZSTD} {
-		for _, n := range []int{0, 1, 5000, 3 << 20} {
-			data := testPayload(n)
+		for _, n := range []int{0, 1, 5000, 300_000} {
+			data := compressPayload(n)
 			packed := compressBytes(t, c, data)
 			assert.Equal(t, data, decompressBytes(t, c, packed), "%q, %d bytes", c, n)
-			if c != Uncompressed && n == 3<<20 {
+			if c != Uncompressed && n == 300_000 {
 				assert.Less(t, len(packed), n/2, "%q compresses", c)
 			}
 		}
@@ -62,7 +62,7 @@ func TestCompressionRoundTrip(t *testing.T) {
 }
 
 func TestCompressionIsTheStandardFormat(t *testing.T) {
-	data := testPayload(10000)
+	data := compressPayload(10000)
 
 	// GZIP (and the zero value) is readable by compress/gzip.
 	for _, c := range []Compression{"", GZIP} {
@@ -92,7 +92,7 @@ func TestCompressionPoolsAreSafe(t *testing.T) {
 		wg.Go(func() {
 			for j := range 20 {
 				c := []Compression{GZIP, ZSTD}[(i+j)%2]
-				data := testPayload(1000 + 100*i + j)
+				data := compressPayload(1000 + 100*i + j)
 				packed := compressBytes(t, c, data)
 				assert.Equal(t, data, decompressBytes(t, c, packed))
 			}
@@ -109,18 +109,18 @@ func TestCompressionUseAfterClose(t *testing.T) {
 		require.NoError(t, w.Close())
 		require.NoError(t, w.Close(), "a second Close is harmless")
 		_, err = w.Write([]byte("x"))
-		assert.ErrorIs(t, err, errClosed)
+		assert.ErrorIs(t, err, errCompressorClosed)
 	}
 	r, err := ZSTD.reader(bytes.NewReader(compressBytes(t, ZSTD, []byte("abc"))))
 	require.NoError(t, err)
 	require.NoError(t, r.Close())
 	require.NoError(t, r.Close())
 	_, err = r.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, errClosed)
+	assert.ErrorIs(t, err, errCompressorClosed)
 }
 
 func TestCompressionCorruptInput(t *testing.T) {
-	packed := compressBytes(t, ZSTD, testPayload(5000))
+	packed := compressBytes(t, ZSTD, compressPayload(5000))
 	packed[len(packed)/2] ^= 0xff
 	r, err := ZSTD.reader(bytes.NewReader(packed))
 	if err == nil {
@@ -159,18 +159,18 @@ func TestParseCompression(t *testing.T) {
 		"LZ4":           `unknown value "LZ4"`,
 	} {
 		_, err := ParseCompression(in)
-		requireArgError(t, err, "CompressionFormat", reason)
+		requireFieldError(t, err, "CompressionFormat", reason)
 		// writer and reader refuse it the same way.
 		_, err = Compression(in).writer(io.Discard)
-		requireArgError(t, err, "CompressionFormat", reason)
+		requireFieldError(t, err, "CompressionFormat", reason)
 		_, err = Compression(in).reader(bytes.NewReader(nil))
-		requireArgError(t, err, "CompressionFormat", reason)
+		requireFieldError(t, err, "CompressionFormat", reason)
 	}
 	assert.NoError(t, Compression("").Validate(), "the zero value is GZIP")
 }
 
 func BenchmarkCompression(b *testing.B) {
-	data := testPayload(4 << 20)
+	data := compressPayload(4 << 20)
 	for _, c := range []Compression{GZIP, ZSTD} {
 		b.Run(string(c), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))

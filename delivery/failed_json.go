@@ -33,10 +33,10 @@ func (f FailedRecord) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(failedRecordJSON{
 		AttemptsMade:           f.AttemptsMade,
-		ArrivalTimestamp:       epochMillis(f.ArrivalTimestamp),
+		ArrivalTimestamp:       millisOrZero(f.ArrivalTimestamp),
 		ErrorCode:              f.ErrorCode,
 		ErrorMessage:           f.ErrorMessage,
-		AttemptEndingTimestamp: epochMillis(f.AttemptEndingTimestamp),
+		AttemptEndingTimestamp: millisOrZero(f.AttemptEndingTimestamp),
 		RawData:                raw,
 		Source:                 f.Source,
 		ShardID:                f.ShardID,
@@ -54,10 +54,10 @@ func (f *FailedRecord) UnmarshalJSON(b []byte) error {
 	}
 	*f = FailedRecord{
 		AttemptsMade:           j.AttemptsMade,
-		ArrivalTimestamp:       fromEpochMillis(j.ArrivalTimestamp),
+		ArrivalTimestamp:       timeFromMillis(j.ArrivalTimestamp),
 		ErrorCode:              j.ErrorCode,
 		ErrorMessage:           j.ErrorMessage,
-		AttemptEndingTimestamp: fromEpochMillis(j.AttemptEndingTimestamp),
+		AttemptEndingTimestamp: timeFromMillis(j.AttemptEndingTimestamp),
 		RawData:                j.RawData,
 		Source:                 j.Source,
 		ShardID:                j.ShardID,
@@ -67,14 +67,14 @@ func (f *FailedRecord) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func epochMillis(t time.Time) int64 {
+func millisOrZero(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixMilli()
 }
 
-func fromEpochMillis(ms int64) time.Time {
+func timeFromMillis(ms int64) time.Time {
 	if ms == 0 {
 		return time.Time{}
 	}

@@ -33,7 +33,7 @@ func TestRawFormat(t *testing.T) {
 
 	// A write error is returned.
 	boom := errors.New("disk full")
-	assert.ErrorIs(t, f.Encode(failingWriter{boom}, b), boom)
+	assert.ErrorIs(t, f.Encode(rawFailingWriter{boom}, b), boom)
 
 	// Through a compression, as destinations write it.
 	buf.Reset()
@@ -44,6 +44,6 @@ func TestRawFormat(t *testing.T) {
 	assert.Equal(t, `{"a":1}{"b":2}`+"\ntail", string(decompressBytes(t, ZSTD, buf.Bytes())))
 }
 
-type failingWriter struct{ err error }
+type rawFailingWriter struct{ err error }
 
-func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+func (w rawFailingWriter) Write([]byte) (int, error) { return 0, w.err }

@@ -175,7 +175,7 @@ func checkDeliveryStreamName(name string) error {
 		return &shardlog.ArgumentError{Field: "DeliveryStreamName", Reason: fmt.Sprintf("length %d is not within 1-64", len(name))}
 	}
 	for i := 0; i < len(name); i++ {
-		if c := name[i]; !isAlnum(c) && c != '_' && c != '.' && c != '-' {
+		if c := name[i]; !isNameAlnum(c) && c != '_' && c != '.' && c != '-' {
 			return &shardlog.ArgumentError{Field: "DeliveryStreamName", Reason: fmt.Sprintf("%q has %q; allowed are [a-zA-Z0-9_.-]", name, c)}
 		}
 	}
@@ -187,20 +187,20 @@ func checkOutputType(t OutputType) error {
 		return &shardlog.ArgumentError{Field: "OutputType", Reason: fmt.Sprintf("length %d is not within 1-64", len(t))}
 	}
 	for i := 0; i < len(t); i++ {
-		if c := t[i]; !isAlnum(c) && c != '-' && c != '_' {
+		if c := t[i]; !isNameAlnum(c) && c != '-' && c != '_' {
 			return &shardlog.ArgumentError{Field: "OutputType", Reason: fmt.Sprintf("%q has %q; allowed are [a-zA-Z0-9_-]", t, c)}
 		}
 	}
 	return nil
 }
 
-func isAlnum(c byte) bool {
+func isNameAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // parse parses and checks both prefixes, returning them with the default
 // timestamp appended where Firehose appends it.
-func (k KeyLayout) parse() (prefix, errPrefix template, err error) {
+func (k KeyLayout) parse() (prefix, errPrefix keyTemplate, err error) {
 	prefix, err = parseTemplate("Prefix", k.Prefix, false)
 	if err != nil {
 		return nil, nil, err
@@ -220,7 +220,7 @@ func (k KeyLayout) parse() (prefix, errPrefix template, err error) {
 	if k.ErrorOutputPrefix == "" {
 		// <Prefix><error-output-type>/yyyy/MM/dd/HH/ (Prefix has no
 		// expressions here).
-		errPrefix = template{
+		errPrefix = keyTemplate{
 			{kind: partLiteral, text: k.Prefix},
 			{kind: partErrorOutputType},
 			{kind: partLiteral, text: "/"},
@@ -235,13 +235,13 @@ func (k KeyLayout) parse() (prefix, errPrefix template, err error) {
 	return prefix, errPrefix, nil
 }
 
-// template is a parsed prefix: literal text and expressions.
-type template []part
+// keyTemplate is a parsed prefix: literal text and expressions.
+type keyTemplate []keyPart
 
-type partKind int
+type keyPartKind int
 
 const (
-	partLiteral partKind = iota
+	partLiteral keyPartKind = iota
 	partTimestamp
 	partRandomString
 	partErrorOutputType
@@ -250,13 +250,13 @@ const (
 	partExpression
 )
 
-type part struct {
-	kind   partKind
-	text   string        // partLiteral
-	layout []timeElement // partTimestamp
+type keyPart struct {
+	kind   keyPartKind
+	text   string            // partLiteral
+	layout []javaTimeElement // partTimestamp
 }
 
-func (t template) has(kind partKind) bool {
+func (t keyTemplate) has(kind keyPartKind) bool {
 	for _, p := range t {
 		if p.kind == kind || kind == partExpression && p.kind != partLiteral {
 			return true
@@ -265,35 +265,35 @@ func (t template) has(kind partKind) bool {
 	return false
 }
 
-func defaultTimestamp() part {
-	layout, err := parseTimePattern("Prefix", "yyyy/MM/dd/HH/")
+func defaultTimestamp() keyPart {
+	layout, err := parseJavaTimePattern("Prefix", "yyyy/MM/dd/HH/")
 	if err != nil {
 		panic(err) // a constant pattern
 	}
-	return part{kind: partTimestamp, layout: layout}
+	return keyPart{kind: partTimestamp, layout: layout}
 }
 
 // parseTemplate parses a prefix given as field.
-func parseTemplate(field, s string, errorPrefix bool) (template, error) {
+func parseTemplate(field, s string, errorPrefix bool) (keyTemplate, error) {
 	if n := utf8.RuneCountInString(s); n > MaxPrefixLength {
 		return nil, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("length %d exceeds %d characters", n, MaxPrefixLength)}
 	}
 	if !utf8.ValidString(s) {
 		return nil, &shardlog.ArgumentError{Field: field, Reason: "is not valid UTF-8"}
 	}
-	var t template
+	var t keyTemplate
 	for s != "" {
 		i := strings.Index(s, "!{")
 		if i < 0 {
-			t = append(t, part{kind: partLiteral, text: s})
+			t = append(t, keyPart{kind: partLiteral, text: s})
 			break
 		}
 		if i > 0 {
-			t = append(t, part{kind: partLiteral, text: s[:i]})
+			t = append(t, keyPart{kind: partLiteral, text: s[:i]})
 		}
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return nil, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("unterminated expression %q: \"!{\" may only start an expression !{namespace:value}", truncate(s[i:], 40))}
+			return nil, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("unterminated expression %q: \"!{\" may only start an expression !{namespace:value}", clipText(s[i:], 40))}
 		}
 		expr := s[i+2 : i+end]
 		p, err := parseExpression(field, expr, errorPrefix)
@@ -306,9 +306,9 @@ func parseTemplate(field, s string, errorPrefix bool) (template, error) {
 	return t, nil
 }
 
-func parseExpression(field, expr string, errorPrefix bool) (part, error) {
-	bad := func(format string, args ...any) (part, error) {
-		return part{}, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("expression !{%s}: ", truncate(expr, 40)) + fmt.Sprintf(format, args...)}
+func parseExpression(field, expr string, errorPrefix bool) (keyPart, error) {
+	bad := func(format string, args ...any) (keyPart, error) {
+		return keyPart{}, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("expression !{%s}: ", clipText(expr, 40)) + fmt.Sprintf(format, args...)}
 	}
 	ns, value, ok := strings.Cut(expr, ":")
 	if !ok {
@@ -319,31 +319,31 @@ func parseExpression(field, expr string, errorPrefix bool) (part, error) {
 		if value == "" {
 			return bad("empty timestamp pattern")
 		}
-		layout, err := parseTimePattern(field, value)
+		layout, err := parseJavaTimePattern(field, value)
 		if err != nil {
-			return part{}, err
+			return keyPart{}, err
 		}
-		return part{kind: partTimestamp, layout: layout}, nil
+		return keyPart{kind: partTimestamp, layout: layout}, nil
 	case "firehose":
 		switch value {
 		case "random-string":
-			return part{kind: partRandomString}, nil
+			return keyPart{kind: partRandomString}, nil
 		case "error-output-type":
 			if !errorPrefix {
 				return bad("error-output-type is only valid in ErrorOutputPrefix")
 			}
-			return part{kind: partErrorOutputType}, nil
+			return keyPart{kind: partErrorOutputType}, nil
 		}
-		return bad("unknown firehose value %q; want random-string or error-output-type", truncate(value, 40))
+		return bad("unknown firehose value %q; want random-string or error-output-type", clipText(value, 40))
 	case "partitionKeyFromQuery", "partitionKeyFromLambda":
 		return bad("dynamic partitioning is not supported")
 	}
-	return bad("unknown namespace %q; want timestamp or firehose", truncate(ns, 40))
+	return bad("unknown namespace %q; want timestamp or firehose", clipText(ns, 40))
 }
 
-// eval evaluates the template for a key whose oldest record arrived at t
+// eval evaluates the keyTemplate for a key whose oldest record arrived at t
 // (UTC), with random strings derived from seed.
-func (t template) eval(field string, at time.Time, seed string, outputType OutputType) (string, error) {
+func (t keyTemplate) eval(field string, at time.Time, seed string, outputType OutputType) (string, error) {
 	var sb strings.Builder
 	random := 0
 	for _, p := range t {
@@ -351,7 +351,7 @@ func (t template) eval(field string, at time.Time, seed string, outputType Outpu
 		case partLiteral:
 			sb.WriteString(p.text)
 		case partTimestamp:
-			formatTime(&sb, p.layout, at)
+			formatJavaTime(&sb, p.layout, at)
 		case partRandomString:
 			sb.WriteString(randomString(seed, random))
 			random++
@@ -384,28 +384,28 @@ func randomString(seed string, n int) string {
 	return string(out)
 }
 
-// timeElement is one element of a timestamp pattern: a field (letter and
+// javaTimeElement is one element of a timestamp pattern: a field (letter and
 // count) or literal text.
-type timeElement struct {
+type javaTimeElement struct {
 	letter byte
 	count  int
 	text   string // letter == 0
 }
 
-// parseTimePattern parses the supported subset of Java's
+// parseJavaTimePattern parses the supported subset of Java's
 // DateTimeFormatter patterns.
-func parseTimePattern(field, pattern string) ([]timeElement, error) {
-	bad := func(format string, args ...any) ([]timeElement, error) {
-		return nil, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("timestamp pattern %q: ", truncate(pattern, 40)) + fmt.Sprintf(format, args...)}
+func parseJavaTimePattern(field, pattern string) ([]javaTimeElement, error) {
+	bad := func(format string, args ...any) ([]javaTimeElement, error) {
+		return nil, &shardlog.ArgumentError{Field: field, Reason: fmt.Sprintf("timestamp pattern %q: ", clipText(pattern, 40)) + fmt.Sprintf(format, args...)}
 	}
 	maxCount := map[byte]int{'y': 9, 'M': 4, 'd': 2, 'H': 2, 'm': 2, 's': 2, 'S': 9}
-	var out []timeElement
+	var out []javaTimeElement
 	lit := func(s string) {
 		if n := len(out); n > 0 && out[n-1].letter == 0 {
 			out[n-1].text += s
 			return
 		}
-		out = append(out, timeElement{text: s})
+		out = append(out, javaTimeElement{text: s})
 	}
 	for i := 0; i < len(pattern); {
 		c := pattern[i]
@@ -422,7 +422,7 @@ func parseTimePattern(field, pattern string) ([]timeElement, error) {
 			if n > m {
 				return bad("too many pattern letters %q (%d; at most %d)", c, n, m)
 			}
-			out = append(out, timeElement{letter: c, count: n})
+			out = append(out, javaTimeElement{letter: c, count: n})
 			i += n
 		case c == '\'':
 			if i+1 < len(pattern) && pattern[i+1] == '\'' {
@@ -460,10 +460,10 @@ func parseTimePattern(field, pattern string) ([]timeElement, error) {
 	return out, nil
 }
 
-var monthNames = [...]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
+var javaMonthNames = [...]string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
 
-// formatTime appends t formatted by layout (DateTimeFormatter semantics).
-func formatTime(sb *strings.Builder, layout []timeElement, t time.Time) {
+// formatJavaTime appends t formatted by layout (DateTimeFormatter semantics).
+func formatJavaTime(sb *strings.Builder, layout []javaTimeElement, t time.Time) {
 	pad := func(v, width int) {
 		s := strconv.Itoa(v)
 		for i := len(s); i < width; i++ {
@@ -484,9 +484,9 @@ func formatTime(sb *strings.Builder, layout []timeElement, t time.Time) {
 		case 'M':
 			switch e.count {
 			case 3:
-				sb.WriteString(monthNames[t.Month()-1][:3])
+				sb.WriteString(javaMonthNames[t.Month()-1][:3])
 			case 4:
-				sb.WriteString(monthNames[t.Month()-1])
+				sb.WriteString(javaMonthNames[t.Month()-1])
 			default:
 				pad(int(t.Month()), e.count)
 			}
@@ -506,7 +506,7 @@ func formatTime(sb *strings.Builder, layout []timeElement, t time.Time) {
 }
 
 // truncate shortens s for error messages.
-func truncate(s string, n int) string {
+func clipText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

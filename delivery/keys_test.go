@@ -14,10 +14,10 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
-// arrival is the oldest record's arrival in the key tests: 2024-03-05
+// keyArrival is the oldest record's arrival in the key tests: 2024-03-05
 // 07:08:09.123456789 UTC, given in another zone to check that keys use
 // UTC.
-var arrival = time.Date(2024, 3, 5, 7, 8, 9, 123456789, time.UTC).In(time.FixedZone("UTC+5", 5*3600))
+var keyArrival = time.Date(2024, 3, 5, 7, 8, 9, 123456789, time.UTC).In(time.FixedZone("UTC+5", 5*3600))
 
 func keyBatch(source, shard string, first uint64, n int) *Batch {
 	b := &Batch{
@@ -30,7 +30,7 @@ func keyBatch(source, shard string, first uint64, n int) *Batch {
 	for i := range n {
 		b.Records = append(b.Records, shardlog.Record{
 			SequenceNumber:              shardlog.MakeSequenceNumber(first+uint64(i), 1),
-			ApproximateArrivalTimestamp: arrival.Add(time.Duration(i) * time.Minute),
+			ApproximateArrivalTimestamp: keyArrival.Add(time.Duration(i) * time.Minute),
 			Data:                        []byte("x"),
 		})
 	}
@@ -42,9 +42,9 @@ func keyBatch(source, shard string, first uint64, n int) *Batch {
 // ds-1-2024-03-05-07-08-09-<32 hex>.json.gz.
 const nameRE = `ds-1-2024-03-05-07-08-09-[0-9a-f]{32}\.json\.gz`
 
-// requireArgError asserts err is a *shardlog.ArgumentError on field whose
+// requireFieldError asserts err is a *shardlog.ArgumentError on field whose
 // reason contains want.
-func requireArgError(t *testing.T, err error, field, want string) {
+func requireFieldError(t *testing.T, err error, field, want string) {
 	t.Helper()
 	require.Error(t, err)
 	var ae *shardlog.ArgumentError
@@ -115,26 +115,26 @@ func TestTimestampPatterns(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.pattern, func(t *testing.T) {
-			layout, err := parseTimePattern("Prefix", tc.pattern)
+			layout, err := parseJavaTimePattern("Prefix", tc.pattern)
 			require.NoError(t, err)
 			var sb strings.Builder
-			formatTime(&sb, layout, at)
+			formatJavaTime(&sb, layout, at)
 			assert.Equal(t, tc.want, sb.String())
 		})
 	}
 	// Two-digit fields at two-digit values, and December.
 	late := time.Date(1999, 12, 31, 23, 59, 58, 7_000_000, time.UTC)
-	layout, err := parseTimePattern("Prefix", "yy M d H m s SSS MMM")
+	layout, err := parseJavaTimePattern("Prefix", "yy M d H m s SSS MMM")
 	require.NoError(t, err)
 	var sb strings.Builder
-	formatTime(&sb, layout, late)
+	formatJavaTime(&sb, layout, late)
 	assert.Equal(t, "99 12 31 23 59 58 007 Dec", sb.String())
 }
 
 func TestTimestampsAreUTCAndShared(t *testing.T) {
 	k := KeyLayout{Prefix: "!{timestamp:yyyy-MM-dd'T'HH:mm}/!{timestamp:HH}/", ErrorOutputPrefix: "e/!{firehose:error-output-type}"}
 	err := k.Validate()
-	requireArgError(t, err, "Prefix", `character ':'`)
+	requireFieldError(t, err, "Prefix", `character ':'`)
 
 	k.Prefix = "!{timestamp:yyyy-MM-dd'T'HH'h'mm}/!{timestamp:HH.ss.SSS}/"
 	b := keyBatch("orders", "shardId-000000000001", 100, 3)
@@ -200,13 +200,13 @@ func TestObjectKeyVersionAndStreamName(t *testing.T) {
 	assert.Contains(t, key, "/ds-7-2024")
 	b.Version = -1
 	_, err = k.ObjectKey(b, "")
-	requireArgError(t, err, "DeliveryStreamVersion", "negative")
+	requireFieldError(t, err, "DeliveryStreamVersion", "negative")
 
 	b.Version = 1
 	for _, name := range []string{"", "a/b", "../x", strings.Repeat("a", 65), "sp ace"} {
 		b.DeliveryStream = name
 		_, err := k.ObjectKey(b, "")
-		requireArgError(t, err, "DeliveryStreamName", "")
+		requireFieldError(t, err, "DeliveryStreamName", "")
 	}
 	b.DeliveryStream = strings.Repeat("a", 64)
 	_, err = k.ObjectKey(b, "")
@@ -251,12 +251,12 @@ func TestKeyLayoutErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			k := KeyLayout{Prefix: tc.prefix, ErrorOutputPrefix: tc.errPrefix}
-			requireArgError(t, k.Validate(), tc.field, tc.want)
+			requireFieldError(t, k.Validate(), tc.field, tc.want)
 			// Making a key fails the same way.
 			_, err := k.ObjectKey(keyBatch("orders", "shardId-000000000001", 100, 1), "")
-			requireArgError(t, err, tc.field, tc.want)
-			_, err = k.ErrorKey("ds", 1, ProcessingFailed, arrival, "seed", "")
-			requireArgError(t, err, tc.field, tc.want)
+			requireFieldError(t, err, tc.field, tc.want)
+			_, err = k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "seed", "")
+			requireFieldError(t, err, tc.field, tc.want)
 		})
 	}
 }
@@ -300,7 +300,7 @@ func TestEvaluatedPrefixLimit(t *testing.T) {
 				assert.Len(t, strings.TrimSuffix(key, key[strings.LastIndex(key, "ds-1-"):]), tc.length)
 				return
 			}
-			requireArgError(t, err, "Prefix", fmt.Sprintf("evaluates to %d characters; the limit is 512", tc.length))
+			requireFieldError(t, err, "Prefix", fmt.Sprintf("evaluates to %d characters; the limit is 512", tc.length))
 		})
 	}
 
@@ -308,7 +308,7 @@ func TestEvaluatedPrefixLimit(t *testing.T) {
 	// but the key would pass S3's 1024 bytes.
 	k := KeyLayout{Prefix: strings.Repeat("é", 512-len(ts))}
 	_, err := k.ObjectKey(b, ".gz")
-	requireArgError(t, err, "Prefix", "the object key would be")
+	requireFieldError(t, err, "Prefix", "the object key would be")
 	k = KeyLayout{Prefix: strings.Repeat("é", 300)}
 	key, err := k.ObjectKey(b, ".gz")
 	require.NoError(t, err)
@@ -333,17 +333,17 @@ func TestErrorKey(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			require.NoError(t, tc.k.Validate())
-			key, err := tc.k.ErrorKey("ds", 1, ProcessingFailed, arrival, "orders/shardId-000000000001/100", ".gz")
+			key, err := tc.k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "orders/shardId-000000000001/100", ".gz")
 			require.NoError(t, err)
 			assert.Regexp(t, "^"+tc.want+"$", key)
 
-			again, err := tc.k.ErrorKey("ds", 1, ProcessingFailed, arrival, "orders/shardId-000000000001/100", ".gz")
+			again, err := tc.k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "orders/shardId-000000000001/100", ".gz")
 			require.NoError(t, err)
 			assert.Equal(t, key, again, "the same seed gives the same key")
-			other, err := tc.k.ErrorKey("ds", 1, ProcessingFailed, arrival, "orders/shardId-000000000001/101", ".gz")
+			other, err := tc.k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "orders/shardId-000000000001/101", ".gz")
 			require.NoError(t, err)
 			assert.NotEqual(t, key, other, "another seed gives another key")
-			conv, err := tc.k.ErrorKey("ds", 1, FormatConversionFailed, arrival, "orders/shardId-000000000001/100", ".gz")
+			conv, err := tc.k.ErrorKey("ds", 1, FormatConversionFailed, keyArrival, "orders/shardId-000000000001/100", ".gz")
 			require.NoError(t, err)
 			assert.NotEqual(t, key, conv, "another output type gives another key, even with no type in the prefix")
 		})
@@ -351,10 +351,10 @@ func TestErrorKey(t *testing.T) {
 
 	k := KeyLayout{ErrorOutputPrefix: "e/!{firehose:error-output-type}/"}
 	for _, typ := range []OutputType{"", "a/b", "..", OutputType(strings.Repeat("x", 65))} {
-		_, err := k.ErrorKey("ds", 1, typ, arrival, "s", "")
-		requireArgError(t, err, "OutputType", "")
+		_, err := k.ErrorKey("ds", 1, typ, keyArrival, "s", "")
+		requireFieldError(t, err, "OutputType", "")
 	}
-	key, err := k.ErrorKey("ds", 1, DeliveryFailed, arrival, "s", "")
+	key, err := k.ErrorKey("ds", 1, DeliveryFailed, keyArrival, "s", "")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(key, "e/delivery-failed/2024/03/05/07/ds-1-"), key)
 }
@@ -364,24 +364,24 @@ func TestErrorKeyEvaluatedLimit(t *testing.T) {
 	// Default error prefix: <Prefix><type>/<timestamp>.
 	fixed := len("processing-failed/") + len(ts)
 	k := KeyLayout{Prefix: strings.Repeat("a", 512-fixed)}
-	_, err := k.ErrorKey("ds", 1, ProcessingFailed, arrival, "s", "")
+	_, err := k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "s", "")
 	require.NoError(t, err)
 	k = KeyLayout{Prefix: strings.Repeat("a", 513-fixed)}
-	_, err = k.ErrorKey("ds", 1, ProcessingFailed, arrival, "s", "")
-	requireArgError(t, err, "ErrorOutputPrefix", "evaluates to 513 characters; the limit is 512")
+	_, err = k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "s", "")
+	requireFieldError(t, err, "ErrorOutputPrefix", "evaluates to 513 characters; the limit is 512")
 
 	// A given error prefix, at and past the edge.
 	fixed = len("processing-failed") + len(ts)
 	k = KeyLayout{ErrorOutputPrefix: "!{firehose:error-output-type}" + strings.Repeat("b", 512-fixed)}
-	_, err = k.ErrorKey("ds", 1, ProcessingFailed, arrival, "s", "")
+	_, err = k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "s", "")
 	require.NoError(t, err)
 	k = KeyLayout{ErrorOutputPrefix: "!{firehose:error-output-type}" + strings.Repeat("b", 513-fixed)}
-	_, err = k.ErrorKey("ds", 1, ProcessingFailed, arrival, "s", "")
-	requireArgError(t, err, "ErrorOutputPrefix", "evaluates to 513 characters")
+	_, err = k.ErrorKey("ds", 1, ProcessingFailed, keyArrival, "s", "")
+	requireFieldError(t, err, "ErrorOutputPrefix", "evaluates to 513 characters")
 	// The length depends on the type: a longer type passes the limit.
 	k = KeyLayout{ErrorOutputPrefix: "!{firehose:error-output-type}" + strings.Repeat("b", 512-fixed)}
-	_, err = k.ErrorKey("ds", 1, FormatConversionFailed, arrival, "s", "")
-	requireArgError(t, err, "ErrorOutputPrefix", "evaluates to")
+	_, err = k.ErrorKey("ds", 1, FormatConversionFailed, keyArrival, "s", "")
+	requireFieldError(t, err, "ErrorOutputPrefix", "evaluates to")
 }
 
 func TestKeySeed(t *testing.T) {

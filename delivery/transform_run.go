@@ -171,7 +171,7 @@ func matchResponse(in []TransformRecord, out []TransformedRecord) ([]int, *trans
 	for j, o := range out {
 		i, ok := index[o.RecordID]
 		if !ok {
-			return nil, &transformError{code: CodeUnknownRecordID, err: fmt.Errorf("response record %d has record ID %q, which is not in the request", j, truncate(o.RecordID, 100))}
+			return nil, &transformError{code: CodeUnknownRecordID, err: fmt.Errorf("response record %d has record ID %q, which is not in the request", j, clipText(o.RecordID, 100))}
 		}
 		if results[i] >= 0 {
 			return nil, &transformError{code: CodeDuplicateRecordID, err: fmt.Errorf("response records %d and %d have the same record ID %q", results[i], j, o.RecordID)}
@@ -179,7 +179,7 @@ func matchResponse(in []TransformRecord, out []TransformedRecord) ([]int, *trans
 		switch o.Result {
 		case Ok, Dropped, TransformProcessingFailed:
 		default:
-			return nil, &transformError{code: CodeInvalidResult, err: fmt.Errorf("record %q has result %q; want Ok, Dropped or ProcessingFailed", o.RecordID, truncate(string(o.Result), 40))}
+			return nil, &transformError{code: CodeInvalidResult, err: fmt.Errorf("record %q has result %q; want Ok, Dropped or ProcessingFailed", o.RecordID, clipText(string(o.Result), 40))}
 		}
 		results[i] = j
 	}

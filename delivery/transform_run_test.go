@@ -16,7 +16,7 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
-var t0 = time.Date(2024, 3, 5, 7, 8, 9, 0, time.UTC)
+var transformT0 = time.Date(2024, 3, 5, 7, 8, 9, 0, time.UTC)
 
 func transformBatch(n int) *Batch {
 	b := &Batch{
@@ -28,7 +28,7 @@ func transformBatch(n int) *Batch {
 	for i := range n {
 		b.Records = append(b.Records, shardlog.Record{
 			SequenceNumber:              shardlog.MakeSequenceNumber(uint64(1000+i), 2),
-			ApproximateArrivalTimestamp: t0.Add(time.Duration(i) * time.Second),
+			ApproximateArrivalTimestamp: transformT0.Add(time.Duration(i) * time.Second),
 			PartitionKey:                fmt.Sprintf("key-%d", i),
 			Data:                        fmt.Appendf(nil, "record %d", i),
 		})
@@ -39,7 +39,7 @@ func transformBatch(n int) *Batch {
 }
 
 // echo answers every record with result and its data upper-cased.
-func echo(result TransformResult) Transform {
+func echoTransform(result TransformResult) Transform {
 	return func(ctx context.Context, in []TransformRecord) ([]TransformedRecord, error) {
 		out := make([]TransformedRecord, len(in))
 		for i, r := range in {
@@ -120,7 +120,7 @@ func TestTransformResultsMix(t *testing.T) {
 
 func TestTransformAllDropped(t *testing.T) {
 	b := transformBatch(3)
-	failed, err := runTransform(t.Context(), echo(Dropped), 3, b, nil)
+	failed, err := runTransform(t.Context(), echoTransform(Dropped), 3, b, nil)
 	require.NoError(t, err)
 	assert.Empty(t, failed)
 	assert.Empty(t, b.Records)
@@ -166,7 +166,7 @@ func TestTransformContractViolations(t *testing.T) {
 			var backoffs []int
 			tr := func(ctx context.Context, in []TransformRecord) ([]TransformedRecord, error) {
 				calls++
-				out, _ := echo(Ok)(ctx, in)
+				out, _ := echoTransform(Ok)(ctx, in)
 				return tc.mangle(out), nil
 			}
 			failed, err := runTransform(t.Context(), tr, 2, b, func(n int) time.Duration {
@@ -198,7 +198,7 @@ func TestTransformContractViolationThenSuccess(t *testing.T) {
 	calls := 0
 	tr := func(ctx context.Context, in []TransformRecord) ([]TransformedRecord, error) {
 		calls++
-		out, _ := echo(Ok)(ctx, in)
+		out, _ := echoTransform(Ok)(ctx, in)
 		if calls == 1 {
 			return out[:1], nil
 		}
@@ -260,7 +260,7 @@ func TestTransformInvocationErrorThenSuccess(t *testing.T) {
 		if calls < 3 {
 			return nil, errors.New("throttled")
 		}
-		return echo(Ok)(ctx, in)
+		return echoTransform(Ok)(ctx, in)
 	}
 	failed, err := runTransform(t.Context(), tr, 3, b, nil)
 	require.NoError(t, err)
@@ -280,7 +280,7 @@ func TestTransformProcessingFailedAttempts(t *testing.T) {
 		if calls == 1 {
 			return nil, errors.New("cold start")
 		}
-		return echo(TransformProcessingFailed)(ctx, in)
+		return echoTransform(TransformProcessingFailed)(ctx, in)
 	}
 	failed, err := runTransform(t.Context(), tr, 3, b, nil)
 	require.NoError(t, err)
@@ -331,7 +331,7 @@ func TestTransformContextCanceled(t *testing.T) {
 		tr := func(ctx context.Context, in []TransformRecord) ([]TransformedRecord, error) {
 			calls++
 			cancel()
-			return echo(Ok)(ctx, in[:1])
+			return echoTransform(Ok)(ctx, in[:1])
 		}
 		_, err := runTransform(ctx, tr, 3, b, nil)
 		assert.ErrorIs(t, err, context.Canceled)
@@ -382,7 +382,7 @@ func TestTransformDuplicateSequenceNumbers(t *testing.T) {
 		for _, r := range in {
 			ids = append(ids, r.RecordID)
 		}
-		return echo(Ok)(ctx, in)
+		return echoTransform(Ok)(ctx, in)
 	}
 	failed, err := runTransform(t.Context(), tr, 0, b, nil)
 	require.NoError(t, err)
