@@ -55,5 +55,8 @@ func (e *ConversionError) Unwrap() []error {
 // Uncompressed, as it compresses itself); object-store destinations call
 // it when they are configured.
 type CompressionChecker interface {
+	// CheckCompression returns nil if objects of the format may be
+	// compressed with c, else a *shardlog.ArgumentError naming
+	// CompressionFormat.
 	CheckCompression(c Compression) error
 }
