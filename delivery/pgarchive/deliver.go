@@ -119,8 +119,13 @@ func (a *Archive) deliverOnce(ctx context.Context, b *delivery.Batch, src *rowSo
 	var q pgx.Batch
 	q.Queue(a.upsertShardSQL(), a.shardArgs(b)...)
 	var maxSeq pgtype.Text
-	q.Queue(`SELECT max(seq)::text FROM `+a.table+` WHERE stream = $1 AND shard = $2`, b.Source, b.Shard.ShardID).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&maxSeq) })
+	q.Queue(a.lastSeqSQL(), b.Source, b.Shard.ShardID).
+		QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&maxSeq); !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			return nil
+		})
 	if err := tx.SendBatch(ctx, &q).Close(); err != nil {
 		return err
 	}
@@ -146,6 +151,14 @@ func (a *Archive) deliverOnce(ctx context.Context, b *delivery.Batch, src *rowSo
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// lastSeqSQL reads the largest sequence number archived for a shard: a
+// backward scan of the primary key that reads one entry. (Not max(seq):
+// on a table without statistics the planner may aggregate over every row
+// of the shard instead.)
+func (a *Archive) lastSeqSQL() string {
+	return `SELECT seq::text AS last_seq FROM ` + a.table + ` WHERE stream = $1 AND shard = $2 ORDER BY seq DESC LIMIT 1`
 }
 
 // upsertShardSQL records a shard in the catalog, keeping what an earlier

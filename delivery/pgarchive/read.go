@@ -27,9 +27,7 @@ func (a *Archive) ReadKey(ctx context.Context, in shardlog.ReadKeyInput) iter.Se
 			yield(shardlog.Record{}, err)
 			return
 		}
-		sql := `SELECT seq::text, arrival, data FROM ` + a.table + `
-WHERE stream = $1 AND partition_key = $2 AND seq > $3::text::numeric
-ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
+		sql := a.readKeySQL()
 		a.pages(ctx, yield, in.After, func(after shardlog.SequenceNumber) ([]shardlog.Record, error) {
 			rows, err := a.pool.Query(ctx, sql, in.StreamName, in.PartitionKey, after.String())
 			if err != nil {
@@ -55,9 +53,7 @@ func (a *Archive) ReadShard(ctx context.Context, in eventstore.ArchiveShardInput
 			yield(shardlog.Record{}, err)
 			return
 		}
-		sql := `SELECT seq::text, partition_key, arrival, data FROM ` + a.table + `
-WHERE stream = $1 AND shard = $2 AND seq > $3::text::numeric
-ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
+		sql := a.readShardSQL()
 		a.pages(ctx, yield, in.After, func(after shardlog.SequenceNumber) ([]shardlog.Record, error) {
 			rows, err := a.pool.Query(ctx, sql, in.StreamName, in.ShardID, after.String())
 			if err != nil {
@@ -70,6 +66,23 @@ ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
 			return fmt.Errorf("pgarchive: read shard %s/%s from %s: %w", in.StreamName, in.ShardID, a.name, err)
 		})
 	}
+}
+
+// readKeySQL reads a page of a key's records: a range scan of the index
+// on (stream, partition_key, seq) that stops after PageSize rows. The
+// text form of seq has its own name: a bare "seq" in ORDER BY would name
+// it, and sort the page as text after reading every row of the key.
+func (a *Archive) readKeySQL() string {
+	return `SELECT seq::text AS seq_text, arrival, data FROM ` + a.table + `
+WHERE stream = $1 AND partition_key = $2 AND seq > $3::text::numeric
+ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
+}
+
+// readShardSQL reads a page of a shard's records through the primary key.
+func (a *Archive) readShardSQL() string {
+	return `SELECT seq::text AS seq_text, partition_key, arrival, data FROM ` + a.table + `
+WHERE stream = $1 AND shard = $2 AND seq > $3::text::numeric
+ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
 }
 
 // pages runs page from after until a short page, yielding each record;

@@ -1,0 +1,177 @@
+package pgarchive_test
+
+import (
+	"context"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/shoal-dev/shoal/delivery/pgarchive"
+	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pgtest"
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/shardlogtest"
+	"github.com/stretchr/testify/require"
+)
+
+// benchBatch is the batch size of the delivery benchmarks: 5,000 records
+// of 200 bytes, about 1 MB, within Firehose's default 5 MiB buffer.
+const (
+	benchBatch = 5000
+	benchSize  = 200
+)
+
+// benchRecords returns the records of iteration i: each iteration
+// archives new records, after the previous iteration's.
+func benchRecords(i int) []shardlog.Record {
+	return synthRecords(0, basePos+uint64(i*benchBatch*3), benchBatch, benchSize, "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8")
+}
+
+// BenchmarkArchiveDeliver: Archive.Deliver of batches of new records (the
+// steady state), in rows/s. Compare with BenchmarkRawCopyFrom.
+func BenchmarkArchiveDeliver(b *testing.B) {
+	ctx := context.Background()
+	a, pool := newArchive(b, pgarchive.Options{})
+	sh := synthShard(0)
+	b.SetBytes(benchBatch * benchSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		recs := benchRecords(i)
+		b.StartTimer()
+		if err := a.Deliver(ctx, batchOf("bench", sh, recs)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "rows/s")
+	rows, distinct := countRows(b, pool, a, "bench", sh.ShardID)
+	require.Equal(b, b.N*benchBatch, rows, "every iteration archived new rows")
+	require.Equal(b, rows, distinct)
+}
+
+// BenchmarkRawCopyFrom is the baseline of BenchmarkArchiveDeliver: the
+// same records copied with pgx CopyFrom, on the pool, into a bare table of
+// the archive table's shape and indexes, with nothing else: no
+// transaction, no catalog, no duplicate check.
+func BenchmarkRawCopyFrom(b *testing.B) {
+	ctx := context.Background()
+	pool := pgtest.Pool(b)
+	table := pgtest.UniqueName("shoal_archive_raw")
+	pgtest.DropTables(b, pool, table)
+	ident := pgx.Identifier{table}
+	_, err := pool.Exec(ctx, `CREATE TABLE `+ident.Sanitize()+` (
+	stream text NOT NULL, shard text NOT NULL, seq numeric(39, 0) NOT NULL CHECK (seq > 0),
+	partition_key text NOT NULL, arrival timestamptz NOT NULL, data bytea NOT NULL,
+	stream_id text, version bigint, type text, event_id uuid,
+	PRIMARY KEY (stream, shard, seq))`)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `CREATE INDEX ON `+ident.Sanitize()+` (stream, partition_key, seq)`)
+	require.NoError(b, err)
+	columns := []string{"stream", "shard", "seq", "partition_key", "arrival", "data", "stream_id", "version", "type", "event_id"}
+	shardID := synthShard(0).ShardID
+	b.SetBytes(benchBatch * benchSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		recs := benchRecords(i)
+		b.StartTimer()
+		_, err := pool.CopyFrom(ctx, ident, columns, pgx.CopyFromSlice(len(recs), func(j int) ([]any, error) {
+			r := &recs[j]
+			return []any{"bench", shardID, seqNumeric(r.SequenceNumber), r.PartitionKey, r.ApproximateArrivalTimestamp, r.Data,
+				nil, nil, nil, nil}, nil
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "rows/s")
+	var rows int
+	require.NoError(b, pool.QueryRow(ctx, `SELECT count(*) FROM `+ident.Sanitize()).Scan(&rows))
+	require.Equal(b, b.N*benchBatch, rows)
+}
+
+// seqNumeric is the cheapest numeric of a sequence number pgx encodes.
+func seqNumeric(s shardlog.SequenceNumber) pgtype.Numeric {
+	pos := s.Position()
+	n := new(big.Int).SetUint64(pos >> 32)
+	n.Lsh(n, 64)
+	n.Or(n, new(big.Int).SetUint64(pos<<32|uint64(s.ShardIndex())))
+	return pgtype.Numeric{Int: n, Valid: true}
+}
+
+// loadEvents is how many events the load benchmarks read.
+const loadEvents = 1000
+
+// loadFixture writes loadEvents events of one aggregate (in appends of
+// 10) to a memory-engine log and returns the store; with archived, it
+// also delivers them to a PostgreSQL archive and moves the clock past
+// retention, so that only the archive holds them, and returns a store
+// reading the archive.
+func loadFixture(b *testing.B, archived bool) *eventstore.Store {
+	ctx := context.Background()
+	clock := shardlogtest.NewClockAt(t0)
+	l := openLog(b, clock, "acct", 1)
+	reg := registry(b)
+	store, err := eventstore.Open(ctx, l, "acct", eventstore.WithRegistry(reg))
+	require.NoError(b, err)
+	for i := 0; i < loadEvents; i += 10 {
+		evs := make([]any, 10)
+		for j := range evs {
+			evs[j] = deposited{Amount: i + j}
+		}
+		_, err := store.Append(ctx, "acct-1", eventstore.Any, evs...)
+		require.NoError(b, err)
+	}
+	if !archived {
+		return store
+	}
+	a, _ := newArchive(b, pgarchive.Options{Events: store})
+	deliverLog(b, a, l, "acct")
+	clock.Advance(shardlog.DefaultRetentionHours*time.Hour + time.Hour)
+	require.NoError(b, l.EnforceRetention(ctx))
+	require.Empty(b, shardRecords(b, l, "acct", "shardId-000000000000"), "every event expired from the log")
+	tiered, err := eventstore.Open(ctx, l, "acct", eventstore.WithRegistry(reg), eventstore.WithArchive(a))
+	require.NoError(b, err)
+	return tiered
+}
+
+func benchLoad(b *testing.B, store *eventstore.Store) {
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ld, err := store.Load(ctx, "acct-1", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for ev, err := range ld.Events {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := ev.Data(); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != loadEvents {
+			b.Fatalf("loaded %d events, want %d", n, loadEvents)
+		}
+	}
+	b.ReportMetric(float64(b.N*loadEvents)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkTieredLoad: eventstore Load of an aggregate's 1,000 events,
+// all past the log's retention, from the PostgreSQL archive. Compare
+// with BenchmarkLiveLoad.
+func BenchmarkTieredLoad(b *testing.B) { benchLoad(b, loadFixture(b, true)) }
+
+// BenchmarkLiveLoad: the same Load, of the same 1,000 events in the live
+// log (memory engine).
+func BenchmarkLiveLoad(b *testing.B) {
+	pgtest.URL(b) // reported next to BenchmarkTieredLoad: skip alike
+	benchLoad(b, loadFixture(b, false))
+}
