@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shoal-dev/shoal/delivery/pgarchive"
 	"github.com/shoal-dev/shoal/eventstore"
 	"github.com/shoal-dev/shoal/internal/pgtest"
@@ -57,6 +58,62 @@ func BenchmarkArchiveDeliver(b *testing.B) {
 // the archive table's shape and indexes, with nothing else: no
 // transaction, no catalog, no duplicate check.
 func BenchmarkRawCopyFrom(b *testing.B) {
+	raw := newRawTable(b)
+	b.SetBytes(benchBatch * benchSize)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		recs := benchRecords(i)
+		b.StartTimer()
+		raw.copy(b, recs)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "rows/s")
+	raw.requireRows(b, b.N*benchBatch)
+}
+
+// BenchmarkDeliverVsRawCopyFrom runs BenchmarkArchiveDeliver's and
+// BenchmarkRawCopyFrom's work alternately, batch by batch, and reports
+// both rates and their ratio: on a shared machine, a same-run ratio that
+// load drifting between two benchmarks does not skew.
+func BenchmarkDeliverVsRawCopyFrom(b *testing.B) {
+	ctx := context.Background()
+	a, pool := newArchive(b, pgarchive.Options{})
+	sh := synthShard(0)
+	raw := newRawTable(b)
+	var inDeliver, inRaw time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		recs := benchRecords(i)
+		b.StartTimer()
+		start := time.Now()
+		if err := a.Deliver(ctx, batchOf("bench", sh, recs)); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		raw.copy(b, recs)
+		inDeliver += mid.Sub(start)
+		inRaw += time.Since(mid)
+	}
+	b.StopTimer()
+	rows := float64(b.N * benchBatch)
+	b.ReportMetric(rows/inDeliver.Seconds(), "deliver-rows/s")
+	b.ReportMetric(rows/inRaw.Seconds(), "raw-rows/s")
+	b.ReportMetric(inRaw.Seconds()/inDeliver.Seconds(), "deliver/raw")
+	n, _ := countRows(b, pool, a, "bench", sh.ShardID)
+	require.Equal(b, b.N*benchBatch, n)
+	raw.requireRows(b, b.N*benchBatch)
+}
+
+// rawTable is the baseline's bare table: the archive table's shape and
+// indexes, and nothing else.
+type rawTable struct {
+	pool  *pgxpool.Pool
+	ident pgx.Identifier
+}
+
+func newRawTable(b *testing.B) *rawTable {
 	ctx := context.Background()
 	pool := pgtest.Pool(b)
 	table := pgtest.UniqueName("shoal_archive_raw")
@@ -70,28 +127,28 @@ func BenchmarkRawCopyFrom(b *testing.B) {
 	require.NoError(b, err)
 	_, err = pool.Exec(ctx, `CREATE INDEX ON `+ident.Sanitize()+` (stream, partition_key, seq)`)
 	require.NoError(b, err)
-	columns := []string{"stream", "shard", "seq", "partition_key", "arrival", "data", "stream_id", "version", "type", "event_id"}
+	return &rawTable{pool: pool, ident: ident}
+}
+
+var rawColumns = []string{"stream", "shard", "seq", "partition_key", "arrival", "data", "stream_id", "version", "type", "event_id"}
+
+// copy is the baseline: one pgx CopyFrom of recs on the pool.
+func (t *rawTable) copy(b *testing.B, recs []shardlog.Record) {
 	shardID := synthShard(0).ShardID
-	b.SetBytes(benchBatch * benchSize)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		recs := benchRecords(i)
-		b.StartTimer()
-		_, err := pool.CopyFrom(ctx, ident, columns, pgx.CopyFromSlice(len(recs), func(j int) ([]any, error) {
-			r := &recs[j]
-			return []any{"bench", shardID, seqNumeric(r.SequenceNumber), r.PartitionKey, r.ApproximateArrivalTimestamp, r.Data,
-				nil, nil, nil, nil}, nil
-		}))
-		if err != nil {
-			b.Fatal(err)
-		}
+	_, err := t.pool.CopyFrom(context.Background(), t.ident, rawColumns, pgx.CopyFromSlice(len(recs), func(j int) ([]any, error) {
+		r := &recs[j]
+		return []any{"bench", shardID, seqNumeric(r.SequenceNumber), r.PartitionKey, r.ApproximateArrivalTimestamp, r.Data,
+			nil, nil, nil, nil}, nil
+	}))
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func (t *rawTable) requireRows(b *testing.B, want int) {
 	var rows int
-	require.NoError(b, pool.QueryRow(ctx, `SELECT count(*) FROM `+ident.Sanitize()).Scan(&rows))
-	require.Equal(b, b.N*benchBatch, rows)
+	require.NoError(b, t.pool.QueryRow(context.Background(), `SELECT count(*) FROM `+t.ident.Sanitize()).Scan(&rows))
+	require.Equal(b, want, rows)
 }
 
 // seqNumeric is the cheapest numeric of a sequence number pgx encodes.

@@ -346,3 +346,48 @@ func TestNumericOrder(t *testing.T) {
 	require.NoError(t, a.Deliver(ctx, batchOf("s", synthShard(7), recs[:5])))
 	requireRecords(t, recs, collect(t, a.ReadShard(ctx, eventstore.ArchiveShardInput{StreamName: "s", ShardID: synthShard(7).ShardID})))
 }
+
+// TestDeliverRetriesAUniqueViolation: a writer that bypasses the catalog
+// lock inserts one of the batch's rows while Deliver copies; Deliver's
+// COPY waits for it, fails with a unique violation when it commits, and
+// Deliver runs its transaction again: no error, every row once.
+func TestDeliverRetriesAUniqueViolation(t *testing.T) {
+	ctx := context.Background()
+	a, pool := newArchive(t, pgarchive.Options{})
+	sh := synthShard(0)
+	recs := synthRecords(0, basePos, 1000, 50)
+	require.NoError(t, a.Deliver(ctx, batchOf("s", sh, recs[:100])))
+
+	other, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer other.Rollback(ctx) //nolint:errcheck
+	r := recs[500]
+	_, err = other.Exec(ctx, `INSERT INTO `+pgx.Identifier{a.Table()}.Sanitize()+` (stream, shard, seq, partition_key, arrival, data)
+VALUES ('s', $1, $2::text::numeric, $3, $4, $5)`, sh.ShardID, r.SequenceNumber.String(), r.PartitionKey, r.ApproximateArrivalTimestamp, r.Data)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- a.Deliver(ctx, batchOf("s", sh, recs[100:])) }()
+	// Wait until Deliver's COPY waits on the uncommitted row.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%copy%' || $1 || '%'`, a.Table()).Scan(&waiting))
+		if waiting > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "Deliver's COPY never waited on the other writer")
+		select {
+		case err := <-done:
+			t.Fatalf("Deliver returned before the other writer committed: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	require.NoError(t, other.Commit(ctx))
+	require.NoError(t, <-done)
+	rows, distinct := countRows(t, pool, a, "s", sh.ShardID)
+	require.Equal(t, 1000, rows)
+	require.Equal(t, 1000, distinct)
+	requireRecords(t, recs, collect(t, a.ReadShard(ctx, eventstore.ArchiveShardInput{StreamName: "s", ShardID: sh.ShardID})))
+}
