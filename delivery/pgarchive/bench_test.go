@@ -87,14 +87,25 @@ func BenchmarkDeliverVsRawCopyFrom(b *testing.B) {
 		b.StopTimer()
 		recs := benchRecords(i)
 		b.StartTimer()
-		start := time.Now()
-		if err := a.Deliver(ctx, batchOf("bench", sh, recs)); err != nil {
-			b.Fatal(err)
+		deliver := func() {
+			start := time.Now()
+			if err := a.Deliver(ctx, batchOf("bench", sh, recs)); err != nil {
+				b.Fatal(err)
+			}
+			inDeliver += time.Since(start)
 		}
-		mid := time.Now()
-		raw.copy(b, recs)
-		inDeliver += mid.Sub(start)
-		inRaw += time.Since(mid)
+		copyRaw := func() {
+			start := time.Now()
+			raw.copy(b, recs)
+			inRaw += time.Since(start)
+		}
+		if i%2 == 0 { // neither always goes first
+			deliver()
+			copyRaw()
+		} else {
+			copyRaw()
+			deliver()
+		}
 	}
 	b.StopTimer()
 	rows := float64(b.N * benchBatch)
@@ -197,28 +208,57 @@ func loadFixture(b *testing.B, archived bool) *eventstore.Store {
 }
 
 func benchLoad(b *testing.B, store *eventstore.Store) {
-	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		ld, err := store.Load(ctx, "acct-1", nil)
+		loadAll(b, store)
+	}
+	b.ReportMetric(float64(b.N*loadEvents)/b.Elapsed().Seconds(), "events/s")
+}
+
+// loadAll loads the aggregate and decodes every event.
+func loadAll(b *testing.B, store *eventstore.Store) {
+	ld, err := store.Load(context.Background(), "acct-1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for ev, err := range ld.Events {
 		if err != nil {
 			b.Fatal(err)
 		}
-		n := 0
-		for ev, err := range ld.Events {
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := ev.Data(); err != nil {
-				b.Fatal(err)
-			}
-			n++
+		if _, err := ev.Data(); err != nil {
+			b.Fatal(err)
 		}
-		if n != loadEvents {
-			b.Fatalf("loaded %d events, want %d", n, loadEvents)
+		n++
+	}
+	if n != loadEvents {
+		b.Fatalf("loaded %d events, want %d", n, loadEvents)
+	}
+}
+
+// BenchmarkTieredVsLiveLoad runs BenchmarkTieredLoad's and
+// BenchmarkLiveLoad's loads alternately and reports both rates and the
+// time ratio tiered/live, a same-run ratio.
+func BenchmarkTieredVsLiveLoad(b *testing.B) {
+	tiered, live := loadFixture(b, true), loadFixture(b, false)
+	var inTiered, inLive time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range 2 {
+			start := time.Now()
+			if (i+j)%2 == 0 { // neither always goes first
+				loadAll(b, tiered)
+				inTiered += time.Since(start)
+			} else {
+				loadAll(b, live)
+				inLive += time.Since(start)
+			}
 		}
 	}
-	b.ReportMetric(float64(b.N*loadEvents)/b.Elapsed().Seconds(), "events/s")
+	events := float64(b.N * loadEvents)
+	b.ReportMetric(events/inTiered.Seconds(), "tiered-events/s")
+	b.ReportMetric(events/inLive.Seconds(), "live-events/s")
+	b.ReportMetric(inTiered.Seconds()/inLive.Seconds(), "tiered/live")
 }
 
 // BenchmarkTieredLoad: eventstore Load of an aggregate's 1,000 events,
