@@ -391,3 +391,19 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE 
 	require.Equal(t, 1000, distinct)
 	requireRecords(t, recs, collect(t, a.ReadShard(ctx, eventstore.ArchiveShardInput{StreamName: "s", ShardID: sh.ShardID})))
 }
+
+// TestPageBoundaries: reads of around and exactly a multiple of PageSize
+// records yield each once.
+func TestPageBoundaries(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newArchive(t, pgarchive.Options{})
+	for i, n := range []int{1, pgarchive.PageSize - 1, pgarchive.PageSize, pgarchive.PageSize + 1, 2 * pgarchive.PageSize} {
+		sh := synthShard(uint32(i))
+		key := sh.ShardID
+		recs := synthRecords(uint32(i), basePos, n, 8, key)
+		require.NoError(t, a.Deliver(ctx, batchOf("s", sh, recs)))
+		requireRecords(t, recs, collect(t, a.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: "s", PartitionKey: key})))
+		requireRecords(t, recs, collect(t, a.ReadShard(ctx, eventstore.ArchiveShardInput{StreamName: "s", ShardID: sh.ShardID})))
+		requireRecords(t, recs[n/2+1:], collect(t, a.ReadKey(ctx, shardlog.ReadKeyInput{StreamName: "s", PartitionKey: key, After: recs[n/2].SequenceNumber})))
+	}
+}

@@ -75,17 +75,18 @@ func (a *Archive) ReadShard(ctx context.Context, in eventstore.ArchiveShardInput
 func (a *Archive) readKeySQL() string {
 	return `SELECT seq::text AS seq_text, arrival, data FROM ` + a.table + `
 WHERE stream = $1 AND partition_key = $2 AND seq > $3::text::numeric
-ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
+ORDER BY seq LIMIT ` + fmt.Sprint(PageSize+1)
 }
 
 // readShardSQL reads a page of a shard's records through the primary key.
 func (a *Archive) readShardSQL() string {
 	return `SELECT seq::text AS seq_text, partition_key, arrival, data FROM ` + a.table + `
 WHERE stream = $1 AND shard = $2 AND seq > $3::text::numeric
-ORDER BY seq LIMIT ` + fmt.Sprint(PageSize)
+ORDER BY seq LIMIT ` + fmt.Sprint(PageSize+1)
 }
 
-// pages runs page from after until a short page, yielding each record;
+// pages runs page from after until a page says there is no more,
+// yielding each record;
 // the query and its rows are done before the consumer sees a record.
 func (a *Archive) pages(ctx context.Context, yield func(shardlog.Record, error) bool, after shardlog.SequenceNumber,
 	page func(after shardlog.SequenceNumber) ([]shardlog.Record, error), wrap func(error) error) {
@@ -99,12 +100,18 @@ func (a *Archive) pages(ctx context.Context, yield func(shardlog.Record, error) 
 			yield(shardlog.Record{}, wrap(err))
 			return
 		}
+		// A page asks for one row more than it yields: a short page
+		// ends the read without a last, empty query.
+		more := len(recs) > PageSize
+		if more {
+			recs = recs[:PageSize]
+		}
 		for _, r := range recs {
 			if !yield(r, nil) {
 				return
 			}
 		}
-		if len(recs) < PageSize {
+		if !more {
 			return
 		}
 		after = recs[len(recs)-1].SequenceNumber
