@@ -17,7 +17,8 @@ import (
 // shard catalog is <table>_shards and the error output <table>_errors.
 const DefaultTable = "shoal_archive"
 
-// PageSize is how many rows ReadKey and ReadShard fetch per query.
+// PageSize is how many rows ReadKey and ReadShard read per query (each
+// query asks for one more, to learn whether another page follows).
 const PageSize = 1000
 
 // migrateLock is the pg_advisory_xact_lock key that serializes New's
