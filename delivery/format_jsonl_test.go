@@ -141,7 +141,11 @@ func TestJSONLinesEvents(t *testing.T) {
 		return x
 	}
 	common := []string{"approximateArrivalTimestamp", "partitionKey", "sequenceNumber", "shardId"}
-	with := func(extra ...string) []string { out := append(slices.Clone(common), extra...); slices.Sort(out); return out }
+	with := func(extra ...string) []string {
+		out := append(slices.Clone(common), extra...)
+		slices.Sort(out)
+		return out
+	}
 
 	// An event with metadata.
 	require.Equal(t, with("streamId", "version", "type", "eventId", "time", "metadata", "data", "record"), lineKeys(t, lines[0]))
