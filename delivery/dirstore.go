@@ -43,7 +43,10 @@ type DirStore struct {
 	dir string
 }
 
-var _ ObjectStore = (*DirStore)(nil)
+var (
+	_ ObjectStore       = (*DirStore)(nil)
+	_ ObjectLister = (*DirStore)(nil)
+)
 
 // NewDirStore returns the store over dir, creating dir if it is missing.
 func NewDirStore(dir string) (*DirStore, error) {
@@ -177,6 +180,12 @@ func (s *DirStore) Get(ctx context.Context, key string) ([]byte, error) {
 // names (up to its last '/') and reads one directory at a time, so keys
 // come out in lexical order without collecting them all.
 func (s *DirStore) List(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return s.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter implements ObjectLister: List's keys that sort after
+// startAfter. Directories whose keys all sort before it are not read.
+func (s *DirStore) ListAfter(ctx context.Context, prefix, startAfter string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		base := ""
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
@@ -194,15 +203,64 @@ func (s *DirStore) List(ctx context.Context, prefix string) iter.Seq2[string, er
 			dir = s.path(base)
 			base += "/"
 		}
-		s.walk(ctx, dir, base, prefix, yield)
+		s.walk(ctx, dir, base, prefix, startAfter, yield)
+	}
+}
+
+// ListPrefixes implements ObjectLister: the subdirectories of the
+// directory prefix names (up to its last '/') that hold a key. It reads
+// that directory, and of each subdirectory only up to its first key.
+func (s *DirStore) ListPrefixes(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		base, name := "", prefix
+		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+			base, name = prefix[:i+1], prefix[i+1:]
+			if err := ValidateObjectKey(prefix[:i]); err != nil {
+				if ae := (*shardlog.ArgumentError)(nil); errors.As(err, &ae) {
+					ae.Field = "prefix"
+				}
+				yield("", err)
+				return
+			}
+		}
+		dir := s.dir
+		if base != "" {
+			dir = s.path(strings.TrimSuffix(base, "/"))
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+				yield("", fmt.Errorf("delivery: list %q: %w", prefix, err))
+			}
+			return
+		}
+		for _, e := range entries { // sorted by name; all directories, so as name+"/"
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), name) || strings.HasPrefix(e.Name(), dirTempPrefix) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				yield("", err)
+				return
+			}
+			p := base + e.Name() + "/"
+			found := false
+			s.walk(ctx, filepath.Join(dir, e.Name()), p, p, "", func(_ string, err error) bool {
+				found = err == nil
+				return false
+			})
+			if found && !yield(p, nil) {
+				return
+			}
+		}
 	}
 }
 
 // walk yields the keys under dir (whose keys start with rel) that begin
-// with prefix, in lexical order, and reports whether to go on. Within a
+// with prefix and sort after startAfter, in lexical order, and reports
+// whether to go on. Within a
 // directory a subdirectory sorts as its name plus '/', which is where all
 // its keys sort among its siblings.
-func (s *DirStore) walk(ctx context.Context, dir, rel, prefix string, yield func(string, error) bool) bool {
+func (s *DirStore) walk(ctx context.Context, dir, rel, prefix, startAfter string, yield func(string, error) bool) bool {
 	if err := ctx.Err(); err != nil {
 		yield("", err)
 		return false
@@ -238,12 +296,16 @@ func (s *DirStore) walk(ctx context.Context, dir, rel, prefix string, yield func
 			if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
 				continue
 			}
-			if !s.walk(ctx, filepath.Join(dir, strings.TrimSuffix(e.name, "/")), key, prefix, yield) {
+			// Skip it if all its keys sort before startAfter.
+			if startAfter > key && !strings.HasPrefix(startAfter, key) {
+				continue
+			}
+			if !s.walk(ctx, filepath.Join(dir, strings.TrimSuffix(e.name, "/")), key, prefix, startAfter, yield) {
 				return false
 			}
 			continue
 		}
-		if strings.HasPrefix(key, prefix) && !yield(key, nil) {
+		if key > startAfter && strings.HasPrefix(key, prefix) && !yield(key, nil) {
 			return false
 		}
 	}

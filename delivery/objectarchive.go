@@ -36,15 +36,32 @@ func (e *UnreadableObjectError) Error() string {
 // Unwrap returns ErrUnreadableFormat.
 func (e *UnreadableObjectError) Unwrap() error { return ErrUnreadableFormat }
 
+// ObjectLister is an ObjectStore that lists as S3's ListObjectsV2 can:
+// from a key on (StartAfter), and one level of "directories" (Delimiter
+// "/"). DirStore and s3store implement it; ObjectArchive uses it to
+// refresh its index by listing only the index objects it has not seen,
+// instead of all of a stream's.
+type ObjectLister interface {
+	// ListAfter yields the keys that begin with prefix and sort after
+	// startAfter, in lexical order.
+	ListAfter(ctx context.Context, prefix, startAfter string) iter.Seq2[string, error]
+	// ListPrefixes yields, in lexical order, each distinct prefix+name+"/"
+	// such that some key begins with it and name has no '/'.
+	ListPrefixes(ctx context.Context, prefix string) iter.Seq2[string, error]
+}
+
 // ObjectArchive reads back what an ObjectDestination wrote to an
 // ObjectStore, through its index objects (see ObjectDestination): it is
 // the eventstore.ShardArchive of an object-store-only archive.
 //
 // It keeps every sidecar it has read in memory, with a per-partition-key
 // index over them, so ReadKey opens only the data objects whose sidecar
-// lists the key. Each read first refreshes the stream's index: one List of
-// the stream's index objects, a Get of each sidecar not seen before, and
-// a Get of each shard's latest known sidecar (the only one a retry can
+// lists the key. Each read first refreshes the index: on an ObjectLister
+// store (DirStore, s3store) one listing of the stream's shards and, per
+// shard still open when last archived, one listing of the index objects
+// after the last one seen; on another store one listing of all the
+// stream's index objects. It then reads each sidecar not seen before, and
+// each open shard's latest known sidecar again (the only one a retry can
 // replace, since a delivery stream delivers a shard's batches one at a
 // time and checkpoints each before the next). The memory this takes grows
 // with the archive's distinct (object, partition key) pairs.
@@ -111,44 +128,102 @@ func (a *ObjectArchive) index(stream string) *streamIndex {
 	return ix
 }
 
-// refresh brings the stream's index up to date; ix.mu must be held.
-func (a *ObjectArchive) refresh(ctx context.Context, stream string, ix *streamIndex) error {
+// refresh brings the stream's index up to date (only shard only, if
+// not empty); ix.mu must be held.
+//
+// With an ObjectLister store it lists the stream's shards (one level),
+// then each shard's index objects after the last sidecar seen; a shard
+// whose last sidecar is its final batch (the shard closed) is not listed
+// again. Other stores list all of the stream's index objects. Either way
+// only sidecars not seen before are read, plus each shard's latest one,
+// which a retry may have replaced.
+func (a *ObjectArchive) refresh(ctx context.Context, stream string, ix *streamIndex, only string) error {
 	prefix := streamIndexPrefix(a.prefix, stream)
-	stale := map[string]string{} // shard → its latest sidecar key known before this refresh
+	before := map[string]string{} // shard → its latest sidecar key before this refresh
 	for id, sh := range ix.shards {
-		stale[id] = sh.last
-	}
-	for key, err := range a.store.List(ctx, prefix) {
-		if err != nil {
-			return fmt.Errorf("delivery: archive of %q: %w", stream, err)
+		if only == "" || id == only {
+			before[id] = sh.last
 		}
+	}
+	add := func(key string) error {
 		shardID, name, ok := strings.Cut(key[len(prefix):], "/")
 		if !ok || !isSidecarName(name) {
-			continue
+			return nil
 		}
-		sh := ix.shards[shardID]
-		if sh == nil {
-			sh = &shardIndex{sidecars: map[string]*loadedSidecar{}}
-			ix.shards[shardID] = sh
-		}
+		sh := ix.shard(shardID)
 		if key <= sh.last {
-			continue
+			return nil
 		}
 		sh.last = key
-		if err := a.load(ctx, ix, sh, key); err != nil {
-			return err
+		return a.load(ctx, ix, sh, key)
+	}
+	listErr := func(err error) error { return fmt.Errorf("delivery: archive of %q: %w", stream, err) }
+	if lister, ok := a.store.(ObjectLister); ok {
+		ids := []string{only}
+		if only == "" {
+			ids = ids[:0]
+			for p, err := range lister.ListPrefixes(ctx, prefix) {
+				if err != nil {
+					return listErr(err)
+				}
+				ids = append(ids, strings.TrimSuffix(p[len(prefix):], "/"))
+			}
+		}
+		for _, id := range ids {
+			sh := ix.shard(id)
+			if sh.final() {
+				continue
+			}
+			sp := shardIndexPrefix(a.prefix, stream, id)
+			for key, err := range lister.ListAfter(ctx, sp, max(sh.last, sp)) {
+				if err != nil {
+					return listErr(err)
+				}
+				if err := add(key); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		p := prefix
+		if only != "" {
+			p = shardIndexPrefix(a.prefix, stream, only)
+		}
+		for key, err := range a.store.List(ctx, p) {
+			if err != nil {
+				return listErr(err)
+			}
+			if err := add(key); err != nil {
+				return err
+			}
 		}
 	}
-	for shardID, key := range stale {
+	for shardID, key := range before {
 		sh := ix.shards[shardID]
-		if key == "" || sh.last != key {
-			continue // a newer sidecar seals the one a retry could replace
+		if key == "" || sh.last != key || sh.final() {
+			continue // a newer sidecar, or the shard's end, seals the one a retry could replace
 		}
 		if err := a.load(ctx, ix, sh, key); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// shard returns the index of a shard, adding an empty one.
+func (ix *streamIndex) shard(id string) *shardIndex {
+	sh := ix.shards[id]
+	if sh == nil {
+		sh = &shardIndex{sidecars: map[string]*loadedSidecar{}}
+		ix.shards[id] = sh
+	}
+	return sh
+}
+
+// final reports whether the shard's latest sidecar is its last batch.
+func (sh *shardIndex) final() bool {
+	sc := sh.sidecars[sh.last]
+	return sc != nil && sc.Final
 }
 
 // load reads the sidecar at key into sh (replacing a loaded one) and the
@@ -229,7 +304,7 @@ func (a *ObjectArchive) ReadShard(ctx context.Context, in eventstore.ArchiveShar
 		}
 		ix := a.index(in.StreamName)
 		ix.mu.Lock()
-		err := a.refresh(ctx, in.StreamName, ix)
+		err := a.refresh(ctx, in.StreamName, ix, in.ShardID)
 		var objs []*loadedSidecar
 		if sh := ix.shards[in.ShardID]; sh != nil {
 			for _, sc := range sh.sidecars {
@@ -280,7 +355,7 @@ func (a *ObjectArchive) ReadKey(ctx context.Context, in shardlog.ReadKeyInput) i
 		}
 		ix := a.index(in.StreamName)
 		ix.mu.Lock()
-		err := a.refresh(ctx, in.StreamName, ix)
+		err := a.refresh(ctx, in.StreamName, ix, "")
 		var refs []keyRef
 		for _, r := range ix.keys[in.PartitionKey] {
 			if r.key.Last.Compare(in.After) > 0 {

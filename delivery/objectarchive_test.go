@@ -135,8 +135,64 @@ func TestObjectRoundTripEvents(t *testing.T) {
 	})
 }
 
+// plainStore hides a store's ObjectLister methods, so the archive takes
+// its List-everything path.
+type plainStore struct{ delivery.ObjectStore }
+
+// eachStoreKind runs f on each store (fresh ones), as it is and as a
+// plain ObjectStore.
+func eachStoreKind(t *testing.T, f func(t *testing.T, s delivery.ObjectStore)) {
+	t.Run("lister", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s delivery.ObjectStore) {
+			_, ok := s.(delivery.ObjectLister)
+			require.True(t, ok)
+			f(t, s)
+		})
+	})
+	t.Run("plain", func(t *testing.T) {
+		eachStore(t, func(t *testing.T, s delivery.ObjectStore) { f(t, plainStore{s}) })
+	})
+}
+
+func TestObjectArchiveSeesNewShards(t *testing.T) {
+	eachStoreKind(t, func(t *testing.T, s delivery.ObjectStore) {
+		e := newEnv(t, 2)
+		var pks []string
+		for i := range 60 {
+			pks = append(pks, fmt.Sprintf("key-%d", i%6))
+		}
+		e.putRaw(pks, func(i int) []byte { return fmt.Appendf(nil, "r%d", i) })
+		shards := e.shards()
+		d, a := newDest(t, s, delivery.ObjectOptions{})
+		// The higher shard is archived first; the archive reads it.
+		for _, b := range e.batches(shards[1], 4) {
+			require.NoError(t, d.Deliver(e.ctx, b))
+		}
+		inShard1 := func(k string) (out []shardlog.Record) {
+			for _, r := range e.logKey(k, shardlog.SequenceNumber{}) {
+				if r.SequenceNumber.ShardID() == shards[1].ShardID {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		for i := range 6 {
+			k := fmt.Sprintf("key-%d", i)
+			require.Equal(t, norm(inShard1(k)), norm(collect(t, a.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: k}))), k)
+		}
+		// Then the lower one: the same archive finds it.
+		for _, b := range e.batches(shards[0], 4) {
+			require.NoError(t, d.Deliver(e.ctx, b))
+		}
+		for i := range 6 {
+			k := fmt.Sprintf("key-%d", i)
+			require.Equal(t, norm(e.logKey(k, shardlog.SequenceNumber{})), norm(collect(t, a.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: k}))), k)
+		}
+	})
+}
+
 func TestObjectRetryReplaces(t *testing.T) {
-	eachStore(t, func(t *testing.T, s delivery.ObjectStore) {
+	eachStoreKind(t, func(t *testing.T, s delivery.ObjectStore) {
 		e := newEnv(t, 1)
 		var pks []string
 		for i := range 15 {

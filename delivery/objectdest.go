@@ -217,6 +217,7 @@ func (d *ObjectDestination) sidecarOf(b *Batch, key string) sidecar {
 		First:          b.First,
 		Last:           b.Last,
 		Records:        len(b.Records),
+		Final:          b.Shard.Closed && b.Last == b.Shard.EndingSequenceNumber,
 		Bytes:          b.Bytes,
 		Format:         d.opts.Format.Name(),
 		Compression:    d.opts.Compression,

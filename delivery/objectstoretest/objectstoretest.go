@@ -81,6 +81,43 @@ func Run(t *testing.T, newStore func(t *testing.T) delivery.ObjectStore) {
 		require.Equal(t, []string{"p-", "p/0", "p/a-c", "p/a.d", "p/a/a/z", "p/a/b", "p/a/b0", "p/a0", "p/b", "pa/1"}, list(t, s, "p"))
 		require.Empty(t, list(t, s, "nothing/"))
 		require.Empty(t, list(t, s, "p/zz"))
+
+		la, ok := s.(delivery.ObjectLister)
+		if !ok {
+			return
+		}
+		after := func(prefix, startAfter string) []string {
+			var out []string
+			for k, err := range la.ListAfter(ctx, prefix, startAfter) {
+				require.NoError(t, err)
+				out = append(out, k)
+			}
+			return out
+		}
+		require.Equal(t, list(t, s, "p/"), after("p/", ""))
+		require.Equal(t, []string{"p/a/a/z", "p/a/b", "p/a/b0", "p/a0", "p/b"}, after("p/", "p/a.d"))
+		require.Equal(t, []string{"p/a/b", "p/a/b0", "p/a0", "p/b"}, after("p/", "p/a/a/z"))
+		require.Equal(t, []string{"p/a/b0", "p/a0", "p/b"}, after("p/", "p/a/b"))
+		require.Equal(t, []string{"p/a/b", "p/a/b0", "p/a0", "p/b"}, after("p/", "p/a/a0"), "a start that is not a key")
+		require.Equal(t, []string{"pa/1", "q/x"}, after("", "p/b"))
+		require.Empty(t, after("p/", "p/b"))
+		require.Empty(t, after("p/", "zzz"))
+		require.Equal(t, list(t, s, "p/"), after("p/", "a"), "a start before the prefix")
+
+		prefixes := func(prefix string) []string {
+			var out []string
+			for k, err := range la.ListPrefixes(ctx, prefix) {
+				require.NoError(t, err)
+				out = append(out, k)
+			}
+			return out
+		}
+		require.Equal(t, []string{"p/", "pa/", "q/"}, prefixes(""))
+		require.Equal(t, []string{"p/a/"}, prefixes("p/"))
+		require.Equal(t, []string{"p/a/a/"}, prefixes("p/a/"))
+		require.Equal(t, []string{"p/", "pa/"}, prefixes("p"))
+		require.Empty(t, prefixes("p/a/a/"))
+		require.Empty(t, prefixes("nothing/"))
 	})
 	t.Run("ListMany", func(t *testing.T) {
 		ctx := context.Background()

@@ -31,7 +31,10 @@ type Store struct {
 	pageSize int32
 }
 
-var _ delivery.ObjectStore = (*Store)(nil)
+var (
+	_ delivery.ObjectStore       = (*Store)(nil)
+	_ delivery.ObjectLister      = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -139,10 +142,19 @@ func notFound(err error) bool {
 // List implements delivery.ObjectStore with ListObjectsV2, page by page:
 // S3 returns keys in lexical (UTF-8 byte) order.
 func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return s.ListAfter(ctx, prefix, "")
+}
+
+// ListAfter implements delivery.ObjectLister with ListObjectsV2's
+// StartAfter: List's keys that sort after startAfter.
+func (s *Store) ListAfter(ctx context.Context, prefix, startAfter string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		in := &s3.ListObjectsV2Input{
 			Bucket: aws.String(s.bucket),
 			Prefix: aws.String(s.prefix + prefix),
+		}
+		if startAfter != "" {
+			in.StartAfter = aws.String(s.prefix + startAfter)
 		}
 		if s.pageSize > 0 {
 			in.MaxKeys = aws.Int32(s.pageSize)
@@ -156,6 +168,34 @@ func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[string, error
 			}
 			for _, o := range page.Contents {
 				if !yield(aws.ToString(o.Key)[len(s.prefix):], nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ListPrefixes implements delivery.ObjectLister with ListObjectsV2's
+// Delimiter "/": the CommonPrefixes under prefix.
+func (s *Store) ListPrefixes(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		in := &s3.ListObjectsV2Input{
+			Bucket:    aws.String(s.bucket),
+			Prefix:    aws.String(s.prefix + prefix),
+			Delimiter: aws.String("/"),
+		}
+		if s.pageSize > 0 {
+			in.MaxKeys = aws.Int32(s.pageSize)
+		}
+		p := s3.NewListObjectsV2Paginator(s.client, in)
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				yield("", fmt.Errorf("s3store: list %q: %w", prefix, err))
+				return
+			}
+			for _, cp := range page.CommonPrefixes {
+				if !yield(aws.ToString(cp.Prefix)[len(s.prefix):], nil) {
 					return
 				}
 			}
