@@ -44,7 +44,7 @@ type DirStore struct {
 }
 
 var (
-	_ ObjectStore       = (*DirStore)(nil)
+	_ ObjectStore  = (*DirStore)(nil)
 	_ ObjectLister = (*DirStore)(nil)
 )
 

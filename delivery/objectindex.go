@@ -40,10 +40,10 @@ type sidecar struct {
 	Last  shardlog.SequenceNumber `json:"last"`
 	// Records is how many records the object holds; Bytes their data's
 	// size before encoding.
-	Records     int         `json:"records"`
+	Records int `json:"records"`
 	// Final is set on the shard's last batch: the shard was closed and
 	// Last is its ending sequence number.
-	Final bool `json:"final,omitempty"`
+	Final       bool        `json:"final,omitempty"`
 	Bytes       int         `json:"bytes"`
 	Format      string      `json:"format"`
 	Compression Compression `json:"compression"`

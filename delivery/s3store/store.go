@@ -32,8 +32,8 @@ type Store struct {
 }
 
 var (
-	_ delivery.ObjectStore       = (*Store)(nil)
-	_ delivery.ObjectLister      = (*Store)(nil)
+	_ delivery.ObjectStore  = (*Store)(nil)
+	_ delivery.ObjectLister = (*Store)(nil)
 )
 
 // Option configures a Store.
