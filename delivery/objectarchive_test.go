@@ -452,3 +452,62 @@ func TestObjectBadInput(t *testing.T) {
 	_, err = a.ArchivedShards(ctx, "")
 	require.ErrorIs(t, err, shardlog.ErrInvalidArgument)
 }
+
+// Readers and a writer at once: every read sees a prefix of each key's
+// records, in order and without repeats, and the last read sees them all.
+func TestObjectArchiveConcurrentReads(t *testing.T) {
+	eachStore(t, func(t *testing.T, s delivery.ObjectStore) {
+		e := newEnv(t, 2)
+		var pks []string
+		for i := range 200 {
+			pks = append(pks, fmt.Sprintf("key-%d", i%5))
+		}
+		e.putRaw(pks, func(i int) []byte { return fmt.Appendf(nil, "r%d", i) })
+		d, a := newDest(t, s, delivery.ObjectOptions{})
+		want := map[string][]rec{}
+		for i := range 5 {
+			k := fmt.Sprintf("key-%d", i)
+			want[k] = norm(e.logKey(k, shardlog.SequenceNumber{}))
+		}
+		done := make(chan struct{})
+		errs := make(chan error, 4)
+		for g := range 4 {
+			go func() {
+				k := fmt.Sprintf("key-%d", g)
+				for {
+					select {
+					case <-done:
+						errs <- nil
+						return
+					default:
+					}
+					var got []shardlog.Record
+					for r, err := range a.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: k}) {
+						if err != nil {
+							errs <- err
+							return
+						}
+						got = append(got, r)
+					}
+					// Shards are delivered one after the other, so a read
+					// sees whole shards' worth in sequence order, each once.
+					n := norm(got)
+					for i := 1; i < len(n); i++ {
+						if c, _ := shardlog.CompareSequenceNumbers(n[i-1].Seq, n[i].Seq); c >= 0 {
+							errs <- fmt.Errorf("%s: out of order or repeated at %d", k, i)
+							return
+						}
+					}
+				}
+			}()
+		}
+		e.deliverAll(d, 9)
+		close(done)
+		for range 4 {
+			require.NoError(t, <-errs)
+		}
+		for k, w := range want {
+			require.Equal(t, w, norm(collect(t, a.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: k}))), k)
+		}
+	})
+}
