@@ -194,6 +194,7 @@ type countingStore struct {
 	mu      sync.Mutex
 	gets    map[string]int
 	failPut func(key string) error
+	failGet func(key string) error
 }
 
 func newCounting(s delivery.ObjectStore) *countingStore {
@@ -203,7 +204,13 @@ func newCounting(s delivery.ObjectStore) *countingStore {
 func (c *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	c.gets[key]++
+	f := c.failGet
 	c.mu.Unlock()
+	if f != nil {
+		if err := f(key); err != nil {
+			return nil, err
+		}
+	}
 	return c.ObjectStore.Get(ctx, key)
 }
 

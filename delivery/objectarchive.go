@@ -154,8 +154,11 @@ func (a *ObjectArchive) refresh(ctx context.Context, stream string, ix *streamIn
 		if key <= sh.last {
 			return nil
 		}
+		if err := a.load(ctx, ix, sh, key); err != nil {
+			return err // sh.last stays: the next refresh tries again
+		}
 		sh.last = key
-		return a.load(ctx, ix, sh, key)
+		return nil
 	}
 	listErr := func(err error) error { return fmt.Errorf("delivery: archive of %q: %w", stream, err) }
 	if lister, ok := a.store.(ObjectLister); ok {

@@ -511,3 +511,26 @@ func TestObjectArchiveConcurrentReads(t *testing.T) {
 		}
 	})
 }
+
+// A sidecar that fails to load is tried again by the next read.
+func TestObjectArchiveIndexErrorRetried(t *testing.T) {
+	eachStore(t, func(t *testing.T, s delivery.ObjectStore) {
+		e := newEnv(t, 1)
+		e.putRaw([]string{"a", "b", "a", "b", "a", "b"}, func(i int) []byte { return fmt.Appendf(nil, "r%d", i) })
+		cs := newCounting(s)
+		d, a := newDest(t, cs, delivery.ObjectOptions{})
+		e.deliverAll(d, 2)
+		down := errors.New("store down")
+		cs.failGet = func(key string) error {
+			if strings.HasPrefix(key, delivery.DefaultIndexPrefix) && strings.Contains(key, "/0") {
+				return down
+			}
+			return nil
+		}
+		for _, err := range a.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: "a"}) {
+			require.ErrorIs(t, err, down)
+		}
+		cs.failGet = nil
+		require.Equal(t, norm(e.logKey("a", shardlog.SequenceNumber{})), norm(collect(t, a.ReadKey(e.ctx, shardlog.ReadKeyInput{StreamName: testStream, PartitionKey: "a"}))))
+	})
+}
