@@ -1,0 +1,332 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// ObjectOptions configure an ObjectDestination, and tell an ObjectArchive
+// where the destination's index is.
+type ObjectOptions struct {
+	// Layout names the data and error objects (Firehose's prefixes).
+	Layout KeyLayout
+	// Format encodes a batch; nil: JSONLines(nil). Only JSONLines
+	// objects can be read back by ObjectArchive.
+	Format Format
+	// Compression compresses data and error objects; zero: GZIP.
+	Compression Compression
+	// IndexPrefix is where the sidecar and catalog objects go (zero:
+	// DefaultIndexPrefix). It should not overlap Layout's prefixes, so
+	// that listing data objects does not list index objects.
+	IndexPrefix string
+	// DeliveryStream and Version name error objects (DeliverFailed gets no
+	// batch to take them from); zero: the failed records' source stream
+	// and 1.
+	DeliveryStream string
+	Version        int
+	// Now is the clock that names error objects whose records carry no
+	// arrival time (nil: time.Now).
+	Now func() time.Time
+}
+
+// withDefaults fills in the zero fields.
+func (o ObjectOptions) withDefaults() ObjectOptions {
+	if o.Format == nil {
+		o.Format = JSONLines(nil)
+	}
+	if o.Compression == "" {
+		o.Compression = GZIP
+	}
+	if o.IndexPrefix == "" {
+		o.IndexPrefix = DefaultIndexPrefix
+	}
+	if o.Version == 0 {
+		o.Version = 1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ObjectDestination delivers batches to an ObjectStore as Firehose
+// delivers to S3: one data object per batch, encoded by the Format and
+// compressed, at Layout.ObjectKey. Beside each data object it writes a
+// small sidecar index object, and per shard a catalog object, under
+// IndexPrefix; ObjectArchive reads the archive back through them.
+//
+// For source stream S, shard H and a batch starting at sequence number
+// First, Deliver writes, in this order:
+//
+//  1. the catalog <IndexPrefix>S/H/shard.json (the shard's parents, hash
+//     key range, closed flag and ending sequence number, from b.Shard),
+//     only when it differs from what this destination last wrote there;
+//  2. the data object, at Layout.ObjectKey(b, Format.Extension() +
+//     Compression.Extension());
+//  3. the sidecar <IndexPrefix>S/H/<First>.json (First zero-padded to 39
+//     digits, so that lexical order is numeric order): the data object's
+//     key, First, Last, the record count, format, compression, and every
+//     partition key in the object with its first and last sequence number
+//     and record count.
+//
+// Retries replace and never duplicate. The data object's key depends only
+// on the batch's delivery stream, version, shard, First and oldest
+// arrival (KeyLayout.ObjectKey), and the sidecar's only on the source,
+// shard and First. So a retried batch (after a crash between delivery and
+// checkpoint) that starts at the same First replaces the data object and
+// the sidecar of the first attempt, even when it ends at a different Last;
+// readers through the index (ObjectArchive) see each record once. A data
+// object uploaded before a crash whose sidecar was never written is
+// invisible to those readers, and is replaced by the retry's upload, whose
+// key is the same. A reader that lists data objects directly, bypassing
+// the index, may briefly see such an object before the retry replaces
+// it, but never two objects for one First.
+//
+// ObjectDestination is also an ErrorOutput: DeliverFailed writes failed
+// records as JSON lines, compressed, at Layout.ErrorKey.
+//
+// It is safe for concurrent use by the shards of a delivery stream.
+type ObjectDestination struct {
+	store ObjectStore
+	opts  ObjectOptions
+
+	mu       sync.Mutex
+	catalogs map[string]shardCatalog // catalog key → what was last written there
+}
+
+var (
+	_ Destination = (*ObjectDestination)(nil)
+	_ ErrorOutput = (*ObjectDestination)(nil)
+)
+
+// NewObjectDestination returns a destination writing to store. It checks
+// the layout, that the compression is supported and that IndexPrefix is
+// empty or ends in '/'.
+func NewObjectDestination(store ObjectStore, opts ObjectOptions) (*ObjectDestination, error) {
+	if store == nil {
+		return nil, &shardlog.ArgumentError{Field: "store", Reason: "must not be nil"}
+	}
+	opts = opts.withDefaults()
+	if err := opts.Layout.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkCompression(opts.Compression); err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(opts.IndexPrefix, "/") {
+		return nil, &shardlog.ArgumentError{Field: "IndexPrefix", Reason: fmt.Sprintf("%q must end with '/'", opts.IndexPrefix)}
+	}
+	return &ObjectDestination{store: store, opts: opts, catalogs: map[string]shardCatalog{}}, nil
+}
+
+// checkCompression reports whether c can compress.
+func checkCompression(c Compression) error {
+	w, err := c.writer(io.Discard)
+	if err != nil {
+		return &shardlog.ArgumentError{Field: "Compression", Reason: err.Error()}
+	}
+	return w.Close()
+}
+
+// Options returns the destination's options, defaults filled in: what
+// NewObjectArchive needs to read it back.
+func (d *ObjectDestination) Options() ObjectOptions { return d.opts }
+
+// Deliver implements Destination; see ObjectDestination for the objects
+// it writes and why a retry does not duplicate. A batch without records
+// (the transform dropped them all) writes only the catalog.
+func (d *ObjectDestination) Deliver(ctx context.Context, b *Batch) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	if err := d.writeCatalog(ctx, b); err != nil {
+		return err
+	}
+	if len(b.Records) == 0 {
+		return nil
+	}
+	var body bytes.Buffer
+	body.Grow(b.Bytes/2 + 4096)
+	if err := encodeCompressed(&body, d.opts.Compression, func(w io.Writer) error { return d.opts.Format.Encode(w, b) }); err != nil {
+		return fmt.Errorf("delivery: encode %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
+	}
+	key, err := d.opts.Layout.ObjectKey(b, d.opts.Format.Extension()+d.opts.Compression.Extension())
+	if err != nil {
+		return err
+	}
+	if err := d.store.Put(ctx, key, body.Bytes()); err != nil {
+		return fmt.Errorf("delivery: deliver %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
+	}
+	sc, err := json.Marshal(d.sidecarOf(b, key))
+	if err != nil {
+		return err
+	}
+	scKey := sidecarKeyOf(d.opts.IndexPrefix, b.Source, b.Shard.ShardID, b.First)
+	if err := d.store.Put(ctx, scKey, sc); err != nil {
+		return fmt.Errorf("delivery: deliver %s/%s from %s: index: %w", b.Source, b.Shard.ShardID, b.First, err)
+	}
+	return nil
+}
+
+// checkBatch refuses a batch the destination cannot name.
+func checkBatch(b *Batch) error {
+	switch {
+	case b == nil:
+		return &shardlog.ArgumentError{Field: "Batch", Reason: "must not be nil"}
+	case b.Source == "" || strings.Contains(b.Source, "/"):
+		return &shardlog.ArgumentError{Field: "Batch.Source", Reason: fmt.Sprintf("%q must be a stream name (non-empty, no '/')", b.Source)}
+	case b.Shard.ShardID == "" || strings.Contains(b.Shard.ShardID, "/"):
+		return &shardlog.ArgumentError{Field: "Batch.Shard.ShardID", Reason: fmt.Sprintf("%q must be a shard ID (non-empty, no '/')", b.Shard.ShardID)}
+	}
+	return nil
+}
+
+// encodeCompressed runs encode on a writer compressing with c into dst.
+func encodeCompressed(dst io.Writer, c Compression, encode func(io.Writer) error) error {
+	zw, err := c.writer(dst)
+	if err != nil {
+		return err
+	}
+	if err := encode(zw); err != nil {
+		zw.Close()
+		return err
+	}
+	return zw.Close()
+}
+
+// sidecarOf describes b's data object, stored at key.
+func (d *ObjectDestination) sidecarOf(b *Batch, key string) sidecar {
+	sc := sidecar{
+		DataKey:        key,
+		DeliveryStream: b.DeliveryStream,
+		Version:        b.Version,
+		Source:         b.Source,
+		ShardID:        b.Shard.ShardID,
+		First:          b.First,
+		Last:           b.Last,
+		Records:        len(b.Records),
+		Final:          b.Shard.Closed && b.Last == b.Shard.EndingSequenceNumber,
+		Bytes:          b.Bytes,
+		Format:         d.opts.Format.Name(),
+		Compression:    d.opts.Compression,
+	}
+	byKey := make(map[string]int, 64)
+	for i := range b.Records {
+		r := &b.Records[i]
+		j, ok := byKey[r.PartitionKey]
+		if !ok {
+			j = len(sc.Keys)
+			byKey[r.PartitionKey] = j
+			sc.Keys = append(sc.Keys, sidecarKey{Key: r.PartitionKey, First: r.SequenceNumber})
+		}
+		sc.Keys[j].Last = r.SequenceNumber
+		sc.Keys[j].Count++
+	}
+	slices.SortFunc(sc.Keys, func(a, b sidecarKey) int { return strings.Compare(a.Key, b.Key) })
+	return sc
+}
+
+// writeCatalog writes the shard's catalog object if it changed.
+func (d *ObjectDestination) writeCatalog(ctx context.Context, b *Batch) error {
+	key := shardIndexPrefix(d.opts.IndexPrefix, b.Source, b.Shard.ShardID) + catalogName
+	d.mu.Lock()
+	old, known := d.catalogs[key]
+	d.mu.Unlock()
+	if !known {
+		// After a restart: compare with what is stored.
+		raw, err := d.store.Get(ctx, key)
+		switch {
+		case err == nil:
+			if json.Unmarshal(raw, &old) == nil {
+				known = true
+			}
+		case !errors.Is(err, ErrObjectNotFound):
+			return fmt.Errorf("delivery: read catalog of %s/%s: %w", b.Source, b.Shard.ShardID, err)
+		}
+	}
+	next := catalogOf(b.Shard)
+	if known {
+		next = old.merge(next)
+		if next == old {
+			d.remember(key, next)
+			return nil
+		}
+	}
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	if err := d.store.Put(ctx, key, raw); err != nil {
+		return fmt.Errorf("delivery: write catalog of %s/%s: %w", b.Source, b.Shard.ShardID, err)
+	}
+	d.remember(key, next)
+	return nil
+}
+
+func (d *ObjectDestination) remember(key string, c shardCatalog) {
+	d.mu.Lock()
+	d.catalogs[key] = c
+	d.mu.Unlock()
+}
+
+// DeliverFailed implements ErrorOutput: the records, one JSON object per
+// line (Firehose's error-record fields), compressed, in one object at
+// Layout.ErrorKey. The key's random part is derived from the records'
+// content, so writing the same failed records again replaces the object.
+func (d *ObjectDestination) DeliverFailed(ctx context.Context, outputType OutputType, records []FailedRecord) error {
+	if outputType == "" {
+		return &shardlog.ArgumentError{Field: "outputType", Reason: "must not be empty"}
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	var plain bytes.Buffer
+	var oldest time.Time
+	for i := range records {
+		line, err := json.Marshal(&records[i])
+		if err != nil {
+			return fmt.Errorf("delivery: encode failed record %d: %w", i, err)
+		}
+		plain.Write(line)
+		plain.WriteByte('\n')
+		if t := records[i].ArrivalTimestamp; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	if oldest.IsZero() {
+		oldest = d.opts.Now()
+	}
+	sum := sha256.Sum256(plain.Bytes())
+	seed := hex.EncodeToString(sum[:8])
+	stream := d.opts.DeliveryStream
+	if stream == "" {
+		stream = records[0].Source
+	}
+	key, err := d.opts.Layout.ErrorKey(stream, d.opts.Version, outputType, oldest, seed, d.opts.Compression.Extension())
+	if err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	if err := encodeCompressed(&body, d.opts.Compression, func(w io.Writer) error {
+		_, err := w.Write(plain.Bytes())
+		return err
+	}); err != nil {
+		return fmt.Errorf("delivery: compress failed records: %w", err)
+	}
+	if err := d.store.Put(ctx, key, body.Bytes()); err != nil {
+		return fmt.Errorf("delivery: deliver %d failed records (%s): %w", len(records), outputType, err)
+	}
+	return nil
+}
