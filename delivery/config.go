@@ -44,6 +44,14 @@ type Config struct {
 	Now func() time.Time
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
+	// ShutdownTimeout bounds the graceful stop: how long Run, once its
+	// context is done, keeps delivering what is buffered (zero: 30 s).
+	// What it cannot deliver in time stays undelivered and is read again
+	// from the checkpoint after a restart.
+	ShutdownTimeout time.Duration
+	// RelistInterval is how often the source's shards are listed again
+	// to find new ones (zero: 10 s); a shard's end lists at once.
+	RelistInterval time.Duration
 }
 
 // Source is the shardlog stream a delivery stream reads, consumed like a
@@ -70,7 +78,9 @@ type Source struct {
 	// and shards are shared among the instances by leases.
 	Checkpoints projection.CheckpointStore
 	Owner       string
-	LeaseTTL    time.Duration
+	// LeaseTTL is how long a lease lasts unrenewed (zero: 10 s, minimum
+	// 30 ms); leases are renewed, and shards balanced, every LeaseTTL/3.
+	LeaseTTL time.Duration
 }
 
 // BufferingHints are Firehose's: a shard's buffer is delivered when it
@@ -136,4 +146,7 @@ const (
 	SucceedProcessingRecs Metric = "SucceedProcessing.Records"
 	SucceedProcessingByte Metric = "SucceedProcessing.Bytes"
 	RetentionHoldSeconds  Metric = "RetentionHold.Seconds"
+	// ExpiredGaps counts reads that began past expired records: records
+	// after a shard's checkpoint may have expired undelivered (Shoal's).
+	ExpiredGaps Metric = "DataReadFromKinesisStream.ExpiredGaps"
 )
