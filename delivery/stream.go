@@ -52,7 +52,7 @@ type Stream struct {
 	runErr    error
 	runNow    bool
 	workers   map[string]*worker
-	shards    []shardlog.Shard                // as last listed
+	shards    []shardlog.Shard               // as last listed
 	cps       map[string]projection.Progress // as last read
 	freshness time.Duration
 }
