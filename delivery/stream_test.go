@@ -396,3 +396,31 @@ func TestExpiredGapIsReported(t *testing.T) {
 		assert.EqualValues(t, 1, m.count(delivery.ExpiredGaps))
 	})
 }
+
+func TestTransformConfiguredStillDelivers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := rtLog(t, 1)
+		defer l.Close()
+		dest := &rtDest{}
+		m := &rtMetrics{}
+		c := rtConfig(l, dest, 0)
+		c.Metrics = m
+		// Every record Ok with its own data: the batch is delivered whole.
+		c.Transform = func(_ context.Context, in []delivery.TransformRecord) ([]delivery.TransformedRecord, error) {
+			out := make([]delivery.TransformedRecord, len(in))
+			for i, r := range in {
+				out[i] = delivery.TransformedRecord{RecordID: r.RecordID, Result: delivery.Ok, Data: r.Data}
+			}
+			return out, nil
+		}
+		s, err := delivery.New(c)
+		require.NoError(t, err)
+		stop := rtRun(t, s)
+		rtPut(t, l, rtSource, rtKey, rtStrings("t", 3)...)
+		synctest.Wait()
+		require.NoError(t, stop())
+		assert.Equal(t, strs(rtStrings("t", 3)), dest.data())
+		assert.EqualValues(t, 3, m.count(delivery.SucceedProcessingRecs))
+		assert.EqualValues(t, 1, m.count(delivery.ExecuteProcessingOK))
+	})
+}

@@ -64,6 +64,7 @@ func (w *worker) loop(ctx context.Context) outcome {
 		return w.result(ctx, fmt.Errorf("delivery %s: open shard %s: %w", cfg.Name, id, err))
 	}
 	limit := cfg.Buffering.SizeMiB << 20
+	readFailures := 0
 	for {
 		if ctx.Err() != nil {
 			return w.stop(ctx, dctx)
@@ -81,8 +82,15 @@ func (w *worker) loop(ctx context.Context) outcome {
 			if ctx.Err() != nil {
 				continue
 			}
-			return w.result(ctx, fmt.Errorf("delivery %s: read shard %s: %w", cfg.Name, id, err))
+			readFailures++
+			if readFailures >= readAttempts || errors.Is(err, shardlog.ErrResourceNotFound) || errors.Is(err, shardlog.ErrInvalidArgument) {
+				return w.result(ctx, fmt.Errorf("delivery %s: read shard %s: %w", cfg.Name, id, err))
+			}
+			cfg.Logger.Warn("delivery: reading the source failed; retrying", "deliveryStream", cfg.Name, "shard", id, "attempt", readFailures, "err", err)
+			_ = sleep(ctx, cfg.Retry.backoff(readFailures))
+			continue
 		}
+		readFailures = 0
 		if b.ExpiredGap {
 			w.gap(cur, b)
 		}
@@ -320,8 +328,13 @@ func (w *worker) checkpoint(ctx context.Context, p projection.Progress) error {
 	}
 }
 
-// checkpointAttempts is how often a failing checkpoint write is tried.
-const checkpointAttempts = 5
+// checkpointAttempts is how often a failing checkpoint write is tried,
+// readAttempts how often a failing read of the source, before the stream
+// stops with the error.
+const (
+	checkpointAttempts = 5
+	readAttempts       = 5
+)
 
 // oldestArrival is the arrival time of the oldest buffered record (zero:
 // none).
