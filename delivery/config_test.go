@@ -14,8 +14,8 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
-// cpOnly is a CheckpointStore without leases.
-type cpOnly struct{ projection.CheckpointStore }
+// rtCPOnly is a CheckpointStore without leases.
+type rtCPOnly struct{ projection.CheckpointStore }
 
 func TestNewValidatesConfig(t *testing.T) {
 	l := rtLog(t, 1)
@@ -43,7 +43,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"no stream", "Source.StreamName", "required", func(c *delivery.Config) { c.Source.StreamName = "" }},
 		{"owner without store", "Source.Checkpoints", "SharedStore", func(c *delivery.Config) { c.Source.Owner = "a" }},
 		{"owner with a store without leases", "Source.Checkpoints", "keeps no leases", func(c *delivery.Config) {
-			c.Source.Owner, c.Source.Checkpoints = "a", cpOnly{projection.NewMemoryStore()}
+			c.Source.Owner, c.Source.Checkpoints = "a", rtCPOnly{projection.NewMemoryStore()}
 		}},
 		{"lease ttl", "Source.LeaseTTL", "30ms", func(c *delivery.Config) { c.Source.LeaseTTL = time.Millisecond }},
 		{"shutdown timeout", "ShutdownTimeout", "negative", func(c *delivery.Config) { c.ShutdownTimeout = -1 }},

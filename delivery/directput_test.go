@@ -136,7 +136,7 @@ func TestDirectPutThrottled(t *testing.T) {
 	// 400 records of 10 KiB: past a shard's 1 MiB/s write budget.
 	data := make([][]byte, 400)
 	for i := range data {
-		data[i] = rtBytes(10*kib, byte(i))
+		data[i] = rtBytes(10*rtKiB, byte(i))
 	}
 	out, err := s.PutRecordBatch(ctx, data)
 	require.NoError(t, err)
@@ -173,7 +173,7 @@ func TestDirectPutDelivers(t *testing.T) {
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.NoError(t, stop())
-		assert.Equal(t, strs(rtStrings("p", 10)), dest.data())
+		assert.Equal(t, rtStrs(rtStrings("p", 10)), dest.data())
 		assert.Equal(t, "direct-backing", s.Status().Source)
 		assert.True(t, s.Status().DirectPut)
 	})

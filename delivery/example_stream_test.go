@@ -10,10 +10,10 @@ import (
 	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
-// printDest prints each batch it is given and signals it.
-type printDest struct{ delivered chan struct{} }
+// rtPrintDest prints each batch it is given and signals it.
+type rtPrintDest struct{ delivered chan struct{} }
 
-func (d printDest) Deliver(_ context.Context, b *delivery.Batch) error {
+func (d rtPrintDest) Deliver(_ context.Context, b *delivery.Batch) error {
 	for _, r := range b.Records {
 		fmt.Printf("%s: %s\n", b.Shard.ShardID, r.Data)
 	}
@@ -31,7 +31,7 @@ func ExampleStream_PutRecordBatch() {
 	log, _ := shardlog.Open(ctx, memory.New())
 	defer log.Close()
 
-	dest := printDest{delivered: make(chan struct{}, 1)}
+	dest := rtPrintDest{delivered: make(chan struct{}, 1)}
 	s, err := delivery.New(delivery.Config{
 		Name:        "clicks",
 		Source:      delivery.Source{Log: log, StreamName: "clicks-backing", DirectPut: true},

@@ -14,9 +14,9 @@ import (
 	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
-type holdDest struct{}
+type rtHoldDest struct{}
 
-func (holdDest) Deliver(context.Context, *Batch) error { return nil }
+func (rtHoldDest) Deliver(context.Context, *Batch) error { return nil }
 
 func TestRetentionHolderReportsTheDeliveredCheckpoint(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -25,7 +25,7 @@ func TestRetentionHolderReportsTheDeliveredCheckpoint(t *testing.T) {
 		require.NoError(t, err)
 		defer l.Close()
 		require.NoError(t, l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "src", ShardCount: 1}))
-		s, err := New(Config{Name: "h", Source: Source{Log: l, StreamName: "src"}, Destination: holdDest{},
+		s, err := New(Config{Name: "h", Source: Source{Log: l, StreamName: "src"}, Destination: rtHoldDest{},
 			Buffering: BufferingHints{Interval: time.Minute}, Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
 		h := holder{s}

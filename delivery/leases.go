@@ -66,7 +66,7 @@ func (s *Stream) balance(ctx, wctx context.Context, sc *sched, ready []shardlog.
 	// Shards this instance runs count towards its share, ready or not
 	// (a running shard is not done, so it is ready).
 	total := len(ready)
-	fair := share(total, owners, owner)
+	fair := fairShare(total, owners, owner)
 	if held > fair {
 		var mine []string
 		for id, sl := range sc.slots {
@@ -129,9 +129,9 @@ func (s *Stream) balance(ctx, wctx context.Context, sc *sched, ready []shardlog.
 	return nil
 }
 
-// share is owner's share of ready shards among the live owners (sorted,
+// fairShare is owner's share of ready shards among the live owners (sorted,
 // owner included).
-func share(ready int, owners []string, owner string) int {
+func fairShare(ready int, owners []string, owner string) int {
 	n := len(owners)
 	fair := ready / n
 	if slices.Index(owners, owner) < ready%n {

@@ -66,7 +66,7 @@ func TestTwoInstancesSplitTheShards(t *testing.T) {
 			require.NoError(t, stops[i]())
 		}
 		all := append(dests[0].data(), dests[1].data()...)
-		assert.ElementsMatch(t, strs(data), all, "together they deliver every record once")
+		assert.ElementsMatch(t, rtStrs(data), all, "together they deliver every record once")
 		shardsOf := func(d *rtDest) map[string]bool {
 			m := map[string]bool{}
 			for _, b := range d.got() {
@@ -113,6 +113,6 @@ func TestLeaseLostDropsTheBuffer(t *testing.T) {
 		require.NoError(t, stopA())
 		require.NoError(t, stopB())
 		assert.Empty(t, da.got(), "the instance that lost its lease delivers nothing")
-		assert.Equal(t, strs(rtStrings("r", 5)), db.data())
+		assert.Equal(t, rtStrs(rtStrings("r", 5)), db.data())
 	})
 }

@@ -21,8 +21,8 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// sleep waits d, or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
+// backoffWait waits d, or until ctx is done.
+func backoffWait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -70,7 +70,7 @@ func (w *worker) deliver(ctx context.Context, b *Batch) error {
 		wait := min(pol.backoff(attempt), pol.Duration-elapsed)
 		cfg.Logger.Warn("delivery: destination failed; retrying", "deliveryStream", cfg.Name, "shard", b.Shard.ShardID,
 			"first", b.First.String(), "last", b.Last.String(), "attempt", attempt, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoffWait(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -130,7 +130,7 @@ func (w *worker) recordFailed(ctx context.Context, b *Batch, typ OutputType, fai
 		}
 		wait := min(pol.backoff(attempt), pol.Duration-elapsed)
 		cfg.Logger.Warn("delivery: error output failed; retrying", "deliveryStream", cfg.Name, "shard", b.Shard.ShardID, "attempt", attempt, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoffWait(ctx, wait); err != nil {
 			return err
 		}
 	}

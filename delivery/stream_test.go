@@ -14,7 +14,7 @@ import (
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
-const kib = 1024
+const rtKiB = 1024
 
 func TestBufferBySize(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -28,7 +28,7 @@ func TestBufferBySize(t *testing.T) {
 		stop := rtRun(t, s)
 
 		// One byte short of 1 MiB: nothing is delivered.
-		rtPut(t, l, rtSource, rtKey, rtBytes(256*kib, 'a'), rtBytes(256*kib, 'b'), rtBytes(256*kib, 'c'), rtBytes(256*kib-1, 'd'))
+		rtPut(t, l, rtSource, rtKey, rtBytes(256*rtKiB, 'a'), rtBytes(256*rtKiB, 'b'), rtBytes(256*rtKiB, 'c'), rtBytes(256*rtKiB-1, 'd'))
 		synctest.Wait()
 		assert.Empty(t, dest.got())
 		st := s.Status()
@@ -53,12 +53,12 @@ func TestBufferBySize(t *testing.T) {
 		assert.Equal(t, got[0].Last, cps["shardId-000000000000"].After)
 
 		// Past 1 MiB: the record that crosses the threshold is in the batch.
-		rtPut(t, l, rtSource, rtKey, rtBytes(512*kib, 'f'), rtBytes(600*kib, 'g'))
+		rtPut(t, l, rtSource, rtKey, rtBytes(512*rtKiB, 'f'), rtBytes(600*rtKiB, 'g'))
 		synctest.Wait()
 		got = dest.got()
 		require.Len(t, got, 2)
 		assert.Len(t, got[1].Records, 2)
-		assert.Equal(t, (512+600)*kib, got[1].Bytes)
+		assert.Equal(t, (512+600)*rtKiB, got[1].Bytes)
 		require.NoError(t, stop())
 	})
 }
@@ -128,7 +128,7 @@ func TestGracefulStopDeliversTheBuffer(t *testing.T) {
 		synctest.Wait()
 		assert.Empty(t, dest.got())
 		require.NoError(t, stop())
-		assert.ElementsMatch(t, strs(rtStrings("r", 20)), dest.data())
+		assert.ElementsMatch(t, rtStrs(rtStrings("r", 20)), dest.data())
 		// One batch per shard: a batch never mixes shards.
 		got := dest.got()
 		require.Len(t, got, 2)
@@ -149,7 +149,7 @@ func TestGracefulStopDeliversTheBuffer(t *testing.T) {
 	})
 }
 
-func strs(b [][]byte) []string {
+func rtStrs(b [][]byte) []string {
 	out := make([]string, len(b))
 	for i := range b {
 		out[i] = string(b[i])
@@ -176,7 +176,7 @@ func TestCheckpointMovesOnlyAfterDelivery(t *testing.T) {
 		rtPut(t, l, rtSource, rtKey, rtStrings("r", 5)...)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		assert.Equal(t, strs(rtStrings("r", 5)), dest.data(), "no loss, no duplicate")
+		assert.Equal(t, rtStrs(rtStrings("r", 5)), dest.data(), "no loss, no duplicate")
 		require.Len(t, seen, 5)
 		for _, sq := range seen {
 			assert.True(t, sq.IsZero(), "the checkpoint moved while the destination failed")
@@ -300,7 +300,7 @@ func TestRestartResumesFromCheckpoints(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		require.NoError(t, stop())
-		want := append(append(strs(rtStrings("a", 30)), strs(rtStrings("b", 30))...), strs(rtStrings("c", 30))...)
+		want := append(append(rtStrs(rtStrings("a", 30)), rtStrs(rtStrings("b", 30))...), rtStrs(rtStrings("c", 30))...)
 		assert.ElementsMatch(t, want, dest.data(), "every record once")
 	})
 }
@@ -356,7 +356,7 @@ func TestSplitDeliversParentBeforeChildren(t *testing.T) {
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		require.NoError(t, stop())
-		assert.ElementsMatch(t, append(strs(rtStrings("p", 50)), strs(rtStrings("c", 50))...), dest.data())
+		assert.ElementsMatch(t, append(rtStrs(rtStrings("p", 50)), rtStrs(rtStrings("c", 50))...), dest.data())
 		require.GreaterOrEqual(t, len(order), 3)
 		assert.Equal(t, parent, order[0])
 		m := rtCheckpoints(t, cps, "archive")
@@ -419,7 +419,7 @@ func TestTransformConfiguredStillDelivers(t *testing.T) {
 		rtPut(t, l, rtSource, rtKey, rtStrings("t", 3)...)
 		synctest.Wait()
 		require.NoError(t, stop())
-		assert.Equal(t, strs(rtStrings("t", 3)), dest.data())
+		assert.Equal(t, rtStrs(rtStrings("t", 3)), dest.data())
 		assert.EqualValues(t, 3, m.count(delivery.SucceedProcessingRecs))
 		assert.EqualValues(t, 1, m.count(delivery.ExecuteProcessingOK))
 	})

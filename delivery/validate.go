@@ -50,7 +50,7 @@ func validName(name string) bool {
 // withDefaults validates c and fills its zero fields.
 func (c Config) withDefaults() (Config, error) {
 	if !validName(c.Name) {
-		return c, badConfig("Name", "%q must be 1-%d characters of [a-zA-Z0-9_.-]", truncate(c.Name, 80), MaxNameLength)
+		return c, badConfig("Name", "%q must be 1-%d characters of [a-zA-Z0-9_.-]", clipName(c.Name, 80), MaxNameLength)
 	}
 	if c.Version < 0 {
 		return c, badConfig("Version", "%d is negative", c.Version)
@@ -166,7 +166,7 @@ func (s *Source) withDefaults() error {
 	return nil
 }
 
-func truncate(s string, n int) string {
+func clipName(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
 	}

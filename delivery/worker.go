@@ -87,7 +87,7 @@ func (w *worker) loop(ctx context.Context) outcome {
 				return w.result(ctx, fmt.Errorf("delivery %s: read shard %s: %w", cfg.Name, id, err))
 			}
 			cfg.Logger.Warn("delivery: reading the source failed; retrying", "deliveryStream", cfg.Name, "shard", id, "attempt", readFailures, "err", err)
-			_ = sleep(ctx, cfg.Retry.backoff(readFailures))
+			_ = backoffWait(ctx, cfg.Retry.backoff(readFailures))
 			continue
 		}
 		readFailures = 0
@@ -322,7 +322,7 @@ func (w *worker) checkpoint(ctx context.Context, p projection.Progress) error {
 			return fmt.Errorf("delivery %s: checkpoint shard %s: %w", cfg.Name, w.shard.ShardID, err)
 		}
 		cfg.Logger.Warn("delivery: checkpoint store failed; retrying", "deliveryStream", cfg.Name, "shard", w.shard.ShardID, "attempt", attempt, "err", err)
-		if err := sleep(ctx, cfg.Retry.backoff(attempt)); err != nil {
+		if err := backoffWait(ctx, cfg.Retry.backoff(attempt)); err != nil {
 			return err
 		}
 	}
