@@ -70,12 +70,16 @@ type Source struct {
 	// columns) decode records with it.
 	Events *eventstore.Store
 	// StartAtLatest starts shards without a checkpoint at their end, as
-	// Firehose does; by default they start at the trim horizon, so an
-	// archive holds everything the log still has.
+	// Firehose does (a child of a shard the stream read starts at its
+	// trim horizon all the same, so a reshard loses nothing); by default
+	// they start at the trim horizon, so an archive holds everything the
+	// log still has.
 	StartAtLatest bool
 	// Checkpoints keeps the per-shard progress (nil: in memory, which a
-	// restart forgets). With Owner set it must be a projection.SharedStore,
-	// and shards are shared among the instances by leases.
+	// restart forgets), under the delivery stream's Name as the
+	// projection name. With Owner set it must be a projection.SharedStore,
+	// and shards are shared among the instances (each named by its Owner)
+	// by leases, with fencing tokens on every checkpoint write.
 	Checkpoints projection.CheckpointStore
 	Owner       string
 	// LeaseTTL is how long a lease lasts unrenewed (zero: 10 s, minimum
@@ -94,9 +98,10 @@ type BufferingHints struct {
 }
 
 // RetryPolicy is how a failing destination is retried: with backoff
-// between MinBackoff and MaxBackoff (zero: 1 s and 1 min) for up to
-// Duration (zero: 24 h, as Firehose's S3; negative: no retries), then as
-// OnExhausted says.
+// between MinBackoff and MaxBackoff (zero: 1 s and 1 min; jittered) for
+// up to Duration (zero: 24 h, as Firehose's S3, which is also the
+// maximum; negative: no retries), measured on the runtime's clock, then
+// as OnExhausted says. The error output is retried the same way.
 type RetryPolicy struct {
 	Duration               time.Duration
 	MinBackoff, MaxBackoff time.Duration

@@ -44,7 +44,7 @@ func (w *worker) deliver(ctx context.Context, b *Batch) error {
 	s := w.s
 	cfg := &s.cfg
 	pol := cfg.Retry
-	start := cfg.Now()
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := cfg.Destination.Deliver(ctx, b)
 		if err == nil {
@@ -63,7 +63,7 @@ func (w *worker) deliver(ctx context.Context, b *Batch) error {
 		if !w.leaseValid() {
 			return errLeaseLost
 		}
-		elapsed := cfg.Now().Sub(start)
+		elapsed := time.Since(start)
 		if pol.Duration < 0 || elapsed >= pol.Duration {
 			return w.exhausted(ctx, b, attempt, err)
 		}
@@ -114,7 +114,7 @@ func (w *worker) recordFailed(ctx context.Context, b *Batch, typ OutputType, fai
 		return derr(0, fmt.Errorf("%w (%d records %s)", ErrNoErrorOutput, len(failed), typ))
 	}
 	pol := cfg.Retry
-	start := cfg.Now()
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := cfg.ErrorOutput.DeliverFailed(ctx, typ, failed)
 		if err == nil {
@@ -124,7 +124,7 @@ func (w *worker) recordFailed(ctx context.Context, b *Batch, typ OutputType, fai
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		elapsed := cfg.Now().Sub(start)
+		elapsed := time.Since(start)
 		if pol.Duration < 0 || elapsed >= pol.Duration {
 			return derr(attempt, fmt.Errorf("error output: %w", err))
 		}
