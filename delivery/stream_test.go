@@ -424,3 +424,24 @@ func TestTransformConfiguredStillDelivers(t *testing.T) {
 		assert.EqualValues(t, 1, m.count(delivery.ExecuteProcessingOK))
 	})
 }
+
+func TestGracefulStopIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := rtLog(t, 1)
+		defer l.Close()
+		dest := &rtDest{down: true}
+		c := rtConfig(l, dest, 900*time.Second)
+		c.Retry.Duration = time.Hour
+		c.ShutdownTimeout = 5 * time.Second
+		s, err := delivery.New(c)
+		require.NoError(t, err)
+		stop := rtRun(t, s)
+		rtPut(t, l, rtSource, rtKey, rtStrings("r", 3)...)
+		synctest.Wait()
+		start := time.Now()
+		require.NoError(t, stop())
+		assert.Equal(t, 5*time.Second, time.Since(start), "the stop waits the shutdown timeout, no longer")
+		assert.Positive(t, dest.calls)
+		assert.True(t, rtCheckpoints(t, s.Config().Source.Checkpoints, "archive")["shardId-000000000000"].After.IsZero())
+	})
+}
