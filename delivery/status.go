@@ -25,6 +25,9 @@ type Status struct {
 	// DirectPut is set for a stream fed by PutRecord and PutRecordBatch.
 	DirectPut bool
 	State     State
+	// CreatedAt is when New returned the stream; StartedAt when Run
+	// started (zero: not yet), both on Config.Now.
+	CreatedAt, StartedAt time.Time
 	// Running is whether Run is running.
 	Running bool
 	// Err is the error Run stopped with (nil: running, or a graceful stop).

@@ -55,6 +55,8 @@ type Stream struct {
 	shards    []shardlog.Shard               // as last listed
 	cps       map[string]projection.Progress // as last read
 	freshness time.Duration
+	created   time.Time
+	started   time.Time
 }
 
 // New validates cfg and returns a stream that delivers once Run is called.
@@ -65,7 +67,7 @@ func New(cfg Config) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{cfg: cfg, state: Active, workers: map[string]*worker{}}
+	s := &Stream{cfg: cfg, state: Active, workers: map[string]*worker{}, created: cfg.Now()}
 	if cfg.Source.Owner != "" {
 		s.leases = cfg.Source.Checkpoints.(projection.LeaseStore)
 	}
@@ -90,7 +92,7 @@ func (s *Stream) Run(ctx context.Context) (err error) {
 		return ErrRunning
 	}
 	s.mu.Lock()
-	s.runNow = true
+	s.runNow, s.started = true, s.cfg.Now()
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -257,12 +259,23 @@ func (s *Stream) start(wctx context.Context, sc *sched, sh shardlog.Shard, cps m
 func (s *Stream) ended(ctx context.Context, sc *sched, o outcome) error {
 	sl := sc.slots[o.shard]
 	delete(sc.slots, o.shard)
-	s.mu.Lock()
-	delete(s.workers, o.shard)
-	s.mu.Unlock()
 	if sl == nil {
 		return nil
 	}
+	// Keep the worker's last progress for Status.
+	delivered := sl.w.deliveredThrough()
+	s.mu.Lock()
+	delete(s.workers, o.shard)
+	if s.cps == nil {
+		s.cps = map[string]projection.Progress{}
+	}
+	p := s.cps[o.shard]
+	if delivered.Compare(p.After) > 0 {
+		p.After = delivered
+	}
+	p.Done = p.Done || o.end
+	s.cps[o.shard] = p
+	s.mu.Unlock()
 	sl.cancel(nil)
 	var fatal error
 	switch {
@@ -323,7 +336,7 @@ func (s *Stream) Status() Status {
 	s.mu.Lock()
 	st := Status{
 		Name: s.cfg.Name, Version: s.cfg.Version, Source: s.cfg.Source.StreamName, DirectPut: s.cfg.Source.DirectPut,
-		State: s.state, Running: s.runNow, Err: s.runErr, DataFreshness: s.freshness,
+		State: s.state, CreatedAt: s.created, StartedAt: s.started, Running: s.runNow, Err: s.runErr, DataFreshness: s.freshness,
 	}
 	byID := map[string]*ShardStatus{}
 	for _, sh := range s.shards {

@@ -144,6 +144,15 @@ func TestGracefulStopDeliversTheBuffer(t *testing.T) {
 		assert.Equal(t, delivery.Stopped, st.State)
 		assert.NoError(t, st.Err)
 		assert.False(t, st.Running)
+		assert.False(t, st.CreatedAt.IsZero())
+		assert.False(t, st.StartedAt.Before(st.CreatedAt))
+		assert.Equal(t, rtSource, st.Source)
+		require.Len(t, st.Shards, 2)
+		for _, sh := range st.Shards {
+			assert.False(t, sh.Checkpoint.IsZero())
+			assert.False(t, sh.Running)
+			assert.Zero(t, sh.BufferedRecords)
+		}
 		assert.EqualValues(t, 20, st.DeliveredRecords)
 		assert.ErrorIs(t, s.Run(context.Background()), delivery.ErrRunning)
 	})
