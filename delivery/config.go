@@ -44,6 +44,14 @@ type Config struct {
 	Now func() time.Time
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
+	// ShutdownTimeout bounds the graceful stop: how long Run, once its
+	// context is done, keeps delivering what is buffered (zero: 30 s).
+	// What it cannot deliver in time stays undelivered and is read again
+	// from the checkpoint after a restart.
+	ShutdownTimeout time.Duration
+	// RelistInterval is how often the source's shards are listed again
+	// to find new ones (zero: 10 s); a shard's end lists at once.
+	RelistInterval time.Duration
 }
 
 // Source is the shardlog stream a delivery stream reads, consumed like a
@@ -62,15 +70,21 @@ type Source struct {
 	// columns) decode records with it.
 	Events *eventstore.Store
 	// StartAtLatest starts shards without a checkpoint at their end, as
-	// Firehose does; by default they start at the trim horizon, so an
-	// archive holds everything the log still has.
+	// Firehose does (a child of a shard the stream read starts at its
+	// trim horizon all the same, so a reshard loses nothing); by default
+	// they start at the trim horizon, so an archive holds everything the
+	// log still has.
 	StartAtLatest bool
 	// Checkpoints keeps the per-shard progress (nil: in memory, which a
-	// restart forgets). With Owner set it must be a projection.SharedStore,
-	// and shards are shared among the instances by leases.
+	// restart forgets), under the delivery stream's Name as the
+	// projection name. With Owner set it must be a projection.SharedStore,
+	// and shards are shared among the instances (each named by its Owner)
+	// by leases, with fencing tokens on every checkpoint write.
 	Checkpoints projection.CheckpointStore
 	Owner       string
-	LeaseTTL    time.Duration
+	// LeaseTTL is how long a lease lasts unrenewed (zero: 10 s, minimum
+	// 30 ms); leases are renewed, and shards balanced, every LeaseTTL/3.
+	LeaseTTL time.Duration
 }
 
 // BufferingHints are Firehose's: a shard's buffer is delivered when it
@@ -84,9 +98,10 @@ type BufferingHints struct {
 }
 
 // RetryPolicy is how a failing destination is retried: with backoff
-// between MinBackoff and MaxBackoff (zero: 1 s and 1 min) for up to
-// Duration (zero: 24 h, as Firehose's S3; negative: no retries), then as
-// OnExhausted says.
+// between MinBackoff and MaxBackoff (zero: 1 s and 1 min; jittered) for
+// up to Duration (zero: 24 h, as Firehose's S3, which is also the
+// maximum; negative: no retries), measured on the runtime's clock, then
+// as OnExhausted says. The error output is retried the same way.
 type RetryPolicy struct {
 	Duration               time.Duration
 	MinBackoff, MaxBackoff time.Duration
@@ -136,4 +151,7 @@ const (
 	SucceedProcessingRecs Metric = "SucceedProcessing.Records"
 	SucceedProcessingByte Metric = "SucceedProcessing.Bytes"
 	RetentionHoldSeconds  Metric = "RetentionHold.Seconds"
+	// ExpiredGaps counts reads that began past expired records: records
+	// after a shard's checkpoint may have expired undelivered (Shoal's).
+	ExpiredGaps Metric = "DataReadFromKinesisStream.ExpiredGaps"
 )
