@@ -370,7 +370,7 @@ func TestObjectErrorOutput(t *testing.T) {
 	eachStore(t, func(t *testing.T, s delivery.ObjectStore) {
 		for _, c := range allCompressions {
 			t.Run(string(c), func(t *testing.T) {
-				layout := delivery.KeyLayout{Prefix: "data/", ErrorOutputPrefix: "errors-" + string(c) + "/"}
+				layout := delivery.KeyLayout{Prefix: "data/", ErrorOutputPrefix: "errors-" + string(c) + "/!{firehose:error-output-type}/"}
 				d, err := delivery.NewObjectDestination(s, delivery.ObjectOptions{Layout: layout, Compression: c, DeliveryStream: "archive", Version: 3})
 				if err != nil {
 					t.Skipf("compression %s is not built yet: %v", c, err)
@@ -381,7 +381,7 @@ func TestObjectErrorOutput(t *testing.T) {
 					{AttemptsMade: 4, ArrivalTimestamp: t0, ErrorCode: "Lambda.FunctionError", ErrorMessage: "boom", RawData: []byte("two"), Source: testStream, ShardID: "shardId-000000000000", SequenceNumber: shardlog.MakeSequenceNumber(11, 0), PartitionKey: "k2"},
 				}
 				require.NoError(t, d.DeliverFailed(ctx, delivery.ProcessingFailed, failed))
-				objs := keys(t, s, layout.ErrorOutputPrefix)
+				objs := keys(t, s, "errors-"+string(c)+"/")
 				require.Len(t, objs, 1)
 				require.Contains(t, objs[0], string(delivery.ProcessingFailed))
 				require.Contains(t, objs[0], "2030/01/02/03/", "named from the oldest record's arrival")
@@ -404,12 +404,12 @@ func TestObjectErrorOutput(t *testing.T) {
 				}
 				// Writing the same records again replaces the object.
 				require.NoError(t, d.DeliverFailed(ctx, delivery.ProcessingFailed, failed))
-				require.Len(t, keys(t, s, layout.ErrorOutputPrefix), 1)
+				require.Len(t, keys(t, s, "errors-"+string(c)+"/"), 1)
 				// Other records, another object; none, nothing.
 				require.NoError(t, d.DeliverFailed(ctx, delivery.DeliveryFailed, failed[:1]))
-				require.Len(t, keys(t, s, layout.ErrorOutputPrefix), 2)
+				require.Len(t, keys(t, s, "errors-"+string(c)+"/"), 2)
 				require.NoError(t, d.DeliverFailed(ctx, delivery.DeliveryFailed, nil))
-				require.Len(t, keys(t, s, layout.ErrorOutputPrefix), 2)
+				require.Len(t, keys(t, s, "errors-"+string(c)+"/"), 2)
 			})
 		}
 	})
