@@ -226,7 +226,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	reg := metrics.New()
 	// Firehose's delivery streams stop (delivering what they buffered)
 	// before the Kinesis log they may read closes.
-	fh, err := openFirehose(ctx, opts, log, reg)
+	fh, err := openFirehose(ctx, opts, log, reg, logger)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func registerFirehoseFlags(fs *flag.FlagSet, o *firehoseOptions) {
 
 // openFirehose opens the Firehose delivery streams' Manager in
 // DATA/firehose, over the Kinesis log.
-func openFirehose(ctx context.Context, opts serveOptions, log *shardlog.Log, reg *metrics.Registry) (*firehose.Manager, error) {
+func openFirehose(ctx context.Context, opts serveOptions, log *shardlog.Log, reg *metrics.Registry, logger *slog.Logger) (*firehose.Manager, error) {
 	fo := opts.Firehose
 	limit := fo.StreamLimit
 	if limit == 0 {
@@ -63,7 +64,7 @@ func openFirehose(ctx context.Context, opts serveOptions, log *shardlog.Log, reg
 		StreamLimit: limit,
 		ArchiveDSN:  fo.ArchivePostgres,
 		Metrics:     reg.Firehose(),
-		Logger:      opts.logger,
+		Logger:      logger,
 	}
 	if fo.S3Endpoint != "" {
 		client := s3Client(fo, opts.Region)
