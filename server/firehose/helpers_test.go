@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
@@ -100,6 +101,9 @@ type env struct {
 	fakes   *fakes
 	client  *sdk.Client
 	opts    firehose.ManagerOptions
+	// inProcess serves the client without a network (for synctest
+	// bubbles, whose clock stops at a goroutine blocked on a socket).
+	inProcess bool
 }
 
 type envOption func(*firehose.ManagerOptions)
@@ -110,12 +114,16 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 }
 
 func startEnv(t *testing.T, dir string, fake bool, opts ...envOption) *env {
+	return startEnvIn(t, dir, fake, false, opts...)
+}
+
+func startEnvIn(t *testing.T, dir string, fake, inProcess bool, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	kin, err := shardlog.Open(ctx, memory.New(), shardlog.WithRetentionInterval(0))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = kin.Close() })
-	e := &env{ctx: ctx, dir: dir, kinesis: kin, fakes: &fakes{all: map[string][]*fakeRuntime{}}}
+	e := &env{ctx: ctx, dir: dir, kinesis: kin, fakes: &fakes{all: map[string][]*fakeRuntime{}}, inProcess: inProcess}
 	e.opts = firehose.ManagerOptions{Dir: dir, Kinesis: kin}
 	if fake {
 		firehose.SetRuntime(&e.opts, e.fakes.build)
@@ -134,14 +142,29 @@ func (e *env) open(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = mgr.Close() })
 	e.mgr = mgr
-	srv := httptest.NewServer(firehose.Handler(mgr))
-	t.Cleanup(srv.Close)
-	e.client = sdk.New(sdk.Options{
-		BaseEndpoint: aws.String(srv.URL),
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		Retryer:      sdktest.Retryer(),
-	})
+	o := sdk.Options{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		Retryer:     sdktest.Retryer(),
+	}
+	if e.inProcess {
+		o.BaseEndpoint = aws.String("http://firehose.test")
+		o.HTTPClient = inProcessClient{firehose.Handler(mgr)}
+	} else {
+		srv := httptest.NewServer(firehose.Handler(mgr))
+		t.Cleanup(srv.Close)
+		o.BaseEndpoint = aws.String(srv.URL)
+	}
+	e.client = sdk.New(o)
+}
+
+// inProcessClient answers the SDK's requests by calling the handler.
+type inProcessClient struct{ h http.Handler }
+
+func (c inProcessClient) Do(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // restart closes the Manager and opens a new one on the same directory.
