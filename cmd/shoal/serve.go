@@ -243,7 +243,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 		admission.WithBodyTimeout(opts.BodyTimeout), admission.WithMaxBodySize(awsproto.MaxBodySize),
 		admission.WithMinBodyRate(minBodyRate(opts.MinBodyRate), cmp.Or(opts.BodyRateGrace, -1)),
 		admission.WithThrottleType(throttleType))
-	api = ctl.Handler(api)
+	api = firehoseThrottleStatus(ctl.Handler(api))
 	api = reg.Observe(api) // counts signature errors and refusals too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers

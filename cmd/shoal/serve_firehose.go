@@ -124,3 +124,40 @@ func throttleType(r *http.Request) string {
 	}
 	return kinesis.ThrottleType(r)
 }
+
+// firehoseThrottleStatus makes admission control's refusals of Firehose
+// requests with ServiceUnavailableException HTTP 503, as Firehose answers
+// them (admission answers 400, as Kinesis's throttling exceptions are),
+// so that the SDKs retry them with backoff.
+func firehoseThrottleStatus(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isFirehose(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(&throttleStatusWriter{ResponseWriter: w}, r)
+	})
+}
+
+// throttleStatusWriter turns a 400 ServiceUnavailableException into a
+// 503.
+type throttleStatusWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *throttleStatusWriter) WriteHeader(status int) {
+	if !w.wrote && status == http.StatusBadRequest && w.Header().Get("X-Amzn-ErrorType") == "ServiceUnavailableException" {
+		status = http.StatusServiceUnavailable
+	}
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *throttleStatusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap serves http.ResponseController.
+func (w *throttleStatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -144,3 +144,25 @@ func TestServeFirehoseFlags(t *testing.T) {
 		require.Contains(t, stderr.String(), flag)
 	}
 }
+
+// TestServeFirehoseThrottled: a Firehose put refused by admission control
+// is a 503 ServiceUnavailableException; a Kinesis put's refusal stays 400.
+func TestServeFirehoseThrottled(t *testing.T) {
+	refuse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		typ := throttleType(r)
+		w.Header().Set("X-Amzn-ErrorType", typ)
+		w.WriteHeader(http.StatusBadRequest)
+	})
+	h := firehoseThrottleStatus(refuse)
+	for target, want := range map[string]int{
+		"Firehose_20150804.PutRecordBatch":      http.StatusServiceUnavailable,
+		"Firehose_20150804.ListDeliveryStreams": http.StatusBadRequest,
+		"Kinesis_20131202.PutRecords":           http.StatusBadRequest,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		req.Header.Set("X-Amz-Target", target)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, want, rec.Code, target)
+	}
+}
