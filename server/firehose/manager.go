@@ -401,11 +401,11 @@ func (m *Manager) modify(ctx context.Context, name string, restart bool, fn func
 		return nil
 	}
 	// Check the new destination before stopping the old runtime.
-	if _, closers, err := m.deliveryConfig(ctx, cfg); err != nil {
+	_, closers, err := m.deliveryConfig(ctx, cfg)
+	if err != nil {
 		return err
-	} else {
-		closeAll(closers)
 	}
+	closeAll(closers)
 	m.stop(e)
 	ne, err := m.start(ctx, cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package firehose_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"testing"
@@ -438,4 +439,40 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	out, err = e.client.ListDeliveryStreams(e.ctx, &sdk.ListDeliveryStreamsInput{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"direct", "from-kinesis"}, out.DeliveryStreamNames)
+}
+
+// TestRestoreFailure: a stream whose destination cannot be opened after a
+// restart is kept and described with a FailureDescription; its puts are
+// ServiceUnavailableException; UpdateDestination and delete still work.
+func TestRestoreFailure(t *testing.T) {
+	calls := &archiveCalls{}
+	e := newEnv(t, withArchive(calls, ""))
+	_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("to-pg"), RedshiftDestinationConfiguration: redshiftConfig("jdbc:postgresql://h:5432/db"),
+	})
+	require.NoError(t, err)
+	e.opts.Archive = func(context.Context, string, string) (delivery.Destination, io.Closer, error) {
+		return nil, nil, errors.New("connection refused")
+	}
+	e.restart(t)
+	d := e.describe(t, "to-pg")
+	require.Equal(t, types.DeliveryStreamStatusActive, d.DeliveryStreamStatus)
+	require.NotNil(t, d.FailureDescription)
+	require.Contains(t, aws.ToString(d.FailureDescription.Details), "connection refused")
+	_, err = e.client.PutRecord(e.ctx, &sdk.PutRecordInput{DeliveryStreamName: aws.String("to-pg"), Record: &types.Record{Data: []byte("x")}})
+	require.Contains(t, requireAPIError(t, err, "ServiceUnavailableException"), "not running")
+
+	// A new destination brings it back.
+	_, err = e.client.UpdateDestination(e.ctx, &sdk.UpdateDestinationInput{
+		DeliveryStreamName: aws.String("to-pg"), CurrentDeliveryStreamVersionId: aws.String("1"), DestinationId: aws.String("destinationId-000000000001"),
+		ExtendedS3DestinationUpdate: &types.ExtendedS3DestinationUpdate{BucketARN: aws.String("arn:aws:s3:::bucket")},
+	})
+	require.NoError(t, err)
+	d = e.describe(t, "to-pg")
+	require.Nil(t, d.FailureDescription)
+	require.NotNil(t, d.Destinations[0].ExtendedS3DestinationDescription)
+	_, err = e.client.PutRecord(e.ctx, &sdk.PutRecordInput{DeliveryStreamName: aws.String("to-pg"), Record: &types.Record{Data: []byte("x")}})
+	require.NoError(t, err)
+	_, err = e.client.DeleteDeliveryStream(e.ctx, &sdk.DeleteDeliveryStreamInput{DeliveryStreamName: aws.String("to-pg")})
+	require.NoError(t, err)
 }
