@@ -132,10 +132,14 @@ func TestBadInput(t *testing.T) {
 		{"create/long prefix", withS3(func(d *types.ExtendedS3DestinationConfiguration) { d.Prefix = aws.String(strings.Repeat("p", 1025)) }), ia, []string{"Prefix", "1024"}},
 		{"create/empty bucket ARN", withS3(func(d *types.ExtendedS3DestinationConfiguration) { d.BucketARN = aws.String("") }), ia, []string{"BucketARN", "arn:aws:s3:::BUCKET"}},
 		{"create/not a bucket ARN", withS3(func(d *types.ExtendedS3DestinationConfiguration) { d.BucketARN = aws.String("my-bucket") }), ia, []string{"BucketARN", "arn:aws:s3:::BUCKET"}},
-		{"create/role as bucket", withS3(func(d *types.ExtendedS3DestinationConfiguration) { d.BucketARN = aws.String("arn:aws:iam::000000000000:role/r") }), ia, []string{"BucketARN"}},
+		{"create/role as bucket", withS3(func(d *types.ExtendedS3DestinationConfiguration) {
+			d.BucketARN = aws.String("arn:aws:iam::000000000000:role/r")
+		}), ia, []string{"BucketARN"}},
 		{"create/bad bucket name", withS3(func(d *types.ExtendedS3DestinationConfiguration) { d.BucketARN = aws.String("arn:aws:s3:::Bad_Bucket") }), ia, []string{"BucketARN", "3-63"}},
 		{"create/bad type", create(func(in *sdk.CreateDeliveryStreamInput) { in.DeliveryStreamType = types.DeliveryStreamTypeMSKAsSource }), ia, []string{"DeliveryStreamType", "MSKAsSource"}},
-		{"create/kinesis source missing", create(func(in *sdk.CreateDeliveryStreamInput) { in.DeliveryStreamType = types.DeliveryStreamTypeKinesisStreamAsSource }), ia, []string{"KinesisStreamARN", "required"}},
+		{"create/kinesis source missing", create(func(in *sdk.CreateDeliveryStreamInput) {
+			in.DeliveryStreamType = types.DeliveryStreamTypeKinesisStreamAsSource
+		}), ia, []string{"KinesisStreamARN", "required"}},
 		{"create/bad kinesis ARN", fromKinesis("arn:aws:kinesis:us-east-1:000000000000:src"), ia, []string{"KinesisStreamARN", "stream/NAME"}},
 		{"create/kinesis ARN of a bucket", fromKinesis("arn:aws:s3:::bucket"), ia, []string{"KinesisStreamARN"}},
 		{"create/unknown kinesis stream", fromKinesis("arn:aws:kinesis:us-east-1:000000000000:stream/nope"), ia, []string{"KinesisStreamARN", "nope", "does not exist"}},
@@ -154,7 +158,9 @@ func TestBadInput(t *testing.T) {
 		{"create/51 tags", create(func(in *sdk.CreateDeliveryStreamInput) { in.Tags = tags(51) }), ia, []string{"Tags", "51", "50"}},
 		{"create/reserved tag key", create(func(in *sdk.CreateDeliveryStreamInput) { in.Tags = []types.Tag{{Key: aws.String("aws:x")}} }), ia, []string{"Tags[0].Key", "aws:"}},
 		{"create/redshift bad JDBC URL", withRedshift(func(r *types.RedshiftDestinationConfiguration) { r.ClusterJDBCURL = aws.String("mysql://h/db") }), ia, []string{"ClusterJDBCURL", "jdbc:postgresql://"}},
-		{"create/redshift JDBC without database", withRedshift(func(r *types.RedshiftDestinationConfiguration) { r.ClusterJDBCURL = aws.String("jdbc:postgresql://h:5432") }), ia, []string{"ClusterJDBCURL"}},
+		{"create/redshift JDBC without database", withRedshift(func(r *types.RedshiftDestinationConfiguration) {
+			r.ClusterJDBCURL = aws.String("jdbc:postgresql://h:5432")
+		}), ia, []string{"ClusterJDBCURL"}},
 		{"create/redshift empty URL, no default", withRedshift(func(r *types.RedshiftDestinationConfiguration) { r.ClusterJDBCURL = aws.String("") }), ia, []string{"ClusterJDBCURL", "--archive-postgres"}},
 		{"create/redshift no table", withRedshift(func(r *types.RedshiftDestinationConfiguration) { r.CopyCommand.DataTableName = aws.String("") }), ia, []string{"DataTableName", "required"}},
 		{"create/redshift bad table", withRedshift(func(r *types.RedshiftDestinationConfiguration) { r.CopyCommand.DataTableName = aws.String("t; drop") }), ia, []string{"DataTableName"}},
