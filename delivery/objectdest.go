@@ -31,6 +31,10 @@ type ObjectOptions struct {
 	// DefaultIndexPrefix). It should not overlap Layout's prefixes, so
 	// that listing data objects does not list index objects.
 	IndexPrefix string
+	// NoIndex writes only the data objects, as Firehose does: no sidecar
+	// or catalog objects, so ObjectArchive cannot read the destination
+	// back. For buckets that other tools own (the Firehose wire API).
+	NoIndex bool
 	// DeliveryStream and Version name error objects (DeliverFailed gets no
 	// batch to take them from); zero: the failed records' source stream
 	// and 1.
@@ -151,8 +155,10 @@ func (d *ObjectDestination) Deliver(ctx context.Context, b *Batch) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
-	if err := d.writeCatalog(ctx, b); err != nil {
-		return err
+	if !d.opts.NoIndex {
+		if err := d.writeCatalog(ctx, b); err != nil {
+			return err
+		}
 	}
 	if len(b.Records) == 0 {
 		return nil
@@ -168,6 +174,9 @@ func (d *ObjectDestination) Deliver(ctx context.Context, b *Batch) error {
 	}
 	if err := d.store.Put(ctx, key, body.Bytes()); err != nil {
 		return fmt.Errorf("delivery: deliver %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
+	}
+	if d.opts.NoIndex {
+		return nil
 	}
 	sc, err := json.Marshal(d.sidecarOf(b, key))
 	if err != nil {

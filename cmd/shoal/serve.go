@@ -16,6 +16,7 @@ import (
 
 	"github.com/shoal-dev/shoal/server/admission"
 	"github.com/shoal-dev/shoal/server/awsproto"
+	"github.com/shoal-dev/shoal/server/firehose"
 	"github.com/shoal-dev/shoal/server/kinesis"
 	"github.com/shoal-dev/shoal/server/metrics"
 	"github.com/shoal-dev/shoal/shardlog"
@@ -43,6 +44,9 @@ type serveOptions struct {
 	// after BodyRateGrace; negative: no minimum.
 	MinBodyRate   int64
 	BodyRateGrace time.Duration // zero: the default
+
+	// Firehose configures the Firehose API's destinations and quota.
+	Firehose firehoseOptions
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -66,11 +70,14 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Var(&minRate, "min-body-rate", "the least average `rate` of a request body, in bytes a second (with KiB, MiB, GiB), once --body-rate-grace has passed; a slower body is refused with RequestTimeout and its connection closed. 0: no minimum")
 	fs.DurationVar(&opts.BodyRateGrace, "body-rate-grace", admission.DefaultBodyRateGrace, "how long a request body may take before --min-body-rate applies")
 	fs.DurationVar(&opts.MaxClockSkew, "max-clock-skew", awsproto.DefaultMaxSkew, "with --credentials, how far a request's signing time may be from the server's clock")
+	registerFirehoseFlags(fs, &opts.Firehose)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR] [--credentials FILE] [--tls-cert FILE --tls-key FILE]
                    [--region REGION] [--account-id ID] [--shard-limit N] [--on-demand-stream-limit N]
                    [--max-inflight-requests N] [--max-inflight-bytes SIZE] [--body-timeout D]
                    [--min-body-rate SIZE] [--body-rate-grace D] [--max-clock-skew D]
+                   [--s3-endpoint URL [--s3-region R] [--s3-access-key K --s3-secret-key S]]
+                   [--archive-postgres DSN] [--firehose-stream-limit N]
 
 Serves the Amazon Kinesis Data Streams API (AWS JSON 1.1) over the embedded
 file engine, so AWS SDKs and tools can use Shoal: point them at
@@ -85,6 +92,17 @@ are enforced as DescribeLimits reports them. /healthz answers
 200 while every shard can be written, and 503 listing the shards whose
 writes are failing (a full disk, say); /metrics serves Prometheus metrics
 (no signature needed). SIGINT or SIGTERM stops it gracefully.
+
+It also serves the Amazon Data Firehose API (X-Amz-Target
+Firehose_20150804.*, SigV4 service "firehose") on the same address, behind
+the same admission control. Delivery streams are kept in DATA/firehose:
+DirectPut streams are backed by a log of their own there (not listed by
+Kinesis's ListStreams); KinesisStreamAsSource streams read this server's
+Kinesis streams. S3 destinations write to DATA/firehose/objects/BUCKET/, or
+to the S3-compatible service at --s3-endpoint; Redshift destinations write
+to PostgreSQL (Redshift speaks its protocol): the ClusterJDBCURL
+jdbc:postgresql://HOST:PORT/DB with Username and Password, or when it is
+empty --archive-postgres (SHOAL_ARCHIVE_POSTGRES).
 
 Requests past --max-inflight-requests, or whose bodies and GetRecords
 responses do not fit in --max-inflight-bytes, are refused at once with
@@ -124,6 +142,10 @@ Flags:
 		fmt.Fprintf(stderr, "shoal serve: %v\n", err)
 		return 2
 	}
+	if opts.Firehose.StreamLimit < 0 {
+		fmt.Fprintln(stderr, "shoal serve: --firehose-stream-limit must be 0 (unlimited) or more")
+		return 2
+	}
 	if opts.Limits.Shards < 0 || opts.Limits.OnDemandStreams < 0 {
 		fmt.Fprintln(stderr, "shoal serve: --shard-limit and --on-demand-stream-limit must be 0 (unlimited) or more")
 		return 2
@@ -150,13 +172,14 @@ Flags:
 // serve runs the server until ctx is done, then shuts it down gracefully:
 // requests in flight finish (within ShutdownTimeout), then the log closes.
 func serve(ctx context.Context, opts serveOptions) error {
-	var verifier *awsproto.Verifier
+	var verifier, fhVerifier *awsproto.Verifier
 	if opts.Credentials != "" {
 		creds, err := awsproto.LoadCredentials(opts.Credentials)
 		if err != nil {
 			return err
 		}
 		verifier = &awsproto.Verifier{Credentials: creds, Service: "kinesis", MaxSkew: opts.MaxClockSkew}
+		fhVerifier = &awsproto.Verifier{Credentials: creds, Service: firehose.SigningName, MaxSkew: opts.MaxClockSkew}
 	}
 	logger := opts.logger
 	if logger == nil {
@@ -201,16 +224,26 @@ func serve(ctx context.Context, opts serveOptions) error {
 	}
 
 	reg := metrics.New()
+	// Firehose's delivery streams stop (delivering what they buffered)
+	// before the Kinesis log they may read closes.
+	fh, err := openFirehose(ctx, opts, log, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
 	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(keys), kinesis.WithLogger(logger))
+	var fhAPI http.Handler = firehose.Handler(fh, firehose.WithLogger(logger))
 	if verifier != nil {
 		api = verifier.Wrap(api)
+		fhAPI = fhVerifier.Wrap(fhAPI)
 	}
+	api = routeByTarget(api, fhAPI)
 	// Admission control before the signature check reads a body.
 	ctl := admission.New(admission.WithMaxRequests(opts.MaxInflightRequests), admission.WithMaxBytes(opts.MaxInflightBytes),
 		admission.WithBodyTimeout(opts.BodyTimeout), admission.WithMaxBodySize(awsproto.MaxBodySize),
 		admission.WithMinBodyRate(minBodyRate(opts.MinBodyRate), cmp.Or(opts.BodyRateGrace, -1)),
-		admission.WithThrottleType(kinesis.ThrottleType))
-	api = ctl.Handler(api)
+		admission.WithThrottleType(throttleType))
+	api = firehoseThrottleStatus(ctl.Handler(api))
 	api = reg.Observe(api) // counts signature errors and refusals too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
@@ -236,6 +269,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 			auth = fmt.Sprintf("SigV4 required (%d keys)", len(verifier.Credentials))
 		}
 		opts.logf("shoal serve: Kinesis Data Streams API at %s://%s, data in %s, %s", scheme, ln.Addr(), opts.DataDir, auth)
+		opts.logf("shoal serve: Firehose API at the same address, %d delivery streams in %s", fh.Len(), filepath.Join(opts.DataDir, "firehose"))
 	}
 	if opts.logf != nil {
 		rate, grace := ctl.MinBodyRate()

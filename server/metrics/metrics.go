@@ -17,6 +17,13 @@
 //     shoal_kinesis_incoming_bytes_total, IteratorAgeMilliseconds
 //     shoal_kinesis_iterator_age_milliseconds, and so on.
 //
+// Firehose delivery streams report through Registry.Firehose (a
+// delivery.Recorder), as shoal_firehose_* metrics labelled
+// delivery_stream: DeliveryToS3.DataFreshness becomes
+// shoal_firehose_delivery_to_s3_data_freshness_seconds, IncomingRecords
+// shoal_firehose_incoming_records_total, and so on. Observe counts
+// Firehose operations as "Firehose.<Op>".
+//
 // ServeHTTP answers GET /metrics with every series, in a stable order.
 // ForgetStream (kinesis.StreamForgetter) drops a deleted stream's series.
 package metrics
@@ -102,6 +109,8 @@ var families = []family{
 // written.
 type Labels struct {
 	Stream, Shard, Operation, Exception string
+	// DeliveryStream is a Firehose delivery stream (label delivery_stream).
+	DeliveryStream string
 }
 
 type key struct {
@@ -282,8 +291,11 @@ func (r *Registry) operation(target, exception string) string {
 		return "unauthenticated"
 	}
 	prefix, op, ok := strings.Cut(target, ".")
-	if !ok || prefix != "Kinesis_20131202" || exception == "UnknownOperationException" || !plainName(op) {
+	if !ok || (prefix != "Kinesis_20131202" && prefix != firehosePrefix) || exception == "UnknownOperationException" || !plainName(op) {
 		return "unknown"
+	}
+	if prefix == firehosePrefix {
+		op = "Firehose." + op // Firehose's PutRecord is not Kinesis's
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -393,7 +405,7 @@ func (r *Registry) WriteText(w io.Writer) error {
 	r.mu.Unlock()
 
 	bw := bufio.NewWriter(w)
-	for _, f := range families {
+	for _, f := range slices.Concat(families, firehoseFamilies) {
 		bw.WriteString("# HELP " + f.name + " " + escapeHelp(f.help) + "\n")
 		bw.WriteString("# TYPE " + f.name + " " + f.kind.String() + "\n")
 		if f.kind == histogram {
@@ -427,6 +439,7 @@ func compareLabels(a, b Labels) int {
 	for _, c := range [...]int{
 		strings.Compare(a.Stream, b.Stream), strings.Compare(a.Shard, b.Shard),
 		strings.Compare(a.Operation, b.Operation), strings.Compare(a.Exception, b.Exception),
+		strings.Compare(a.DeliveryStream, b.DeliveryStream),
 	} {
 		if c != 0 {
 			return c
@@ -456,6 +469,7 @@ func writeSample(w *bufio.Writer, name string, l Labels, extraName, extraValue, 
 	label("shard", l.Shard)
 	label("operation", l.Operation)
 	label("exception", l.Exception)
+	label("delivery_stream", l.DeliveryStream)
 	if extraName != "" {
 		label(extraName, extraValue)
 	}
