@@ -87,7 +87,7 @@ func (m *Manager) objectDestination(ctx context.Context, field string, cfg *stre
 		return nil, fmt.Errorf("firehose: the object store of bucket %s: %w", s.Bucket, err)
 	}
 	dest, err := delivery.NewObjectDestination(store, delivery.ObjectOptions{
-		Layout:      delivery.KeyLayout{Prefix: s.Prefix, ErrorOutputPrefix: s.ErrorOutputPrefix},
+		Layout: delivery.KeyLayout{Prefix: s.Prefix, ErrorOutputPrefix: s.ErrorOutputPrefix},
 		// Firehose writes the records' data as sent, concatenated.
 		Format:         delivery.Raw(),
 		NoIndex:        true,
