@@ -27,6 +27,9 @@ type Log struct {
 	streams map[string]*stream
 	closed  bool
 
+	holdMu sync.Mutex                // guards holds
+	holds  map[string]*retentionHold // retention holds by stream name (retention_hold.go)
+
 	cancel context.CancelFunc // stops the retention janitor
 	wg     sync.WaitGroup
 }
@@ -114,6 +117,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 		account: o.account,
 		limits:  o.accountLimits,
 		streams: make(map[string]*stream, len(metas)),
+		holds:   map[string]*retentionHold{},
 	}
 	for _, m := range metas {
 		// Shards the metadata calls closed need no seal from the engine:

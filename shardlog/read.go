@@ -42,7 +42,7 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 		th = s.throttle(shardID)
 	}
 	now := l.now()
-	horizon := l.horizon(&s.meta)
+	horizon := l.horizonOf(s)
 	s.mu.RUnlock()
 
 	if th != nil && !th.takeRead(now) {
