@@ -71,10 +71,13 @@ type ShardBatch struct {
 // records after its position, then on to the log again. The archive is
 // taken to be an in-order copy of each shard (as a delivery stream writes
 // it): archived records after the position are trusted to reach the log's
-// oldest retained one, so ExpiredGap is reported only when the archive
-// holds no record after the reader's position while the log reports
-// records expired after it; with the log's retention hold
-// (shardlog.Log.HoldRetention) on the archive, that does not happen. A shard
+// oldest retained one. ExpiredGap is reported only when the log reports
+// records expired after the reader's position and the archive holds no
+// record after it, unless the archive is also a shardlog.RetentionHolder
+// whose ArchivedThrough for the shard reaches the position (the reader is
+// at the archive's front, and the archive vouches that nothing in between
+// was lost). With the log's retention hold (shardlog.Log.HoldRetention) on
+// the archive, nothing is lost, so no gap is reported. A shard
 // the log dropped once all its records expired, but the archive holds
 // (Store.Shards lists it, closed), is read from the archive alone, and ends
 // with the shards, live or archived, whose parent it is as ChildShards.
@@ -206,9 +209,15 @@ func (r *ShardReader) nextTiered(ctx context.Context, limit int) (ShardBatch, er
 			return out, nil
 		}
 		r.backfill = false
-		// The archive holds nothing after where the backfill began, and
-		// the log lost records after it: they are nowhere.
-		out.ExpiredGap = r.live.ExpiredGap && !r.filled
+		if r.live.ExpiredGap && !r.filled {
+			covered, err := r.archivedThrough(ctx)
+			if err != nil {
+				return out, err
+			}
+			// The archive holds nothing after the position, and has not
+			// archived the shard that far: what the log lost is nowhere.
+			out.ExpiredGap = !covered
+		}
 	}
 	for len(r.live.Records) > 0 && len(out.Events) < limit {
 		rec := r.live.Records[0]
@@ -231,6 +240,24 @@ func (r *ShardReader) nextTiered(ctx context.Context, limit int) (ShardBatch, er
 		}
 	}
 	return out, nil
+}
+
+// archivedThrough reports whether the archive, as a
+// shardlog.RetentionHolder, says it archived the shard through the
+// reader's position: it then holds every record the log lost up to the
+// log's oldest retained one (it archives in order, and the log's retention
+// hold trims nothing it has not archived). An archive that is not a
+// RetentionHolder vouches for nothing.
+func (r *ShardReader) archivedThrough(ctx context.Context) (bool, error) {
+	h, ok := r.arch.(shardlog.RetentionHolder)
+	if !ok || r.pos.IsZero() {
+		return false, nil
+	}
+	t, err := h.ArchivedThrough(ctx, r.store.stream, r.shard)
+	if err != nil {
+		return false, fmt.Errorf("eventstore: read archived shard %s: %w", r.shard, err)
+	}
+	return !t.IsZero() && t.Compare(r.pos) >= 0, nil
 }
 
 // readArchive appends to out the archived records after r.pos that lie
