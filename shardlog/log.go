@@ -27,7 +27,7 @@ type Log struct {
 	streams map[string]*stream
 	closed  bool
 
-	holdMu sync.Mutex                // guards holds
+	holdMu sync.RWMutex              // guards holds
 	holds  map[string]*retentionHold // retention holds by stream name (retention_hold.go)
 
 	cancel context.CancelFunc // stops the retention janitor

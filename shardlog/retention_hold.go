@@ -136,8 +136,8 @@ func (l *Log) RetentionHold(stream string) (HoldStatus, error) {
 
 // hold returns the stream's holders, or nil.
 func (l *Log) hold(stream string) *retentionHold {
-	l.holdMu.Lock()
-	defer l.holdMu.Unlock()
+	l.holdMu.RLock()
+	defer l.holdMu.RUnlock()
 	return l.holds[stream]
 }
 
