@@ -225,7 +225,9 @@ func (w *world) verify(name string) {
 		for id, want := range w.written {
 			var got []int
 			v := uint64(0)
-			for ev, err := range w.store.Read(w.ctx, id, 0) {
+			loaded, err := w.store.Load(w.ctx, id, nil)
+			require.NoError(t, err)
+			for ev, err := range loaded.Events {
 				require.NoError(t, err, id)
 				v++
 				require.Equal(t, v, ev.Version, "%s: versions in order, each once", id)
@@ -235,6 +237,19 @@ func (w *world) verify(name string) {
 			}
 			require.Equal(t, want, got, id)
 		}
+	})
+	t.Run("Subscribe/"+name, func(t *testing.T) {
+		sub, err := w.store.Subscribe(eventstore.SubscribeOptions{CatchUpOnly: true, BatchSize: 5})
+		require.NoError(t, err)
+		got := map[string][]int{}
+		for ev, err := range sub.Events(w.ctx) {
+			require.NoError(t, err)
+			require.Equal(t, uint64(len(got[ev.StreamID])+1), ev.Version, "%s: versions in order, each once", ev.StreamID)
+			tk, err := eventstore.DataAs[Tick](&ev)
+			require.NoError(t, err)
+			got[ev.StreamID] = append(got[ev.StreamID], tk.N)
+		}
+		require.Equal(t, w.written, got)
 	})
 	t.Run("Rebuild/"+name, func(t *testing.T) {
 		var mu sync.Mutex
