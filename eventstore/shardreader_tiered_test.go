@@ -219,3 +219,33 @@ func TestTieredShardsListArchiveOnlyShards(t *testing.T) {
 	require.Equal(t, span(1, 6), versions(evs))
 	require.True(t, sub.Checkpoint().Shards[parent].Done)
 }
+
+func TestTieredShardReaderFollowsAShardRetentionDrops(t *testing.T) {
+	x := newTiered(t, 1)
+	x.deposit(4) // v1-4 in the parent
+	parent := x.onlyShard()
+	shards, err := x.plain.Shards(x.ctx)
+	require.NoError(t, err)
+	lo, _ := new(big.Int).SetString(shards[0].HashKeyRange.StartingHashKey.String(), 10)
+	hi, _ := new(big.Int).SetString(shards[0].HashKeyRange.EndingHashKey.String(), 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
+	require.NoError(t, x.log.SplitShard(x.ctx, shardlog.SplitShardInput{StreamName: "tiers", ShardToSplit: parent, NewStartingHashKey: mid.String()}))
+	x.catchUp()
+
+	rd, err := x.store.ReadShard(x.ctx, parent, shardlog.SequenceNumber{})
+	require.NoError(t, err)
+	b, err := rd.Next(x.ctx, 2)
+	require.NoError(t, err)
+	require.Equal(t, span(1, 2), versions(b.Events))
+
+	// The parent expires and retention drops it under the reader.
+	x.expire(25 * time.Hour)
+	live, err := x.plain.Shards(x.ctx)
+	require.NoError(t, err)
+	require.Len(t, live, 2)
+	vs, gap, end := drain(t, rd, 2)
+	require.Equal(t, span(3, 4), vs, "the archive holds the rest")
+	require.False(t, gap)
+	require.True(t, end.End)
+	require.Len(t, end.ChildShards, 2)
+}

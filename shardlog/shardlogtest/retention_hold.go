@@ -229,6 +229,11 @@ func testRetentionHold(t *testing.T, newEngine NewEngine) {
 		require.Empty(t, data(h, "s"))
 	})
 
+	t.Run("Concurrency", func(t *testing.T) {
+		t.Parallel()
+		testRetentionHoldConcurrency(t, newEngine)
+	})
+
 	t.Run("StatusOfUnknownStream", func(t *testing.T) {
 		t.Parallel()
 		h := NewHarness(t, newEngine)
@@ -244,4 +249,57 @@ func testRetentionHold(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, []string{"x"}, data(h, "later"))
 		require.True(t, strings.HasPrefix(status(h, "later").Shard, "shardId-"))
 	})
+}
+
+// testRetentionHoldConcurrency runs reads, puts, holder changes and
+// retention passes at once (for the race detector).
+func testRetentionHoldConcurrency(t *testing.T, newEngine NewEngine) {
+	h := NewHarness(t, newEngine)
+	h.CreateStream("s", 2)
+	holder := newFakeHolder()
+	release := h.Log.HoldRetention("s", holder)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				out, err := h.Log.PutRecord(h.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: fmt.Sprint("k", g), Data: []byte("x")})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%5 == 0 {
+					holder.set(out.ShardID, out.SequenceNumber)
+				}
+				for _, err := range h.Log.ReadKey(h.Ctx, shardlog.ReadKeyInput{StreamName: "s", PartitionKey: fmt.Sprint("k", g)}) {
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				h.Clock.Advance(time.Hour)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 50 {
+			if err := h.Log.EnforceRetention(h.Ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := h.Log.RetentionHold("s"); err != nil {
+				t.Error(err)
+				return
+			}
+			if i == 25 {
+				extra := h.Log.HoldRetention("s", newFakeHolder())
+				extra()
+			}
+		}
+	}()
+	wg.Wait()
+	release()
 }
