@@ -93,9 +93,19 @@ func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, hol
 	for i := range s.meta.Shards {
 		sm := &s.meta.Shards[i]
 		ref := sm.Ref(s.name)
+		var first SequenceNumber
+		if held {
+			b, err := l.engine.Bounds(ctx, ref)
+			if err != nil {
+				return engineError(err, "bounds of %s/%s", s.name, sm.ID)
+			}
+			first = b.First
+		}
 		if err := l.engine.Trim(ctx, ref, horizon); err != nil {
+			delete(s.trimmedThrough, sm.ID)
 			return engineError(err, "trim %s/%s", s.name, sm.ID)
 		}
+		s.noteTrim(sm.ID, horizon, hold, holdOK, first)
 		if !sm.Closed || !sm.ClosedAt.Before(horizon) || !holdOK {
 			continue
 		}
@@ -136,6 +146,7 @@ func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, hol
 		return err
 	}
 	for _, ref := range expired {
+		delete(s.trimmedThrough, ref.ID)
 		if err := l.engine.DropShard(ctx, ref); err != nil {
 			return engineError(err, "drop expired %s/%s", s.name, ref.ID)
 		}

@@ -171,6 +171,10 @@ func (l *Log) heldHorizon(name string, id uint64, horizon time.Time) time.Time {
 type holdResult struct {
 	held     bool                      // the stream has holders
 	archived map[string]SequenceNumber // per shard: archived by every holder through
+	// oldest is no later than the arrival of any record not archived
+	// (before the hold was clamped to what is readable): a trim before
+	// it removes only archived records.
+	oldest time.Time
 }
 
 // computeHold asks the holders of s how far each shard is archived, finds
@@ -259,9 +263,61 @@ func (l *Log) computeHold(ctx context.Context, s *stream, rh *retentionHold) (ho
 		}
 		return holdResult{}, err
 	}
+	res.oldest = at
 	if at.Before(floor) {
 		at = floor
 	}
 	rh.valid, rh.streamID, rh.at, rh.shard = true, id, at, atShard
 	return res, nil
+}
+
+// noteTrim records what a trim of shard sm at horizon removed, for
+// readers' gap checks: under a hold whose oldest unarchived record is not
+// before horizon, only records the holders archived (through
+// hold.archived[sm.ID]) were removed. first is the shard's first record
+// before the trim (zero if none). Caller holds s.mu for writing.
+func (s *stream) noteTrim(id string, horizon time.Time, hold holdResult, holdOK bool, first SequenceNumber) {
+	through, ok := hold.archived[id]
+	if !hold.held || !holdOK || !ok || horizon.After(hold.oldest) {
+		delete(s.trimmedThrough, id) // this trim may have removed anything before horizon
+		return
+	}
+	prev, known := s.trimmedThrough[id]
+	switch {
+	case known:
+		// Earlier trims removed nothing after prev; this one nothing after through.
+		if prev.Compare(through) > 0 {
+			through = prev
+		}
+	case first.IsZero() || through.Compare(first) < 0:
+		// Trims before this Log's knowledge removed what lies before
+		// first; through does not reach it, so they may have removed
+		// records after through.
+		return
+	}
+	s.trimmedThrough[id] = through
+}
+
+// expiredBetween reports whether records with sequence numbers in
+// [from, kept) may have expired: kept is the first readable record at or
+// after from, and first is the engine's first record (it removed every
+// record before it). known and through are the shard's trimmedThrough.
+func (l *Log) expiredBetween(ctx context.Context, ref ShardRef, from, kept, first SequenceNumber, through SequenceNumber, known bool) (bool, error) {
+	if from.Compare(first) < 0 && !(known && from.Compare(through) > 0) {
+		return true, nil // trimmed records may have been there
+	}
+	// Records the engine holds but the horizon hides lie in [from, kept)
+	// if the engine's first record at or after from is before kept.
+	at := from
+	if at.Compare(first) < 0 {
+		at = first
+	}
+	if at.Compare(kept) >= 0 {
+		return false, nil
+	}
+	recs, err := l.engine.Read(ctx, ref, at, 1, 1)
+	if err != nil {
+		return false, engineError(err, "read %s/%s", ref.Stream, ref.ID)
+	}
+	return len(recs) > 0 && recs[0].SequenceNumber.Compare(kept) < 0, nil
 }

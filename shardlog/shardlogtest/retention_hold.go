@@ -229,6 +229,52 @@ func testRetentionHold(t *testing.T, newEngine NewEngine) {
 		require.Empty(t, data(h, "s"))
 	})
 
+	t.Run("ArchiveResumesWithoutAFalseGap", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		holder := newFakeHolder()
+		defer h.Log.HoldRetention("s", holder)()
+		recs := putABC(h, "s")
+		holder.set(recs[0].ShardID, recs[1].SequenceNumber)
+		h.Clock.Advance(25 * time.Hour)
+		enforce(h)
+		enforce(h) // twice: what the first pass trimmed stays bounded
+		next := func(pos shardlog.StartingPosition) shardlog.Batch {
+			c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: "s", ShardID: recs[0].ShardID, StartingPosition: pos})
+			require.NoError(t, err)
+			b, err := c.Next(h.Ctx, 0)
+			require.NoError(t, err)
+			return b
+		}
+		// The archive resumes after its last record: the log trimmed only
+		// what it archived, so nothing after it is missing.
+		b := next(shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: recs[1].SequenceNumber})
+		require.Equal(t, []byte("c"), b.Records[0].Data)
+		require.False(t, b.ExpiredGap, "the hold trimmed nothing after b")
+		// A reader further behind did miss b.
+		b = next(shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: recs[0].SequenceNumber})
+		require.Equal(t, []byte("c"), b.Records[0].Data)
+		require.True(t, b.ExpiredGap, "b expired unread")
+	})
+
+	t.Run("NoFalseGapBeforeTrimming", func(t *testing.T) {
+		t.Parallel()
+		h := NewHarness(t, newEngine)
+		h.CreateStream("s", 1)
+		a := h.Put("s", "k", []byte("a"))
+		h.Clock.Advance(2 * time.Hour)
+		h.Put("s", "k", []byte("b"))
+		h.Clock.Advance(23 * time.Hour) // a expired, not trimmed; b live
+		c, err := h.Log.NewCursor(h.Ctx, shardlog.NewCursorInput{StreamName: "s", ShardID: a.ShardID,
+			StartingPosition: shardlog.StartingPosition{Type: shardlog.AfterSequenceNumber, SequenceNumber: a.SequenceNumber}})
+		require.NoError(t, err)
+		b, err := c.Next(h.Ctx, 0)
+		require.NoError(t, err)
+		require.Equal(t, []byte("b"), b.Records[0].Data)
+		require.False(t, b.ExpiredGap, "the reader read a; nothing between a and b expired")
+	})
+
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Parallel()
 		testRetentionHoldConcurrency(t, newEngine)
