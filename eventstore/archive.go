@@ -23,6 +23,14 @@ type Archive interface {
 // ShardReader (and so the projection runner and Rebuild) needs to read
 // positions before the log's trim horizon, and shards the log dropped
 // once all their records expired.
+//
+// The store takes a ShardArchive to copy each shard in order, with no
+// hole: when it holds a record of a shard, it holds every earlier one
+// that the log no longer retains. An archive that also implements
+// shardlog.RetentionHolder vouches with ArchivedThrough that it holds the
+// shard through that sequence number; register it with
+// shardlog.Log.HoldRetention so that the log trims nothing it has not
+// archived (see Store.ReadShard for the gap rule).
 type ShardArchive interface {
 	Archive
 	// ArchivedShards lists the shards of the shardlog stream that the

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -334,11 +335,33 @@ func (sub *Subscription) readShard(ctx context.Context, shardID string, items ch
 
 // Shards returns the shardlog shards of the store's stream (not expired
 // ones), with their parents: what a consumer that reads shards itself
-// needs to read parents before children.
+// needs to read parents before children. With a ShardArchive
+// (WithArchive), it also lists, as closed, the shards the log dropped once
+// all their records expired but the archive holds, with the lineage the
+// archive knows, so shardlog.ReadyShards still orders parents before
+// children; ReadShard reads them from the archive.
 func (s *Store) Shards(ctx context.Context) ([]shardlog.Shard, error) {
 	d, err := s.log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: s.stream})
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: shards: %w", err)
 	}
-	return d.Shards, nil
+	arch, ok := s.archive.(ShardArchive)
+	if !ok {
+		return d.Shards, nil
+	}
+	archived, err := arch.ArchivedShards(ctx, s.stream)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: archived shards: %w", err)
+	}
+	out := d.Shards
+	for _, a := range archived {
+		if slices.ContainsFunc(out, func(sh shardlog.Shard) bool { return sh.ShardID == a.ShardID }) {
+			continue // the log still holds it: its own description wins
+		}
+		a.Closed = true // the log dropped it, so it was closed
+		out = append(out, a)
+	}
+	// Shard IDs are zero-padded: their order is their index's.
+	slices.SortStableFunc(out, func(a, b shardlog.Shard) int { return strings.Compare(a.ShardID, b.ShardID) })
+	return out, nil
 }

@@ -65,7 +65,10 @@
 // # Rebuilding
 //
 // Rebuild resets a projection (OnReset, then its checkpoints) and replays
-// every shard from its trim horizon, reporting progress. ReplayKey
+// every shard from its trim horizon, reporting progress; with a store whose
+// archive is an eventstore.ShardArchive, from the archive's first record
+// instead, handing off to the log per shard (see eventstore.ReadShard).
+// ReplayKey
 // re-applies one stream's events to rebuild one aggregate's view, reading
 // past retention from the store's archive. To rebuild without downtime,
 // run the changed projection under a new name beside the old one.

@@ -29,7 +29,11 @@ type Batch struct {
 	// ExpiredGap is set when the read began before the shard's oldest
 	// retained record, past an expired one: records between the cursor's
 	// position and the first record returned may have expired unread.
-	// Reads from the trim horizon never set it.
+	// Reads from the trim horizon never set it. It is exact while the
+	// engine still holds the expired records, and after a trim under a
+	// retention hold (Log.HoldRetention) for positions after what the
+	// trim removed; otherwise it is set whenever the read begins before
+	// the oldest record held.
 	ExpiredGap bool
 }
 

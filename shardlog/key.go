@@ -76,7 +76,7 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (*AppendKeyOutpu
 		sm := s.route(hk)
 		ref := sm.Ref(s.name)
 		ancestors := s.ancestors(sm, hk)
-		horizon := l.horizon(&s.meta)
+		horizon := l.horizonOf(s)
 		th := s.throttle(sm.ID)
 		s.writers.Add(1)
 		s.mu.RUnlock()
@@ -190,7 +190,7 @@ func (l *Log) LastKey(ctx context.Context, in LastKeyInput) (*LastKeyOutput, err
 	s.mu.RLock()
 	sm := s.route(hk)
 	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
-	horizon := l.horizon(&s.meta)
+	horizon := l.horizonOf(s)
 	s.mu.RUnlock()
 	r, found, err := l.lastKeyIn(ctx, chain, partitionKey, horizon)
 	if err != nil {
@@ -236,7 +236,7 @@ func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, er
 		for i, j := 0, len(chain)-2; i < j; i, j = i+1, j-1 {
 			chain[i], chain[j] = chain[j], chain[i]
 		}
-		horizon := l.horizon(&s.meta)
+		horizon := l.horizonOf(s)
 		s.mu.RUnlock()
 
 		drained := "" // the last shard re-read after it was seen closed

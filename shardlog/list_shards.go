@@ -97,7 +97,7 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 		return nil, notFound("stream %s was re-created since the token was issued", name)
 	}
 	// The trim horizon of a stream younger than its retention is its birth.
-	horizon := l.horizon(&s.meta)
+	horizon := l.horizonOf(s)
 	if horizon.Before(s.meta.CreatedAt) {
 		horizon = s.meta.CreatedAt
 	}

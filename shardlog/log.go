@@ -27,6 +27,9 @@ type Log struct {
 	streams map[string]*stream
 	closed  bool
 
+	holdMu sync.RWMutex              // guards holds
+	holds  map[string]*retentionHold // retention holds by stream name (retention_hold.go)
+
 	cancel context.CancelFunc // stops the retention janitor
 	wg     sync.WaitGroup
 }
@@ -114,6 +117,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 		account: o.account,
 		limits:  o.accountLimits,
 		streams: make(map[string]*stream, len(metas)),
+		holds:   map[string]*retentionHold{},
 	}
 	for _, m := range metas {
 		// Shards the metadata calls closed need no seal from the engine:
@@ -191,20 +195,23 @@ type stream struct {
 	name    string
 	account string // for error messages
 
-	mu      sync.RWMutex   // guards meta, open, deleted, broken, subs
+	mu      sync.RWMutex   // guards meta, open, deleted, broken, subs, trimmedThrough
 	writers sync.WaitGroup // appends in flight; Add only under mu with !deleted
 	meta    StreamMeta
 	open    []int // indexes into meta.Shards of open shards, by starting hash key
 	deleted bool
 	broken  error // set when a failed reshard left shards sealed: writes fail until reopen
 	subs    map[subscriptionKey]*subscriptionState
+	// trimmedThrough bounds, per shard, the records this Log's trims
+	// removed: none after it (retention_hold.go). Absent: unknown.
+	trimmedThrough map[string]SequenceNumber
 
 	throttleMu sync.Mutex // guards throttles
 	throttles  map[string]*shardThrottle
 }
 
 func newStream(m StreamMeta, account string) *stream {
-	s := &stream{name: m.Name, account: account, throttles: map[string]*shardThrottle{}, subs: map[subscriptionKey]*subscriptionState{}}
+	s := &stream{name: m.Name, account: account, throttles: map[string]*shardThrottle{}, subs: map[subscriptionKey]*subscriptionState{}, trimmedThrough: map[string]SequenceNumber{}}
 	s.setMeta(m)
 	return s
 }

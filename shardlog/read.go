@@ -42,7 +42,8 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 		th = s.throttle(shardID)
 	}
 	now := l.now()
-	horizon := l.horizon(&s.meta)
+	horizon := l.horizonOf(s)
+	through, known := s.trimmedThrough[shardID]
 	s.mu.RUnlock()
 
 	if th != nil && !th.takeRead(now) {
@@ -62,13 +63,18 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 			seq = b.Last.Next()
 		}
 		if from.Compare(seq) < 0 {
-			gap = from.pos > 0 // not a trim-horizon start
+			if from.pos > 0 { // not a trim-horizon start
+				if gap, err = l.expiredBetween(ctx, ref, from, seq, b.First, through, known); err != nil {
+					return shardRead{}, err
+				}
+			}
 			from = seq
 		}
 	} else if b.Count > 0 && from.pos > 0 && from.Compare(b.First) < 0 {
 		// The read starts before the oldest record held: records there
-		// were trimmed, or never existed; the log cannot tell which.
-		gap = true
+		// were trimmed, or never existed. The log can tell only when a
+		// retention hold bounded what its trims removed.
+		gap = !(known && from.Compare(through) > 0)
 	}
 	recs, err := l.engine.Read(ctx, ref, from, limit, maxBytes)
 	if err != nil {

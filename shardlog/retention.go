@@ -2,6 +2,7 @@ package shardlog
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -26,6 +27,15 @@ func (l *Log) janitor(ctx context.Context, interval time.Duration) {
 // all expired (they leave the listings). Reads never return expired records
 // whether or not this has run; the Log runs it in the background every
 // WithRetentionInterval.
+//
+// For a stream under a retention hold (HoldRetention) it first asks the
+// holders how far each shard is archived and moves the hold forward:
+// records not archived yet are kept, and a closed shard is dropped only
+// once archived through its last record. While the hold keeps records past
+// retention it logs a warning, once per call and stream. A holder's error
+// keeps the stream's previous hold (nothing more of it is trimmed or
+// dropped); the other streams are still enforced and the errors are
+// returned together.
 func (l *Log) EnforceRetention(ctx context.Context) error {
 	l.mu.RLock()
 	if l.closed {
@@ -37,34 +47,79 @@ func (l *Log) EnforceRetention(ctx context.Context) error {
 		streams = append(streams, s)
 	}
 	l.mu.RUnlock()
+	var errs []error
 	for _, s := range streams {
-		if err := l.enforceStream(ctx, s); err != nil {
-			return err
+		hold, herr := l.refreshHold(ctx, s)
+		if herr != nil {
+			errs = append(errs, herr)
+		}
+		if err := l.enforceStream(ctx, s, hold, herr == nil); err != nil {
+			return errors.Join(append(errs, err)...)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func (l *Log) enforceStream(ctx context.Context, s *stream) error {
+// refreshHold recomputes the stream's retention hold, if it has holders,
+// and warns when it keeps records past retention.
+func (l *Log) refreshHold(ctx context.Context, s *stream) (holdResult, error) {
+	rh := l.hold(s.name)
+	if rh == nil {
+		return holdResult{}, nil
+	}
+	res, err := l.computeHold(ctx, s, rh)
+	if err != nil {
+		return res, err // the janitor logs it
+	}
+	if st, err := l.RetentionHold(s.name); err == nil && st.Held {
+		l.logger.Warn("shardlog: records kept past retention until archived",
+			"stream", s.name, "shard", st.Shard, "oldest", st.Oldest, "behind", st.Behind)
+	}
+	return res, nil
+}
+
+// enforceStream trims the stream's shards at its effective horizon and
+// drops its expired closed shards. hold is this pass's retention hold;
+// holdOK is false when computing it failed, and then no shard is dropped.
+func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, holdOK bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.deleted {
 		return nil
 	}
-	horizon := l.horizon(&s.meta)
+	horizon := l.horizonOf(s)
+	held := hold.held || l.hold(s.name) != nil
 	var expired []ShardRef
 	for i := range s.meta.Shards {
 		sm := &s.meta.Shards[i]
 		ref := sm.Ref(s.name)
+		var first SequenceNumber
+		if held {
+			b, err := l.engine.Bounds(ctx, ref)
+			if err != nil {
+				return engineError(err, "bounds of %s/%s", s.name, sm.ID)
+			}
+			first = b.First
+		}
 		if err := l.engine.Trim(ctx, ref, horizon); err != nil {
+			delete(s.trimmedThrough, sm.ID)
 			return engineError(err, "trim %s/%s", s.name, sm.ID)
 		}
-		if !sm.Closed || !sm.ClosedAt.Before(horizon) {
+		s.noteTrim(sm.ID, horizon, hold, holdOK, first)
+		if !sm.Closed || !sm.ClosedAt.Before(horizon) || !holdOK {
 			continue
 		}
 		b, err := l.engine.Bounds(ctx, ref)
 		if err != nil {
 			return engineError(err, "bounds of %s/%s", s.name, sm.ID)
+		}
+		if b.Count > 0 && held {
+			// Under a hold, a shard goes only once archived through its
+			// last record (by every holder this pass asked).
+			through, ok := hold.archived[sm.ID]
+			if !ok || through.Compare(b.Last) < 0 {
+				continue
+			}
 		}
 		if b.Count == 0 || b.LastArrival.Before(horizon) {
 			expired = append(expired, ref)
@@ -91,6 +146,7 @@ func (l *Log) enforceStream(ctx context.Context, s *stream) error {
 		return err
 	}
 	for _, ref := range expired {
+		delete(s.trimmedThrough, ref.ID)
 		if err := l.engine.DropShard(ctx, ref); err != nil {
 			return engineError(err, "drop expired %s/%s", s.name, ref.ID)
 		}

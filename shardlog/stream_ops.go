@@ -318,7 +318,7 @@ func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, in IncreaseStre
 		}
 		// Raising retention revives nothing: what had expired stays so,
 		// whether or not the engine has trimmed it yet.
-		if h := l.horizon(m); h.After(m.ExpiredBefore) {
+		if h := l.heldHorizon(s.name, m.ID, l.horizon(m)); h.After(m.ExpiredBefore) {
 			m.ExpiredBefore = h
 		}
 		m.RetentionHours = hours

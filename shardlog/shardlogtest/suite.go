@@ -40,6 +40,7 @@ func Run(t *testing.T, newEngine NewEngine) {
 		{"Tags", testTags},
 		{"HashKeys", testHashKeys},
 		{"Retention", testRetention},
+		{"RetentionHold", testRetentionHold},
 		{"PutRecord", testPutRecord},
 		{"PutRecords", testPutRecords},
 		{"SequenceNumbers", testSequenceNumbers},
