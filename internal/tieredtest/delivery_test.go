@@ -2,7 +2,6 @@ package tieredtest_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/shoal-dev/shoal/delivery"
 	"github.com/shoal-dev/shoal/delivery/pgarchive"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/deliverytest"
 	"github.com/shoal-dev/shoal/internal/pgtest"
 	"github.com/shoal-dev/shoal/internal/tieredtest"
 	"github.com/shoal-dev/shoal/projection"
@@ -32,9 +32,7 @@ type deliveryArchive struct {
 // deliveryRig is a delivery stream's configuration over the test's log;
 // catchUp runs it to the end of its source.
 type deliveryRig struct {
-	log    *shardlog.Log
-	stream string
-	cfg    delivery.Config
+	cfg delivery.Config
 }
 
 func newRig(t *testing.T, log *shardlog.Log, stream string, dest delivery.Destination) (*deliveryRig, *delivery.Stream) {
@@ -55,94 +53,19 @@ func newRig(t *testing.T, log *shardlog.Log, stream string, dest delivery.Destin
 	// the running ones save.
 	holder, err := delivery.New(cfg)
 	require.NoError(t, err)
-	return &deliveryRig{log: log, stream: stream, cfg: cfg}, holder
+	return &deliveryRig{cfg: cfg}, holder
 }
 
-// catchUp runs the delivery stream until every shard of its source is
-// delivered through the last record the log holds (closed shards: to
-// their end), then stops it gracefully.
+// catchUp runs a new delivery stream on the configuration (and so the
+// checkpoints) until every shard of its source is delivered through the
+// last record the log holds (closed shards: to their end), then stops it
+// gracefully.
 func (r *deliveryRig) catchUp(ctx context.Context) error {
-	targets, err := lastRecords(ctx, r.log, r.stream)
-	if err != nil {
-		return err
-	}
 	s, err := delivery.New(r.cfg)
 	if err != nil {
 		return err
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(rctx) }()
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !caughtUp(s.Status(), targets) {
-		select {
-		case err := <-done:
-			return fmt.Errorf("the delivery stream stopped before catching up: %v", err)
-		case <-deadline.C:
-			return fmt.Errorf("the delivery stream did not catch up in 30 s: %+v, want %+v", s.Status().Shards, targets)
-		case <-tick.C:
-		}
-	}
-	cancel()
-	return <-done
-}
-
-// target is how far a shard must be delivered.
-type target struct {
-	last   shardlog.SequenceNumber // zero: no record readable
-	closed bool
-}
-
-// lastRecords reads every shard of stream to find its last record.
-func lastRecords(ctx context.Context, log *shardlog.Log, stream string) (map[string]target, error) {
-	d, err := log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: stream})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]target{}
-	for _, sh := range d.Shards {
-		cur, err := log.NewCursor(ctx, shardlog.NewCursorInput{StreamName: stream, ShardID: sh.ShardID, StartingPosition: shardlog.StartingPosition{Type: shardlog.TrimHorizon}})
-		if err != nil {
-			return nil, err
-		}
-		tg := target{closed: sh.Closed}
-		for {
-			b, err := cur.Next(ctx, 0)
-			if err != nil {
-				return nil, err
-			}
-			if n := len(b.Records); n > 0 {
-				tg.last = b.Records[n-1].SequenceNumber
-			}
-			if b.End || len(b.Records) == 0 {
-				break
-			}
-		}
-		out[sh.ShardID] = tg
-	}
-	return out, nil
-}
-
-// caughtUp reports whether st shows every target reached.
-func caughtUp(st delivery.Status, targets map[string]target) bool {
-	byID := map[string]delivery.ShardStatus{}
-	for _, sh := range st.Shards {
-		byID[sh.ShardID] = sh
-	}
-	for id, tg := range targets {
-		sh, ok := byID[id]
-		switch {
-		case tg.closed && !(ok && sh.Done):
-			return false
-		case !tg.last.IsZero() && (!ok || sh.Checkpoint.Compare(tg.last) < 0 || sh.BufferedRecords > 0):
-			return false
-		}
-	}
-	return true
+	return deliverytest.RunUntilCaughtUp(ctx, s, 30*time.Second)
 }
 
 // eventsOf opens an event store over the test's stream that decodes its
