@@ -114,6 +114,7 @@ type ObjectDestination struct {
 var (
 	_ Destination = (*ObjectDestination)(nil)
 	_ ErrorOutput = (*ObjectDestination)(nil)
+	_ ShardCloser = (*ObjectDestination)(nil)
 )
 
 // NewObjectDestination returns a destination writing to store. It checks
@@ -280,6 +281,19 @@ func splitConversionFailures(b *Batch, ce *ConversionError, failed []FailedRecor
 		failed = append(failed, failedRecord(b, r, 1, CodeConversionFailed, msg, *now))
 	}
 	return &rest, failed, nil
+}
+
+// CloseShard implements ShardCloser: it records the shard's end in its
+// catalog object (with NoIndex, it does nothing).
+func (d *ObjectDestination) CloseShard(ctx context.Context, source string, shard shardlog.Shard) error {
+	b := &Batch{Source: source, Shard: shard}
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	if d.opts.NoIndex {
+		return nil
+	}
+	return d.writeCatalog(ctx, b)
 }
 
 // checkBatch refuses a batch the destination cannot name.

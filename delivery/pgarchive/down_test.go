@@ -123,3 +123,59 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A shard that closes while a delivery stream runs is recorded as closed
+// in the catalog (CloseShard), even when its last records were delivered
+// before it closed.
+func TestDeliveryStreamRecordsAShardsEnd(t *testing.T) {
+	ctx := context.Background()
+	a, _ := newArchive(t, pgarchive.Options{})
+	require.Error(t, a.CloseShard(ctx, "", shardlog.Shard{ShardID: "x"}), "bad input is refused")
+
+	l, err := shardlog.Open(ctx, memory.New())
+	require.NoError(t, err)
+	defer l.Close()
+	const stream = "closing"
+	require.NoError(t, l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: stream, ShardCount: 1}))
+	for i := range 5 {
+		_, err := l.PutRecord(ctx, shardlog.PutRecordInput{StreamName: stream, PartitionKey: "k", Data: []byte{byte('a' + i)}})
+		require.NoError(t, err)
+	}
+	s, err := delivery.New(delivery.Config{
+		Name:        "closing-archive",
+		Source:      delivery.Source{Log: l, StreamName: stream},
+		Buffering:   delivery.BufferingHints{Interval: 0, IntervalSet: true},
+		Destination: a,
+		Logger:      slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	const parent = "shardId-000000000000"
+	waitFor(t, func() bool {
+		st := s.Status()
+		return len(st.Shards) == 1 && st.DeliveredRecords == 5
+	}, "the first records")
+	require.NoError(t, l.SplitShard(ctx, shardlog.SplitShardInput{StreamName: stream, ShardToSplit: parent, NewStartingHashKey: "170141183460469231731687303715884105728"}))
+	waitFor(t, func() bool {
+		for _, sh := range s.Status().Shards {
+			if sh.ShardID == parent {
+				return sh.Done
+			}
+		}
+		return false
+	}, "the parent done")
+	cancel()
+	require.NoError(t, <-done)
+
+	d, err := l.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: stream})
+	require.NoError(t, err)
+	shards, err := a.ArchivedShards(ctx, stream)
+	require.NoError(t, err)
+	require.NotEmpty(t, shards)
+	assert.Equal(t, parent, shards[0].ShardID)
+	assert.True(t, shards[0].Closed)
+	assert.Equal(t, d.Shards[0].EndingSequenceNumber, shards[0].EndingSequenceNumber)
+}
