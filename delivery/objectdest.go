@@ -159,7 +159,9 @@ func (d *ObjectDestination) Options() ObjectOptions { return d.opts }
 
 // Deliver implements Destination; see ObjectDestination for the objects
 // it writes and why a retry does not duplicate. A batch without records
-// (the transform dropped them all) writes only the catalog.
+// writes only the catalog (the runtime does not deliver such batches: a
+// transform that dropped every record moves the checkpoint on, and a
+// shard's end is recorded by CloseShard).
 //
 // When the Format fails some records with a *ConversionError (Parquet's
 // row conversion), Deliver writes those records to the error output
