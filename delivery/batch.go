@@ -29,12 +29,20 @@ type Batch struct {
 	Records []shardlog.Record
 	// Bytes is the size of Records' data, before compression.
 	Bytes int
+	// FirstArrival is the arrival time of the source record First. Object
+	// keys are named from it rather than from Records[0], so that a retry
+	// names its object the same even when a transform treats the first
+	// record differently the second time.
+	FirstArrival time.Time
 }
 
 // OldestArrival is the arrival time of the batch's oldest record (its
-// first: arrival times never go backwards within a shard), or the zero
-// time for an empty batch.
+// first: arrival times never go backwards within a shard): FirstArrival
+// if set, else Records[0]'s, or the zero time for an empty batch.
 func (b *Batch) OldestArrival() time.Time {
+	if !b.FirstArrival.IsZero() {
+		return b.FirstArrival
+	}
 	if len(b.Records) == 0 {
 		return time.Time{}
 	}

@@ -262,6 +262,7 @@ func (w *worker) flush(ctx context.Context) error {
 	b := &Batch{
 		DeliveryStream: cfg.Name, Version: cfg.Version, Source: cfg.Source.StreamName, Shard: w.shard,
 		First: recs[0].SequenceNumber, Last: recs[len(recs)-1].SequenceNumber, Records: recs, Bytes: w.bytes,
+		FirstArrival: recs[0].ApproximateArrivalTimestamp,
 	}
 	if cfg.Transform != nil {
 		if err := w.transform(ctx, b); err != nil {

@@ -20,6 +20,23 @@ const JSON11 = "application/x-amz-json-1.1"
 // InternalFailure (HTTP 500), logged.
 type Handler func(ctx context.Context, decode func(v any) error) (any, error)
 
+// Handle adapts a typed operation to a Handler: it decodes the request
+// into a fresh I, runs fn, and passes fn's error through mapErr (which
+// turns the Go API's errors into the service's exceptions).
+func Handle[I, O any](fn func(ctx context.Context, in *I) (O, error), mapErr func(error) error) Handler {
+	return func(ctx context.Context, decode func(v any) error) (any, error) {
+		in := new(I)
+		if err := decode(in); err != nil {
+			return nil, err
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return out, nil
+	}
+}
+
 // Service answers one AWS service's JSON 1.1 (and CBOR 1.1) operations.
 type Service struct {
 	// TargetPrefix is the X-Amz-Target prefix, e.g. "Kinesis_20131202".

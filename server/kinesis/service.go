@@ -126,20 +126,10 @@ func (a *api) service() *awsproto.Service {
 	}
 }
 
-// handle adapts an operation to awsproto.Handler: it decodes the request
-// into a fresh I and maps the operation's error to a Kinesis exception.
+// handle adapts an operation to awsproto.Handler, mapping its error to a
+// Kinesis exception.
 func handle[I, O any](fn func(ctx context.Context, in *I) (O, error)) awsproto.Handler {
-	return func(ctx context.Context, decode func(v any) error) (any, error) {
-		in := new(I)
-		if err := decode(in); err != nil {
-			return nil, err
-		}
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, wireError(err)
-		}
-		return out, nil
-	}
+	return awsproto.Handle(fn, wireError)
 }
 
 // empty is the output of operations that return nothing.
