@@ -150,7 +150,10 @@ const (
 	ExecuteProcessingOK   Metric = "ExecuteProcessing.Success"
 	SucceedProcessingRecs Metric = "SucceedProcessing.Records"
 	SucceedProcessingByte Metric = "SucceedProcessing.Bytes"
-	RetentionHoldSeconds  Metric = "RetentionHold.Seconds"
+	// RetentionHoldSeconds is how far the source's retention hold keeps
+	// records past the retention period, in seconds: the lag of the
+	// slowest archive (shardlog.HoldStatus.Behind; Shoal's).
+	RetentionHoldSeconds Metric = "RetentionHold.Seconds"
 	// ExpiredGaps counts reads that began past expired records: records
 	// after a shard's checkpoint may have expired undelivered (Shoal's).
 	ExpiredGaps Metric = "DataReadFromKinesisStream.ExpiredGaps"

@@ -19,6 +19,20 @@ type Destination interface {
 	Deliver(ctx context.Context, b *Batch) error
 }
 
+// ShardCloser is implemented by a Destination that keeps a catalog of the
+// shards it archives (ObjectDestination, the PostgreSQL archive): once a
+// source shard is closed, read to its end and delivered, the runtime calls
+// CloseShard with the shard as the log describes it then (Closed, with its
+// EndingSequenceNumber), before it checkpoints the shard done, so the
+// catalog records the shard's end even when no batch carried it (the
+// shard closed after its last records were delivered). It must be
+// idempotent. A failure is retried as deliveries are; past the retry
+// duration it is logged and the stream goes on (the records are archived;
+// only the catalog's closed flag is missing).
+type ShardCloser interface {
+	CloseShard(ctx context.Context, source string, shard shardlog.Shard) error
+}
+
 // ErrorOutput stores records that could not be processed or delivered,
 // as Firehose writes them under its error prefix.
 type ErrorOutput interface {

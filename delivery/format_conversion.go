@@ -9,9 +9,9 @@ import (
 
 // ConversionError is returned by a Format's Encode when some records could
 // not be converted (as Firehose's record format conversion fails them):
-// the runtime sends those records to the error output as
-// format-conversion-failed and encodes the rest. Failures are in batch
-// order.
+// ObjectDestination sends those records to its error output as
+// FormatConversionFailed (ErrorCode CodeConversionFailed) and encodes the
+// rest. Failures are in batch order.
 type ConversionError struct {
 	Failures []ConversionFailure
 }

@@ -42,4 +42,19 @@ func (h holder) ArchivedThrough(ctx context.Context, stream, shardID string) (sh
 	return p.After, nil
 }
 
-var _ shardlog.RetentionHolder = holder{}
+var (
+	_ shardlog.RetentionHolder = holder{}
+	_ shardlog.RetentionHolder = (*Stream)(nil)
+)
+
+// ArchivedThrough implements shardlog.RetentionHolder: the sequence number
+// of the last record of the source shard that the destination holds (the
+// shard's delivered checkpoint; zero: none, or stream is not the
+// source). It is what Run registers with Source.Log.HoldRetention unless
+// Config.NoRetentionHold; with NoRetentionHold the caller may register the
+// Stream itself, e.g. to hold the log while the stream runs only now and
+// then. It reads the live progress of this process's workers, else the
+// checkpoint store, so it answers also when Run is not running.
+func (s *Stream) ArchivedThrough(ctx context.Context, stream, shardID string) (shardlog.SequenceNumber, error) {
+	return holder{s}.ArchivedThrough(ctx, stream, shardID)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -113,11 +114,14 @@ type ObjectDestination struct {
 var (
 	_ Destination = (*ObjectDestination)(nil)
 	_ ErrorOutput = (*ObjectDestination)(nil)
+	_ ShardCloser = (*ObjectDestination)(nil)
 )
 
 // NewObjectDestination returns a destination writing to store. It checks
-// the layout, that the compression is supported and that IndexPrefix is
-// empty or ends in '/'.
+// the layout, that the compression is supported, that the Format accepts
+// it (when the Format is a CompressionChecker: Parquet refuses anything
+// but Uncompressed, with its typed error) and that IndexPrefix is empty
+// or ends in '/'.
 func NewObjectDestination(store ObjectStore, opts ObjectOptions) (*ObjectDestination, error) {
 	if store == nil {
 		return nil, &shardlog.ArgumentError{Field: "store", Reason: "must not be nil"}
@@ -128,6 +132,11 @@ func NewObjectDestination(store ObjectStore, opts ObjectOptions) (*ObjectDestina
 	}
 	if err := checkCompression(opts.Compression); err != nil {
 		return nil, err
+	}
+	if cc, ok := opts.Format.(CompressionChecker); ok {
+		if err := cc.CheckCompression(opts.Compression); err != nil {
+			return nil, err
+		}
 	}
 	if !strings.HasSuffix(opts.IndexPrefix, "/") {
 		return nil, &shardlog.ArgumentError{Field: "IndexPrefix", Reason: fmt.Sprintf("%q must end with '/'", opts.IndexPrefix)}
@@ -150,7 +159,16 @@ func (d *ObjectDestination) Options() ObjectOptions { return d.opts }
 
 // Deliver implements Destination; see ObjectDestination for the objects
 // it writes and why a retry does not duplicate. A batch without records
-// (the transform dropped them all) writes only the catalog.
+// writes only the catalog (the runtime does not deliver such batches: a
+// transform that dropped every record moves the checkpoint on, and a
+// shard's end is recorded by CloseShard).
+//
+// When the Format fails some records with a *ConversionError (Parquet's
+// row conversion), Deliver writes those records to the error output
+// (DeliverFailed, FormatConversionFailed, ErrorCode CodeConversionFailed
+// and the Format's message) and the others to the data object, whose key
+// and sidecar range stay the whole batch's; if every record failed, no
+// data object is written. Any other Encode error fails the delivery.
 func (d *ObjectDestination) Deliver(ctx context.Context, b *Batch) error {
 	if err := checkBatch(b); err != nil {
 		return err
@@ -163,16 +181,19 @@ func (d *ObjectDestination) Deliver(ctx context.Context, b *Batch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
-	var body bytes.Buffer
-	body.Grow(b.Bytes/2 + 4096)
-	if err := encodeCompressed(&body, d.opts.Compression, func(w io.Writer) error { return d.opts.Format.Encode(w, b) }); err != nil {
-		return fmt.Errorf("delivery: encode %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
-	}
+	// The key is the whole batch's, before any record fails conversion.
 	key, err := d.opts.Layout.ObjectKey(b, d.opts.Format.Extension()+d.opts.Compression.Extension())
 	if err != nil {
 		return err
 	}
-	if err := d.store.Put(ctx, key, body.Bytes()); err != nil {
+	body, b, err := d.encode(ctx, b)
+	if err != nil {
+		return err
+	}
+	if len(b.Records) == 0 {
+		return nil // every record failed conversion
+	}
+	if err := d.store.Put(ctx, key, body); err != nil {
 		return fmt.Errorf("delivery: deliver %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
 	}
 	if d.opts.NoIndex {
@@ -187,6 +208,94 @@ func (d *ObjectDestination) Deliver(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("delivery: deliver %s/%s from %s: index: %w", b.Source, b.Shard.ShardID, b.First, err)
 	}
 	return nil
+}
+
+// CodeConversionFailed is the ErrorCode of records the Format could not
+// convert (a *ConversionError), which ObjectDestination writes to its
+// error output as FormatConversionFailed.
+const CodeConversionFailed = "Format.ConversionFailed"
+
+// encode encodes and compresses b. When the Format fails some records with
+// a *ConversionError, it writes them to the destination's error output as
+// FormatConversionFailed (the error object's key derives from its
+// content, so a retry replaces it) and encodes the rest: the batch
+// returned is b without them (First and Last unchanged), possibly empty.
+func (d *ObjectDestination) encode(ctx context.Context, b *Batch) ([]byte, *Batch, error) {
+	var body bytes.Buffer
+	body.Grow(b.Bytes/2 + 4096)
+	var failed []FailedRecord
+	for {
+		body.Reset()
+		err := encodeCompressed(&body, d.opts.Compression, func(w io.Writer) error { return d.opts.Format.Encode(w, b) })
+		var ce *ConversionError
+		if err == nil || !errors.As(err, &ce) || len(ce.Failures) == 0 {
+			if err != nil {
+				return nil, nil, fmt.Errorf("delivery: encode %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
+			}
+			break
+		}
+		var rest *Batch
+		var now time.Time
+		rest, failed, err = splitConversionFailures(b, ce, failed, &now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("delivery: encode %s/%s from %s: %w", b.Source, b.Shard.ShardID, b.First, err)
+		}
+		b = rest
+		if len(b.Records) == 0 {
+			break
+		}
+	}
+	if len(failed) > 0 {
+		if err := d.DeliverFailed(ctx, FormatConversionFailed, failed); err != nil {
+			return nil, nil, err
+		}
+	}
+	return body.Bytes(), b, nil
+}
+
+// splitConversionFailures returns b without the records ce names, and
+// failed with them appended as error records. now is set on first use.
+func splitConversionFailures(b *Batch, ce *ConversionError, failed []FailedRecord, now *time.Time) (*Batch, []FailedRecord, error) {
+	bad := make(map[int]error, len(ce.Failures))
+	for _, f := range ce.Failures {
+		if f.Index < 0 || f.Index >= len(b.Records) || b.Records[f.Index].SequenceNumber != f.SequenceNumber {
+			return nil, nil, fmt.Errorf("the format reported a conversion failure at record %d (sequence number %s), which is not in the batch: %w", f.Index, f.SequenceNumber, ce)
+		}
+		bad[f.Index] = f.Err
+	}
+	if now.IsZero() {
+		*now = time.Now()
+	}
+	rest := *b
+	rest.Records = make([]shardlog.Record, 0, len(b.Records)-len(bad))
+	rest.Bytes = 0
+	for i, r := range b.Records {
+		err, isBad := bad[i]
+		if !isBad {
+			rest.Records = append(rest.Records, r)
+			rest.Bytes += len(r.Data)
+			continue
+		}
+		msg := "the format could not convert the record"
+		if err != nil {
+			msg = err.Error()
+		}
+		failed = append(failed, failedRecord(b, r, 1, CodeConversionFailed, msg, *now))
+	}
+	return &rest, failed, nil
+}
+
+// CloseShard implements ShardCloser: it records the shard's end in its
+// catalog object (with NoIndex, it does nothing).
+func (d *ObjectDestination) CloseShard(ctx context.Context, source string, shard shardlog.Shard) error {
+	b := &Batch{Source: source, Shard: shard}
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	if d.opts.NoIndex {
+		return nil
+	}
+	return d.writeCatalog(ctx, b)
 }
 
 // checkBatch refuses a batch the destination cannot name.
@@ -293,7 +402,9 @@ func (d *ObjectDestination) remember(key string, c shardCatalog) {
 // DeliverFailed implements ErrorOutput: the records, one JSON object per
 // line (Firehose's error-record fields), compressed, in one object at
 // Layout.ErrorKey. The key's random part is derived from the records'
-// content, so writing the same failed records again replaces the object.
+// identity (source, shard, sequence number, partition key, error code and
+// data; not their attempt counts or times), so writing the same failed
+// records again (a retry after a crash) replaces the object.
 func (d *ObjectDestination) DeliverFailed(ctx context.Context, outputType OutputType, records []FailedRecord) error {
 	if outputType == "" {
 		return &shardlog.ArgumentError{Field: "outputType", Reason: "must not be empty"}
@@ -317,8 +428,7 @@ func (d *ObjectDestination) DeliverFailed(ctx context.Context, outputType Output
 	if oldest.IsZero() {
 		oldest = d.opts.Now()
 	}
-	sum := sha256.Sum256(plain.Bytes())
-	seed := hex.EncodeToString(sum[:8])
+	seed := failedSeed(outputType, records)
 	stream := d.opts.DeliveryStream
 	if stream == "" {
 		stream = records[0].Source
@@ -338,4 +448,34 @@ func (d *ObjectDestination) DeliverFailed(ctx context.Context, outputType Output
 		return fmt.Errorf("delivery: deliver %d failed records (%s): %w", len(records), outputType, err)
 	}
 	return nil
+}
+
+// failedSeed is the seed of an error object's key: a hash of what
+// identifies its records, so that a retry's attempt counts and times do
+// not change it. A record without a sequence number (no source position)
+// is identified by everything it holds.
+func failedSeed(outputType OutputType, records []FailedRecord) string {
+	h := sha256.New()
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte(outputType))
+	for i := range records {
+		r := &records[i]
+		field([]byte(r.Source))
+		field([]byte(r.ShardID))
+		field([]byte(r.SequenceNumber.String()))
+		field([]byte(r.PartitionKey))
+		field([]byte(r.ErrorCode))
+		field(r.RawData)
+		if r.SequenceNumber.IsZero() {
+			field([]byte(r.ErrorMessage))
+			field([]byte(r.ArrivalTimestamp.UTC().Format(time.RFC3339Nano)))
+			field([]byte(r.AttemptEndingTimestamp.UTC().Format(time.RFC3339Nano)))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }

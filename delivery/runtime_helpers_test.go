@@ -206,3 +206,9 @@ func rtStrings(prefix string, n int) [][]byte {
 	}
 	return out
 }
+
+func (m *rtMetrics) gauge(k delivery.Metric) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gauges[k]
+}

@@ -45,6 +45,13 @@ type Status struct {
 	DeliveredRecords, DeliveredBatches int64
 	// FailedRecords counts the records written to the error output.
 	FailedRecords int64
+	// RetentionHold is the source stream's retention hold as the log last
+	// computed it (shardlog.Log.RetentionHold; zero: nothing is kept past
+	// the retention period). Its Behind is the RetentionHold.Seconds
+	// metric, which the runtime sets whenever it updates DataFreshness.
+	// The hold is the stream's, over every holder (other delivery
+	// streams' included).
+	RetentionHold shardlog.HoldStatus
 }
 
 // ShardStatus is a source shard's progress.

@@ -99,6 +99,7 @@ func (s *Stream) Run(ctx context.Context) (err error) {
 		s.runNow, s.state, s.runErr, s.freshness = false, Stopped, err, 0
 		s.mu.Unlock()
 		s.set(DeliveryDataFreshness, 0)
+		s.set(RetentionHoldSeconds, 0)
 		if err != nil {
 			s.cfg.Logger.Error("delivery: stream stopped", "deliveryStream", s.cfg.Name, "err", err)
 		}
@@ -302,7 +303,9 @@ func isStop(err error) bool {
 }
 
 // updateFreshness sets DataFreshness: the age of the oldest record read
-// and not yet delivered.
+// and not yet delivered; and RetentionHold.Seconds: how far the source's
+// retention hold keeps records past the retention period
+// (shardlog.HoldStatus.Behind).
 func (s *Stream) updateFreshness() {
 	now := s.cfg.Now()
 	var oldest time.Duration
@@ -315,6 +318,17 @@ func (s *Stream) updateFreshness() {
 	s.freshness = oldest
 	s.mu.Unlock()
 	s.set(DeliveryDataFreshness, oldest.Seconds())
+	s.set(RetentionHoldSeconds, s.retentionHold().Behind.Seconds())
+}
+
+// retentionHold is the source stream's retention hold, as the log last
+// computed it (zero when there is none, or the stream does not exist).
+func (s *Stream) retentionHold() shardlog.HoldStatus {
+	h, err := s.cfg.Source.Log.RetentionHold(s.cfg.Source.StreamName)
+	if err != nil {
+		return shardlog.HoldStatus{}
+	}
+	return h
 }
 
 // add adds v to a counter metric.
@@ -364,5 +378,6 @@ func (s *Stream) Status() Status {
 	st.DeliveredRecords = s.deliveredRecs.Load()
 	st.DeliveredBatches = s.deliveredBatches.Load()
 	st.FailedRecords = s.failedRecs.Load()
+	st.RetentionHold = s.retentionHold()
 	return st
 }

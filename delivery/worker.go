@@ -91,6 +91,11 @@ func (w *worker) loop(ctx context.Context) outcome {
 			continue
 		}
 		readFailures = 0
+		if b.End && !w.shard.Closed {
+			// The shard closed while it was read: the batches from here on
+			// (and CloseShard) carry its end.
+			w.describe(ctx)
+		}
 		if b.ExpiredGap {
 			w.gap(cur, b)
 		}
@@ -118,6 +123,9 @@ func (w *worker) loop(ctx context.Context) outcome {
 		}
 		if b.End {
 			if err := w.flush(dctx); err != nil {
+				return w.result(ctx, err)
+			}
+			if err := w.closeShard(dctx); err != nil {
 				return w.result(ctx, err)
 			}
 			if err := w.checkpoint(dctx, projection.Progress{After: w.after, Done: true}); err != nil {
@@ -305,6 +313,57 @@ func (w *worker) transform(ctx context.Context, b *Batch) error {
 		return w.recordFailed(ctx, b, ProcessingFailed, failed)
 	}
 	return nil
+}
+
+// describe refreshes the shard's description from the log (to learn that
+// it closed, and its ending sequence number). A failure is logged: the
+// shard is then delivered with the description it had.
+func (w *worker) describe(ctx context.Context) {
+	cfg := &w.s.cfg
+	d, err := cfg.Source.Log.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: cfg.Source.StreamName})
+	if err != nil {
+		cfg.Logger.Warn("delivery: describing a closed shard failed; its end is not recorded", "deliveryStream", cfg.Name, "shard", w.shard.ShardID, "err", err)
+		return
+	}
+	for _, sh := range d.Shards {
+		if sh.ShardID == w.shard.ShardID {
+			// Only these fields: Status reads ShardID concurrently.
+			w.shard.Closed, w.shard.EndingSequenceNumber = sh.Closed, sh.EndingSequenceNumber
+			return
+		}
+	}
+}
+
+// closeShard tells a ShardCloser destination that the shard, read to its
+// end and delivered, is closed; retried as deliveries are, then logged.
+// Only a lost lease or the end of ctx is an error.
+func (w *worker) closeShard(ctx context.Context) error {
+	cfg := &w.s.cfg
+	sc, ok := cfg.Destination.(ShardCloser)
+	if !ok || !w.shard.Closed {
+		return nil
+	}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := sc.CloseShard(ctx, cfg.Source.StreamName, w.shard)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !w.leaseValid() {
+			return errLeaseLost
+		}
+		elapsed := time.Since(start)
+		if cfg.Retry.Duration < 0 || elapsed >= cfg.Retry.Duration {
+			cfg.Logger.Error("delivery: the destination did not record the shard's end; its records are delivered", "deliveryStream", cfg.Name, "shard", w.shard.ShardID, "attempts", attempt, "err", err)
+			return nil
+		}
+		if err := backoffWait(ctx, min(cfg.Retry.backoff(attempt), cfg.Retry.Duration-elapsed)); err != nil {
+			return err
+		}
+	}
 }
 
 // checkpoint saves p for the shard, fenced by the lease token, retrying a

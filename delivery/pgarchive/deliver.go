@@ -178,6 +178,21 @@ ON CONFLICT (stream, shard) DO UPDATE SET
 	updated_at        = now()`
 }
 
+// CloseShard records in the shard catalog that shard of stream is closed,
+// with its ending sequence number. It implements delivery.ShardCloser.
+func (a *Archive) CloseShard(ctx context.Context, stream string, shard shardlog.Shard) error {
+	b := &delivery.Batch{Source: stream, Shard: shard}
+	if err := validateBatch(b); err != nil {
+		return err
+	}
+	if _, err := a.pool.Exec(ctx, a.upsertShardSQL(), a.shardArgs(b)...); err != nil {
+		return fmt.Errorf("pgarchive: record the end of %s/%s in %s: %w", stream, shard.ShardID, a.name, err)
+	}
+	return nil
+}
+
+var _ delivery.ShardCloser = (*Archive)(nil)
+
 func (a *Archive) shardArgs(b *delivery.Batch) []any {
 	sh := b.Shard
 	var start, end pgtype.Text
