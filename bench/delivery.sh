@@ -54,6 +54,6 @@ END {
     for (r in v[k]) a[++n] = v[k][r] + 0
     asort(a)
     med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    printf "%-45s %12.4g [%g-%g] (n=%d)\n", k, med, a[1], a[n], n
+    printf "%-45s %12.6g [%.6g-%.6g] (n=%d)\n", k, med, a[1], a[n], n
   }
 }' "$out" | sort
