@@ -5,9 +5,10 @@
 // read model, its archive, and a rebuild by replay. The packages it builds
 // on exist: eventstore (streams of events over a shardlog stream),
 // aggregate (event-sourced aggregates and their repository) and projection
-// (read models fed from the store, with checkpoints). Its archive needs
-// delivery, which is not built yet, and examples/orders is not written
-// yet, so this directory holds only this comment for now. Until then, the
-// runnable examples are the Example functions of those packages
-// (`go doc -all github.com/shoal-dev/shoal/eventstore`) and `shoal demo`.
+// (read models fed from the store, with checkpoints) and delivery (its
+// archive). examples/orders is not written yet. examples/archive (`go run
+// ./examples/archive`) archives a stream to files with a delivery stream
+// and reads a key back; the other runnable examples are the Example
+// functions of the packages (`go doc -all
+// github.com/shoal-dev/shoal/eventstore`) and `shoal demo`.
 package examples

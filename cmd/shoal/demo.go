@@ -192,13 +192,18 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	if !opts.Memory {
 		dataDir = opts.DataDir
 	}
-	if err := demoEvents(ctx, log, dataDir, p, heading); err != nil {
+	reg, err := demoEvents(ctx, log, dataDir, p, heading)
+	if err != nil {
+		return err
+	}
+	if err := demoArchive(ctx, log, reg, dataDir, p, heading); err != nil {
 		return err
 	}
 	if opts.Memory {
 		p("\nDone.")
 	} else {
-		p("\nDone. The streams, snapshots and checkpoints stay on disk; the next run replaces them.")
+		p("\nDone. The streams, snapshots, checkpoints and the archive stay on disk; the next run")
+		p("replaces them.")
 	}
 	return nil
 }

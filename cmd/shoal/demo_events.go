@@ -73,24 +73,8 @@ var orderType = aggregate.Define[order]("order",
 	aggregate.Apply(func(o *order, e orderShipped) { o.Shipped = true }),
 )
 
-// demoEvents is the event-sourcing part of the demo: an aggregate
-// repository, optimistic concurrency, snapshots and a read model fed by a
-// projection, on the same log. dataDir holds the snapshots and the
-// projection's checkpoints ("" keeps them in memory).
-func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(string, ...any), heading func(string)) error {
-	var snaps eventstore.SnapshotStore = eventstore.NewMemorySnapshots()
-	if dataDir != "" {
-		snapDir := snapshotDir(dataDir)
-		// Snapshots belong to the stream the previous run deleted.
-		if err := os.RemoveAll(snapDir); err != nil {
-			return err
-		}
-		fs, err := filesnapshot.Open(snapDir)
-		if err != nil {
-			return err
-		}
-		snaps = fs
-	}
+// demoRegistry registers the demo's event types under their names.
+func demoRegistry() (*eventstore.Registry, error) {
 	reg := eventstore.NewRegistry()
 	for _, err := range []error{
 		eventstore.Register[orderPlaced](reg, "order.placed"),
@@ -98,25 +82,51 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 		eventstore.Register[orderShipped](reg, "order.shipped"),
 	} {
 		if err != nil {
-			return err
+			return nil, err
 		}
+	}
+	return reg, nil
+}
+
+// demoEvents is the event-sourcing part of the demo: an aggregate
+// repository, optimistic concurrency, snapshots and a read model fed by a
+// projection, on the same log. dataDir holds the snapshots and the
+// projection's checkpoints ("" keeps them in memory). It returns the
+// registry of the demo's event types.
+func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(string, ...any), heading func(string)) (*eventstore.Registry, error) {
+	var snaps eventstore.SnapshotStore = eventstore.NewMemorySnapshots()
+	if dataDir != "" {
+		snapDir := snapshotDir(dataDir)
+		// Snapshots belong to the stream the previous run deleted.
+		if err := os.RemoveAll(snapDir); err != nil {
+			return nil, err
+		}
+		fs, err := filesnapshot.Open(snapDir)
+		if err != nil {
+			return nil, err
+		}
+		snaps = fs
+	}
+	reg, err := demoRegistry()
+	if err != nil {
+		return nil, err
 	}
 	store, err := eventstore.Open(ctx, log, demoEventStream,
 		eventstore.WithRegistry(reg), eventstore.WithSnapshots(snaps),
 		eventstore.WithCreateIfMissing(shardlog.CreateStreamInput{ShardCount: 4}))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	repo, err := aggregate.NewRepository(store, orderType, aggregate.WithSnapshotEvery(10), aggregate.WithRetries(50))
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	heading(fmt.Sprintf("Event sourcing: Order aggregates on stream %q (4 shards)", demoEventStream))
 	for i, c := range []string{"ann", "bo", "cy"} {
 		id := fmt.Sprintf("order-%d", i+1)
 		if _, err := repo.Create(ctx, id, func(o *order) error { return o.place(c) }); err != nil {
-			return err
+			return nil, err
 		}
 		p("  created %s for %s", id, c)
 	}
@@ -142,19 +152,19 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		return err
+		return nil, err
 	}
 	o1, err := repo.Load(ctx, "order-1")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p("  order-1: %d items, version %d: every command applied once (conflicts were retried)", o1.Items, o1.Version())
 	if o1.Items != 24 || o1.Version() != 25 {
-		return fmt.Errorf("order-1 has %d items at version %d, want 24 at 25", o1.Items, o1.Version())
+		return nil, fmt.Errorf("order-1 has %d items at version %d, want 24 at 25", o1.Items, o1.Version())
 	}
 	snap, ok, err := snaps.LoadSnapshot(ctx, "order-1")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ok {
 		p("  latest snapshot: version %d (one every 10 events); Load reads it plus %d event(s)", snap.Version, o1.Version()-snap.Version)
@@ -164,10 +174,10 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	_, err = repo.Update(ctx, "order-2", func(o *order) error { return o.ship("ups") })
 	p("  ship order-2 (no items): %v", err)
 	if !errors.Is(err, errNothingToShip) {
-		return fmt.Errorf("shipping an empty order: got %v", err)
+		return nil, fmt.Errorf("shipping an empty order: got %v", err)
 	}
 	if _, err := repo.Update(ctx, "order-1", func(o *order) error { return o.ship("ups") }); err != nil {
-		return err
+		return nil, err
 	}
 	p("  ship order-1: ok")
 
@@ -176,11 +186,11 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	if dataDir != "" {
 		dir := filepath.Join(dataDir, "projections")
 		if err := os.RemoveAll(dir); err != nil { // they belong to the deleted stream
-			return err
+			return nil, err
 		}
 		fs, err := projection.OpenFileStore(dir)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer fs.Close()
 		cps = fs
@@ -209,23 +219,23 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	var last projection.RebuildProgress
 	err = projection.Rebuild(ctx, store, totals, projection.Options{Checkpoints: cps}, 0, func(pr projection.RebuildProgress) { last = pr })
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p("  rebuilt: %d events replayed in %s", last.Events, last.Elapsed.Round(time.Microsecond))
 	if last.Events != 28 {
-		return fmt.Errorf("the rebuild applied %d events, want 28", last.Events)
+		return nil, fmt.Errorf("the rebuild applied %d events, want 28", last.Events)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	runner, err := projection.NewRunner(store, projection.Options{Checkpoints: cps}, totals)
 	if err != nil {
 		stop()
-		return err
+		return nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(runCtx) }()
 	if _, err := repo.Update(ctx, "order-2", func(o *order) error { return o.add("sku-late", 250) }); err != nil {
 		stop()
-		return err
+		return nil, err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for runner.Stats()[0].Events < 1 && time.Now().Before(deadline) {
@@ -233,10 +243,10 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	}
 	stop()
 	if err := <-done; err != nil {
-		return err
+		return nil, err
 	}
 	if n := runner.Stats()[0].Events; n != 1 {
-		return fmt.Errorf("the live runner applied %d events, want 1", n)
+		return nil, fmt.Errorf("the live runner applied %d events, want 1", n)
 	}
 	p("  live: a new item on order-2 reached the read model")
 	ids := make([]string, 0, len(model))
@@ -249,7 +259,7 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	}
 	saved, err := cps.Checkpoints(ctx, totals.Name())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	shards := make([]string, 0, len(saved))
 	for id := range saved {
@@ -257,7 +267,7 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	}
 	sort.Strings(shards)
 	p("  checkpoints saved for shards %s", strings.Join(shards, ", "))
-	return nil
+	return reg, nil
 }
 
 func euros(cents int) string { return fmt.Sprintf("%d.%02d EUR", cents/100, cents%100) }

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,10 +38,12 @@ func TestDemo(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "streams")); err != nil {
 			t.Errorf("the file engine wrote nothing under %s: %v", dir, err)
 		}
+		checkDemo(t, got, "into "+filepath.Join(dir, "archive"))
+		checkArchive(t, dir)
 	})
 	t.Run("memory", func(t *testing.T) {
 		got := runDemo(t, demoOptions{Memory: true})
-		checkDemo(t, got, "in-memory engine")
+		checkDemo(t, got, "in-memory engine", "into a temporary directory (removed at exit)")
 		if strings.Contains(got, "previous run") || strings.Contains(got, "fdatasync") {
 			t.Errorf("the memory demo talks about disks\n%s", got)
 		}
@@ -49,10 +56,12 @@ func TestDemoTwice(t *testing.T) {
 	dir := t.TempDir()
 	first := runDemo(t, demoOptions{DataDir: dir})
 	second := runDemo(t, demoOptions{DataDir: dir})
-	checkDemo(t, second, "removing the stream left by a previous run")
+	checkDemo(t, second, "removing the stream left by a previous run", "removing the archive left by a previous run")
 	if strings.Contains(first, "previous run") {
 		t.Errorf("the first run removes a stream\n%s", first)
 	}
+	// The second run's archive replaced the first's: its 3 objects only.
+	checkArchive(t, dir)
 	// A third time through run, as the CLI does.
 	var stdout, stderr bytes.Buffer
 	if code := run(t.Context(), []string{"demo", "--data", dir}, &stdout, &stderr); code != 0 {
@@ -142,6 +151,16 @@ func checkDemo(t *testing.T, got string, extra ...string) {
 		"live: a new item on order-2 reached the read model",
 		"order-2   1 items  2.50 EUR",
 		"checkpoints saved for shards",
+		`12. Archive: a delivery stream copies "order-events" to files`,
+		"29 events in 3 objects, one per shard batch",
+		`"partitionKey":"order-2"`,
+		`"streamId":"order-2","version":1,"type":"order.placed",`,
+		`"data":{"customer":"bo"},"record":"<`,
+		"13. Past retention",
+		"Load order-9 from the log alone fails with an ExpiredError:",
+		`eventstore: stream "order-9": versions 1-3 are past the log's retention`,
+		"Load order-9 with the archive: v1..v5 (v1-v3 from the archive, v4-v5 from the log): 3 items, shipped",
+		"Rebuild a projection from scratch: 5 events, 3 from the archive then 2 from the log, no gap",
 		"Done.",
 	}, extra...) {
 		if !strings.Contains(got, want) {
@@ -167,8 +186,94 @@ func checkDemo(t *testing.T, got string, extra ...string) {
 	if strings.Join(events, " ") != want {
 		t.Errorf("ReadKey history = %q, want %q", strings.Join(events, " "), want)
 	}
-	if n := strings.Count(got, "\n"); n > 90 {
+	// The archive's objects, named as Firehose names them, one per shard
+	// batch: order-1's 26 events are on one shard, order-2's 2 and
+	// order-3's 1 on others.
+	for _, want := range []string{"26 events (order-1)", " 2 events (order-2)", " 1 event  (order-3)"} {
+		if !regexp.MustCompile(demoObjectLine.String() + regexp.QuoteMeta(want)).MatchString(got) {
+			t.Errorf("demo output lacks an object line ending %q\n%s", want, got)
+		}
+	}
+	if n := strings.Count(got, "\n"); n > 120 {
 		t.Errorf("demo prints %d lines; keep it short", n)
+	}
+}
+
+// demoObjectLine is a data object's line in the demo's output: a key
+// Firehose's layout names (without the prefix, printed above it) and its
+// number of events.
+var demoObjectLine = regexp.MustCompile(`(?m)^      order-events-archive-1-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9a-f]{32}\.json\.gz  `)
+
+// checkArchive checks the archive a file-engine run leaves in dir/archive:
+// 3 gzipped JSON lines objects under Firehose's yyyy/MM/dd/HH/ prefix (the
+// hour of the time in their name), holding the 29 events, and the index
+// objects beside them.
+func checkArchive(t *testing.T, dir string) {
+	t.Helper()
+	root := filepath.Join(dir, "archive")
+	var data, index []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		key, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		key = filepath.ToSlash(key)
+		if strings.HasPrefix(key, "shoal-index/") {
+			index = append(index, key)
+		} else {
+			data = append(data, key)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != 3 {
+		t.Fatalf("the archive has %d data objects, want 3: %q", len(data), data)
+	}
+	if len(index) != 6 {
+		t.Errorf("the archive has %d index objects, want a sidecar and a catalog per shard with events (6): %q", len(index), index)
+	}
+	key := regexp.MustCompile(`^(\d{4})/(\d\d)/(\d\d)/(\d\d)/order-events-archive-1-(\d{4})-(\d\d)-(\d\d)-(\d\d)-\d\d-\d\d-[0-9a-f]{32}\.json\.gz$`)
+	events := 0
+	for _, k := range data {
+		m := key.FindStringSubmatch(k)
+		if m == nil {
+			t.Errorf("object key %q is not in Firehose's layout", k)
+			continue
+		}
+		if strings.Join(m[1:5], "/") != strings.Join(m[5:9], "/") {
+			t.Errorf("object key %q: its prefix is not the hour of its oldest record", k)
+		}
+		body, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		for _, line := range strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n") {
+			var ev struct {
+				StreamID string `json:"streamId"`
+				Version  int    `json:"version"`
+				Type     string `json:"type"`
+			}
+			if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.StreamID == "" || ev.Version < 1 || ev.Type == "" {
+				t.Errorf("%s: line %q is not a decoded event (%v)", k, line, err)
+			}
+			events++
+		}
+	}
+	if events != 29 {
+		t.Errorf("the archive holds %d events, want 29", events)
 	}
 }
 
