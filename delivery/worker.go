@@ -63,6 +63,11 @@ func (w *worker) loop(ctx context.Context) outcome {
 	if err != nil {
 		return w.result(ctx, fmt.Errorf("delivery %s: open shard %s: %w", cfg.Name, id, err))
 	}
+	if w.from.Type == shardlog.Latest {
+		if err := w.saveLatest(dctx, cur.Position()); err != nil {
+			return w.result(ctx, err)
+		}
+	}
 	limit := cfg.Buffering.SizeMiB << 20
 	readFailures := 0
 	for {
@@ -140,6 +145,26 @@ func (w *worker) loop(ctx context.Context) outcome {
 			}
 		}
 	}
+}
+
+// saveLatest checkpoints a shard started at LATEST (StartAtLatest) just
+// before next, the cursor's first position: the records before it are
+// skipped on purpose, so they count as delivered (the retention hold does
+// not keep them), and a restart or the next lease holder goes on from
+// here instead of skipping again to a later LATEST.
+func (w *worker) saveLatest(ctx context.Context, next shardlog.SequenceNumber) error {
+	var after shardlog.SequenceNumber
+	if next.Position() > 0 {
+		after = shardlog.MakeSequenceNumber(next.Position()-1, next.ShardIndex())
+	}
+	if err := w.checkpoint(ctx, projection.Progress{After: after}); err != nil {
+		return err
+	}
+	w.after = after
+	w.mu.Lock()
+	w.delivered = after
+	w.mu.Unlock()
+	return nil
 }
 
 // deliveryContext is the context flushes run under: not cancelled by
