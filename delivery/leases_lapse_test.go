@@ -104,3 +104,46 @@ func TestLeaseLapseCancelsTheDeliveryInFlight(t *testing.T) {
 		assert.Zero(t, stuck.late.Load(), "a completed a delivery after its lease lapsed")
 	})
 }
+
+// slowDest takes d to deliver (or until its context ends).
+type slowDest struct {
+	rtDest
+	d time.Duration
+}
+
+func (s *slowDest) Deliver(ctx context.Context, b *delivery.Batch) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.d):
+	}
+	return s.rtDest.Deliver(ctx, b)
+}
+
+// A graceful stop keeps renewing the leases while the workers deliver
+// their buffers, so a final delivery longer than the lease TTL (but
+// within ShutdownTimeout) is delivered and checkpointed.
+func TestGracefulStopRenewsLeasesWhileDelivering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := rtLog(t, 1)
+		defer l.Close()
+		store := projection.NewMemoryStore()
+		dest := &slowDest{d: 10 * time.Second}
+		c := rtConfig(l, dest, time.Minute)
+		c.Source.Checkpoints, c.Source.Owner, c.Source.LeaseTTL = store, "a", 3*time.Second
+		c.ShutdownTimeout = 30 * time.Second
+		s, err := delivery.New(c)
+		require.NoError(t, err)
+		stop := rtRun(t, s)
+		synctest.Wait()
+		rtPut(t, l, rtSource, rtKey, rtStrings("r", 3)...)
+		synctest.Wait()
+		require.NoError(t, stop())
+		assert.Equal(t, rtStrs(rtStrings("r", 3)), dest.data())
+		cps := rtCheckpoints(t, store, "archive")
+		require.Len(t, cps, 1)
+		for _, p := range cps {
+			assert.False(t, p.After.IsZero(), "the final delivery is checkpointed")
+		}
+	})
+}
