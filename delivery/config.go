@@ -71,7 +71,9 @@ type Source struct {
 	Events *eventstore.Store
 	// StartAtLatest starts shards without a checkpoint at their end, as
 	// Firehose does (a child of a shard the stream read starts at its
-	// trim horizon all the same, so a reshard loses nothing); by default
+	// trim horizon all the same, so a reshard loses nothing), and
+	// checkpoints that position at once, so a restart goes on from it and
+	// the retention hold does not keep the records skipped; by default
 	// they start at the trim horizon, so an archive holds everything the
 	// log still has.
 	StartAtLatest bool

@@ -190,10 +190,7 @@ func (s *DirStore) ListAfter(ctx context.Context, prefix, startAfter string) ite
 		base := ""
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 			base = prefix[:i]
-			if err := ValidateObjectKey(base); err != nil {
-				if ae := (*shardlog.ArgumentError)(nil); errors.As(err, &ae) {
-					ae.Field = "prefix"
-				}
+			if err := checkPrefixDir(base); err != nil {
 				yield("", err)
 				return
 			}
@@ -207,6 +204,16 @@ func (s *DirStore) ListAfter(ctx context.Context, prefix, startAfter string) ite
 	}
 }
 
+// checkPrefixDir checks the directory part of a listing's prefix (up to
+// its last '/') as a key; the error names the field "prefix".
+func checkPrefixDir(dir string) error {
+	err := ValidateObjectKey(dir)
+	if ae := (*shardlog.ArgumentError)(nil); errors.As(err, &ae) {
+		ae.Field = "prefix"
+	}
+	return err
+}
+
 // ListPrefixes implements ObjectLister: the subdirectories of the
 // directory prefix names (up to its last '/') that hold a key. It reads
 // that directory, and of each subdirectory only up to its first key.
@@ -215,10 +222,7 @@ func (s *DirStore) ListPrefixes(ctx context.Context, prefix string) iter.Seq2[st
 		base, name := "", prefix
 		if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 			base, name = prefix[:i+1], prefix[i+1:]
-			if err := ValidateObjectKey(prefix[:i]); err != nil {
-				if ae := (*shardlog.ArgumentError)(nil); errors.As(err, &ae) {
-					ae.Field = "prefix"
-				}
+			if err := checkPrefixDir(prefix[:i]); err != nil {
 				yield("", err)
 				return
 			}

@@ -62,6 +62,11 @@ func TestDirStoreUnsafeKeys(t *testing.T) {
 		require.ErrorAs(t, err, &ae)
 		require.Equal(t, "prefix", ae.Field)
 	}
+	for _, err := range s.(delivery.ObjectLister).ListPrefixes(ctx, "a//") {
+		var ae *shardlog.ArgumentError
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, "prefix", ae.Field)
+	}
 	_, err := delivery.NewDirStore("")
 	require.ErrorIs(t, err, shardlog.ErrInvalidArgument)
 }

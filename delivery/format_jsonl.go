@@ -61,6 +61,9 @@ var jsonlBufs = sync.Pool{New: func() any { b := make([]byte, 0, jsonlFlush+4096
 // Encode implements Format. Lines are built in a pooled buffer and written
 // to w in blocks of about 64 KiB.
 func (f *jsonLines) Encode(w io.Writer, b *Batch) error {
+	if err := checkEncode(w, b); err != nil {
+		return err
+	}
 	bp := jsonlBufs.Get().(*[]byte)
 	defer jsonlBufs.Put(bp)
 	buf := (*bp)[:0]

@@ -17,6 +17,9 @@ func (rawFormat) Extension() string { return "" }
 
 // Encode writes the records' data one after another.
 func (rawFormat) Encode(w io.Writer, b *Batch) error {
+	if err := checkEncode(w, b); err != nil {
+		return err
+	}
 	for _, r := range b.Records {
 		if _, err := w.Write(r.Data); err != nil {
 			return err

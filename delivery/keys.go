@@ -95,6 +95,9 @@ func (k KeyLayout) Validate() error {
 // the batch's delivery stream, version (zero: 1), source, shard, First and
 // oldest arrival, so a retry of the same batch gets the same key.
 func (k KeyLayout) ObjectKey(b *Batch, ext string) (string, error) {
+	if b == nil {
+		return "", &shardlog.ArgumentError{Field: "Batch", Reason: "must not be nil"}
+	}
 	prefix, _, err := k.parse()
 	if err != nil {
 		return "", err

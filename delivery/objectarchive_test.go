@@ -429,6 +429,15 @@ func TestObjectBadInput(t *testing.T) {
 	_, err = delivery.NewObjectDestination(s, delivery.ObjectOptions{Compression: "LZ4"})
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, "Compression", ae.Field)
+	// The names of error objects are checked up front, not at the first
+	// failed record (when the error output would fail for the whole
+	// retry duration).
+	_, err = delivery.NewObjectDestination(s, delivery.ObjectOptions{DeliveryStream: "a/b"})
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, "DeliveryStreamName", ae.Field)
+	_, err = delivery.NewObjectDestination(s, delivery.ObjectOptions{Version: -1})
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, "Version", ae.Field)
 	_, err = delivery.NewObjectArchive(nil, delivery.ObjectOptions{})
 	require.ErrorIs(t, err, shardlog.ErrInvalidArgument)
 

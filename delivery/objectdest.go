@@ -120,8 +120,9 @@ var (
 // NewObjectDestination returns a destination writing to store. It checks
 // the layout, that the compression is supported, that the Format accepts
 // it (when the Format is a CompressionChecker: Parquet refuses anything
-// but Uncompressed, with its typed error) and that IndexPrefix is empty
-// or ends in '/'.
+// but Uncompressed, with its typed error), that IndexPrefix is empty or
+// ends in '/', and that DeliveryStream (if set) is a delivery stream name
+// and Version is not negative.
 func NewObjectDestination(store ObjectStore, opts ObjectOptions) (*ObjectDestination, error) {
 	if store == nil {
 		return nil, &shardlog.ArgumentError{Field: "store", Reason: "must not be nil"}
@@ -140,6 +141,14 @@ func NewObjectDestination(store ObjectStore, opts ObjectOptions) (*ObjectDestina
 	}
 	if !strings.HasSuffix(opts.IndexPrefix, "/") {
 		return nil, &shardlog.ArgumentError{Field: "IndexPrefix", Reason: fmt.Sprintf("%q must end with '/'", opts.IndexPrefix)}
+	}
+	if opts.DeliveryStream != "" {
+		if err := checkDeliveryStreamName(opts.DeliveryStream); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Version < 0 {
+		return nil, &shardlog.ArgumentError{Field: "Version", Reason: fmt.Sprintf("%d is negative; versions start at 1", opts.Version)}
 	}
 	return &ObjectDestination{store: store, opts: opts, catalogs: map[string]shardCatalog{}}, nil
 }

@@ -212,3 +212,17 @@ func (m *rtMetrics) gauge(k delivery.Metric) float64 {
 	defer m.mu.Unlock()
 	return m.gauges[k]
 }
+
+// rtPutAtOnce appends the records in one PutRecords call, so that a
+// worker reading at once (Interval 0) sees them in one read: with one
+// PutRecord each, it may read between them and deliver two batches.
+func rtPutAtOnce(t *testing.T, l *shardlog.Log, stream string, key func(i int) string, data ...[]byte) {
+	t.Helper()
+	entries := make([]shardlog.PutRecordsEntry, len(data))
+	for i, d := range data {
+		entries[i] = shardlog.PutRecordsEntry{PartitionKey: key(i), Data: d}
+	}
+	out, err := l.PutRecords(context.Background(), shardlog.PutRecordsInput{StreamName: stream, Records: entries})
+	require.NoError(t, err)
+	require.Zero(t, out.FailedRecordCount)
+}

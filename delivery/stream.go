@@ -143,23 +143,39 @@ var errRebalance = errors.New("delivery: shard handed to another instance")
 func (s *Stream) loop(ctx context.Context) error {
 	sc := &sched{slots: map[string]*slot{}, out: make(chan outcome)}
 	wctx, stopAll := context.WithCancel(ctx)
-	defer func() {
-		for _, sl := range sc.slots {
-			sl.stopping = true
-		}
-		stopAll() // the workers deliver their buffers, then end
-		go func() { sc.wg.Wait(); close(sc.out) }()
-		for o := range sc.out {
-			_ = s.ended(ctx, sc, o)
-		}
-		s.leave()
-	}()
 	tick := s.cfg.RelistInterval
 	if s.leases != nil {
 		tick = min(tick, s.cfg.Source.LeaseTTL/3)
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	defer func() {
+		for _, sl := range sc.slots {
+			sl.stopping = true
+		}
+		stopAll() // the workers deliver their buffers, then end
+		go func() { sc.wg.Wait(); close(sc.out) }()
+		// Keep renewing the leases while they deliver (bounded by
+		// ShutdownTimeout), or a delivery longer than the lease's TTL
+		// could not be checkpointed.
+		rctx := context.WithoutCancel(ctx)
+		for {
+			select {
+			case o, ok := <-sc.out:
+				if !ok {
+					s.leave()
+					return
+				}
+				_ = s.ended(ctx, sc, o)
+			case <-t.C:
+				if s.leases != nil {
+					rc, cancel := context.WithTimeout(rctx, s.cfg.Source.LeaseTTL)
+					s.renew(rc, sc)
+					cancel()
+				}
+			}
+		}
+	}()
 	for {
 		if err := s.schedule(ctx, wctx, sc); err != nil {
 			if ctx.Err() != nil {

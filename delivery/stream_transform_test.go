@@ -184,7 +184,7 @@ func TestRuntimeTransformAlwaysFails(t *testing.T) {
 		require.NoError(t, err)
 		stop := rtRun(t, s)
 		synctest.Wait()
-		rtPut(t, l, rtSource, rtKey, []byte("ok-a"), []byte("ok-b"), []byte("ok-c"))
+		rtPutAtOnce(t, l, rtSource, rtKey, []byte("ok-a"), []byte("ok-b"), []byte("ok-c"))
 		time.Sleep(time.Minute)
 		synctest.Wait()
 

@@ -8,9 +8,12 @@ import (
 // Transform processes a batch of records with the contract of a Firehose
 // data-transformation Lambda: it must return every input RecordID exactly
 // once, unchanged, each with a Result and (for Ok) the new data. A
-// returned error is an invocation failure and is retried
-// (Config.TransformRetries); a response that breaks the contract fails
-// every record of the batch as ProcessingFailed.
+// returned error (or a panic) is an invocation failure, and a response
+// that breaks the contract (a record ID missing, repeated or unknown, or
+// an invalid Result) a failed attempt too: both are retried
+// (Config.TransformRetries, with the Retry backoff); when every attempt
+// failed, every record of the batch goes to the error output as
+// ProcessingFailed, with the last attempt's error code.
 type Transform func(ctx context.Context, records []TransformRecord) ([]TransformedRecord, error)
 
 // TransformRecord is a record handed to a Transform, as Firehose's event.

@@ -63,6 +63,11 @@ func (w *worker) loop(ctx context.Context) outcome {
 	if err != nil {
 		return w.result(ctx, fmt.Errorf("delivery %s: open shard %s: %w", cfg.Name, id, err))
 	}
+	if w.from.Type == shardlog.Latest {
+		if err := w.saveLatest(dctx, cur.Position()); err != nil {
+			return w.result(ctx, err)
+		}
+	}
 	limit := cfg.Buffering.SizeMiB << 20
 	readFailures := 0
 	for {
@@ -142,27 +147,78 @@ func (w *worker) loop(ctx context.Context) outcome {
 	}
 }
 
+// saveLatest checkpoints a shard started at LATEST (StartAtLatest) just
+// before next, the cursor's first position: the records before it are
+// skipped on purpose, so they count as delivered (the retention hold does
+// not keep them), and a restart or the next lease holder goes on from
+// here instead of skipping again to a later LATEST.
+func (w *worker) saveLatest(ctx context.Context, next shardlog.SequenceNumber) error {
+	var after shardlog.SequenceNumber
+	if next.Position() > 0 {
+		after = shardlog.MakeSequenceNumber(next.Position()-1, next.ShardIndex())
+	}
+	if err := w.checkpoint(ctx, projection.Progress{After: after}); err != nil {
+		return err
+	}
+	w.after = after
+	w.mu.Lock()
+	w.delivered = after
+	w.mu.Unlock()
+	return nil
+}
+
 // deliveryContext is the context flushes run under: not cancelled by
 // ctx at once, so that a graceful stop delivers the buffer, but
 // ShutdownTimeout after ctx is done, or at once when the lease is lost.
+// With a lease it also ends when the lease lapses unrenewed (the lease
+// store unreachable, the scheduler stalled): another instance may then
+// take the shard over and deliver from the checkpoint, under the same
+// object names, and a write still in flight here must not land after
+// its own.
 func (w *worker) deliveryContext(ctx context.Context) (context.Context, func()) {
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var mu sync.Mutex
-	var t *time.Timer
+	var t, lapse *time.Timer
+	stopped := false
 	stop := context.AfterFunc(ctx, func() {
 		if errors.Is(context.Cause(ctx), projection.ErrLeaseLost) {
 			cancel()
 			return
 		}
 		mu.Lock()
-		t = time.AfterFunc(w.s.cfg.ShutdownTimeout, cancel)
+		if !stopped {
+			t = time.AfterFunc(w.s.cfg.ShutdownTimeout, cancel)
+		}
 		mu.Unlock()
 	})
+	// watch re-arms itself at each renewed validity, and cancels once the
+	// lease was not renewed in time.
+	var watch func()
+	watch = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		d := time.Until(time.Unix(0, w.valid.Load()))
+		if d <= 0 {
+			cancel()
+			return
+		}
+		lapse = time.AfterFunc(d, watch)
+	}
+	if w.valid.Load() != 0 {
+		watch()
+	}
 	return dctx, func() {
 		stop()
 		mu.Lock()
+		stopped = true
 		if t != nil {
 			t.Stop()
+		}
+		if lapse != nil {
+			lapse.Stop()
 		}
 		mu.Unlock()
 		cancel()
@@ -177,7 +233,7 @@ func (w *worker) stop(ctx, dctx context.Context) outcome {
 		return outcome{shard: id, lost: true}
 	}
 	if err := w.flush(dctx); err != nil {
-		if errors.Is(err, projection.ErrLeaseLost) {
+		if errors.Is(err, projection.ErrLeaseLost) || !w.leaseValid() {
 			return outcome{shard: id, lost: true}
 		}
 		w.s.cfg.Logger.Warn("delivery: stopping without delivering the buffer; it is read again from the checkpoint after a restart",
@@ -190,7 +246,8 @@ func (w *worker) stop(ctx, dctx context.Context) outcome {
 func (w *worker) result(ctx context.Context, err error) outcome {
 	id := w.shard.ShardID
 	switch {
-	case errors.Is(err, projection.ErrLeaseLost):
+	case errors.Is(err, projection.ErrLeaseLost), isStop(err) && !w.leaseValid():
+		// A stop because the lease lapsed is a lost lease too.
 		return outcome{shard: id, lost: true}
 	case ctx.Err() != nil && isStop(err):
 		return outcome{shard: id, err: ctx.Err()}
@@ -255,6 +312,9 @@ func (w *worker) gap(cur *shardlog.Cursor, b shardlog.Batch) {
 func (w *worker) flush(ctx context.Context) error {
 	if len(w.buf) == 0 {
 		return nil
+	}
+	if !w.leaseValid() {
+		return errLeaseLost // deliver nothing on a lapsed lease
 	}
 	s := w.s
 	cfg := &s.cfg

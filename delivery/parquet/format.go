@@ -125,6 +125,12 @@ func (f *format[T]) Encode(w io.Writer, b *delivery.Batch) error {
 	if f.err != nil {
 		return f.err
 	}
+	switch {
+	case w == nil:
+		return &shardlog.ArgumentError{Field: "w", Reason: "must not be nil"}
+	case b == nil:
+		return &shardlog.ArgumentError{Field: "Batch", Reason: "must not be nil"}
+	}
 	rows := make([]T, 0, len(b.Records))
 	var failures []delivery.ConversionFailure
 	for i, r := range b.Records {

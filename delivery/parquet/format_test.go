@@ -196,3 +196,11 @@ func ExampleFormat() {
 	// parquet .parquet <nil>
 	// [{Key:a Size:3}]
 }
+
+func TestParquetNilBatchIsATypedError(t *testing.T) {
+	var ae *shardlog.ArgumentError
+	require.ErrorAs(t, parquet.Format(toOrder).Encode(&bytes.Buffer{}, nil), &ae)
+	assert.Equal(t, "Batch", ae.Field)
+	require.ErrorAs(t, parquet.Format(toOrder).Encode(nil, &delivery.Batch{}), &ae)
+	assert.Equal(t, "w", ae.Field)
+}
