@@ -302,6 +302,9 @@ func (a *api) describeStream(ctx context.Context, in *describeInput) (*describeO
 		CreateTimestamp:      epoch(cfg.Created),
 		Destinations:         []destinationDescription{},
 	}
+	if snap.busy == "creating" {
+		d.DeliveryStreamStatus = "CREATING"
+	}
 	if !cfg.Updated.IsZero() {
 		u := epoch(cfg.Updated)
 		d.LastUpdateTimestamp = &u
