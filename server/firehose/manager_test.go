@@ -2,11 +2,15 @@ package firehose_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -314,4 +318,86 @@ func TestPutToVanishedBackingStream(t *testing.T) {
 	requireAPIError(t, err, "ResourceNotFoundException")
 	_, err = e.client.PutRecordBatch(e.ctx, &sdk.PutRecordBatchInput{DeliveryStreamName: aws.String("x"), Records: []types.Record{{Data: []byte("x")}}})
 	requireAPIError(t, err, "ResourceNotFoundException")
+}
+
+// TestDeleteCleansUp: deleting a delivery stream removes its DirectPut
+// backing stream and its checkpoints, so a new stream of the same name
+// reading a Kinesis stream starts again from the trim horizon. (Needs the
+// delivery runtime.)
+func TestDeleteCleansUp(t *testing.T) {
+	requireRuntime(t)
+	synctest.Test(t, func(t *testing.T) {
+		e := startEnvIn(t, t.TempDir(), false, true)
+		hints := &types.BufferingHints{SizeInMBs: aws.Int32(1), IntervalInSeconds: aws.Int32(0)}
+		direct := s3Config("direct")
+		direct.BufferingHints = hints
+		_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{DeliveryStreamName: aws.String("direct"), ExtendedS3DestinationConfiguration: direct})
+		require.NoError(t, err)
+		_, err = e.client.PutRecord(e.ctx, &sdk.PutRecordInput{DeliveryStreamName: aws.String("direct"), Record: &types.Record{Data: []byte("d\n")}})
+		require.NoError(t, err)
+
+		arn := e.createKinesisStream(t, "clicks", 1)
+		_, err = e.kinesis.PutRecord(e.ctx, shardlog.PutRecordInput{StreamName: "clicks", PartitionKey: "k", Data: []byte("c\n")})
+		require.NoError(t, err)
+		createArchive := func() {
+			dest := s3Config("archive")
+			dest.BufferingHints = hints
+			_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{
+				DeliveryStreamName: aws.String("arch"), DeliveryStreamType: types.DeliveryStreamTypeKinesisStreamAsSource,
+				KinesisStreamSourceConfiguration: &types.KinesisStreamSourceConfiguration{KinesisStreamARN: aws.String(arn), RoleARN: aws.String("arn:aws:iam::000000000000:role/r")},
+				ExtendedS3DestinationConfiguration: dest,
+			})
+			require.NoError(t, err)
+		}
+		createArchive()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		require.Len(t, e.objects(t, "direct"), 1)
+		require.Len(t, e.objects(t, "archive"), 1)
+
+		for _, name := range []string{"direct", "arch"} {
+			_, err = e.client.DeleteDeliveryStream(e.ctx, &sdk.DeleteDeliveryStreamInput{DeliveryStreamName: aws.String(name)})
+			require.NoError(t, err)
+		}
+		_, err = e.mgr.Log().DescribeStreamSummary(e.ctx, shardlog.DescribeStreamSummaryInput{StreamName: "direct"})
+		require.ErrorIs(t, err, shardlog.ErrResourceNotFound, "the backing stream is deleted")
+
+		// The same name again reads clicks from the start: its old
+		// checkpoints are gone. (The object it writes has the same
+		// content-named key, so the first one is removed to see it.)
+		require.NoError(t, os.RemoveAll(filepath.Join(e.dir, "objects", "archive")))
+		createArchive()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		objs := e.objects(t, "archive")
+		require.Len(t, objs, 1)
+		for _, b := range objs {
+			require.Equal(t, []string{"c"}, recordsIn(t, b, false))
+		}
+		require.NoError(t, e.mgr.Close())
+	})
+}
+
+// TestStreamsFileIsPrivate: streams.json holds Redshift passwords, so it
+// and its directory are the owner's only; Describe does not show the
+// password.
+func TestStreamsFileIsPrivate(t *testing.T) {
+	e := startEnv(t, filepath.Join(t.TempDir(), "firehose"), true, withArchive(&archiveCalls{}, ""))
+	_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("to-pg"), RedshiftDestinationConfiguration: redshiftConfig("jdbc:postgresql://h:5432/db"),
+	})
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(e.dir, "streams.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "s3cret")
+	for path, mode := range map[string]os.FileMode{filepath.Join(e.dir, "streams.json"): 0o600, e.dir: 0o700} {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		require.Equal(t, mode, fi.Mode().Perm(), path)
+	}
+	out, err := e.client.DescribeDeliveryStream(e.ctx, &sdk.DescribeDeliveryStreamInput{DeliveryStreamName: aws.String("to-pg")})
+	require.NoError(t, err)
+	raw, err := json.Marshal(out.DeliveryStreamDescription)
+	require.NoError(t, err)
+	require.NotContains(t, string(raw), "s3cret")
 }
