@@ -344,7 +344,7 @@ func TestDeleteCleansUp(t *testing.T) {
 			dest.BufferingHints = hints
 			_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{
 				DeliveryStreamName: aws.String("arch"), DeliveryStreamType: types.DeliveryStreamTypeKinesisStreamAsSource,
-				KinesisStreamSourceConfiguration: &types.KinesisStreamSourceConfiguration{KinesisStreamARN: aws.String(arn), RoleARN: aws.String("arn:aws:iam::000000000000:role/r")},
+				KinesisStreamSourceConfiguration:   &types.KinesisStreamSourceConfiguration{KinesisStreamARN: aws.String(arn), RoleARN: aws.String("arn:aws:iam::000000000000:role/r")},
 				ExtendedS3DestinationConfiguration: dest,
 			})
 			require.NoError(t, err)
