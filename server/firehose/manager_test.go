@@ -401,3 +401,31 @@ func TestStreamsFileIsPrivate(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, string(raw), "s3cret")
 }
+
+// TestPutEncrypted: PutRecord and PutRecordBatch report Encrypted while
+// server-side encryption is enabled on the stream, as Firehose does.
+func TestPutEncrypted(t *testing.T) {
+	e := newEnv(t)
+	e.createDirect(t, "x", "bucket")
+	put := func() (bool, bool) {
+		t.Helper()
+		one, err := e.client.PutRecord(e.ctx, &sdk.PutRecordInput{DeliveryStreamName: aws.String("x"), Record: &types.Record{Data: []byte("x")}})
+		require.NoError(t, err)
+		batch, err := e.client.PutRecordBatch(e.ctx, &sdk.PutRecordBatchInput{DeliveryStreamName: aws.String("x"), Records: []types.Record{{Data: []byte("x")}}})
+		require.NoError(t, err)
+		return aws.ToBool(one.Encrypted), aws.ToBool(batch.Encrypted)
+	}
+	one, batch := put()
+	require.False(t, one)
+	require.False(t, batch)
+	_, err := e.client.StartDeliveryStreamEncryption(e.ctx, &sdk.StartDeliveryStreamEncryptionInput{DeliveryStreamName: aws.String("x")})
+	require.NoError(t, err)
+	one, batch = put()
+	require.True(t, one)
+	require.True(t, batch)
+	_, err = e.client.StopDeliveryStreamEncryption(e.ctx, &sdk.StopDeliveryStreamEncryptionInput{DeliveryStreamName: aws.String("x")})
+	require.NoError(t, err)
+	one, batch = put()
+	require.False(t, one)
+	require.False(t, batch)
+}
