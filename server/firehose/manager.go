@@ -487,6 +487,9 @@ func (m *Manager) modify(ctx context.Context, name string, restart bool, fn func
 		return err
 	}
 	closeAll(closers)
+	// Past this point the update finishes even if the client hangs up:
+	// a cancelled context would leave the stream with no runtime.
+	ctx = context.WithoutCancel(ctx)
 	m.stop(e)
 	ne, err := m.start(ctx, cfg)
 	if err != nil {

@@ -429,3 +429,43 @@ func TestPutEncrypted(t *testing.T) {
 	require.False(t, one)
 	require.False(t, batch)
 }
+
+// TestUpdateOutlivesItsRequest: once UpdateDestination has stopped the
+// old runtime, the client hanging up does not leave the stream without
+// one (its destination opened with the request's cancelled context).
+func TestUpdateOutlivesItsRequest(t *testing.T) {
+	s := &slowRuntimes{slow: map[string]bool{"x": true}}
+	e := startEnvIn(t, t.TempDir(), true, true, withSlow(s), func(o *firehose.ManagerOptions) {
+		o.Archive = func(ctx context.Context, dsn, table string) (delivery.Destination, io.Closer, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			return nopDest{}, nil, nil
+		}
+	})
+	s.fakes = e.fakes
+	_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{
+		DeliveryStreamName: aws.String("x"), RedshiftDestinationConfiguration: redshiftConfig("jdbc:postgresql://h:5432/db"),
+	})
+	require.NoError(t, err)
+	old := s.last("x")
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.client.UpdateDestination(ctx, &sdk.UpdateDestinationInput{
+			DeliveryStreamName: aws.String("x"), CurrentDeliveryStreamVersionId: aws.String("1"),
+			DestinationId:             aws.String("destinationId-000000000001"),
+			RedshiftDestinationUpdate: &types.RedshiftDestinationUpdate{CopyCommand: &types.CopyCommand{DataTableName: aws.String("t2")}},
+		})
+	}()
+	<-old.stopping
+	cancel()
+	close(old.release)
+	<-done
+	d := e.describe(t, "x")
+	require.Nil(t, d.FailureDescription)
+	require.Equal(t, "2", aws.ToString(d.VersionId))
+	require.Equal(t, "t2", aws.ToString(d.Destinations[0].RedshiftDestinationDescription.CopyCommand.DataTableName))
+	close(s.last("x").release)
+}
