@@ -271,6 +271,9 @@ func closeAll(cs []io.Closer) {
 func (m *Manager) save() error {
 	doc := streamsFile{Streams: make([]*streamConfig, 0, len(m.streams))}
 	for _, e := range m.streams {
+		if e.busy == "creating" {
+			continue // saved once it runs
+		}
 		doc.Streams = append(doc.Streams, e.cfg)
 	}
 	slices.SortFunc(doc.Streams, func(a, b *streamConfig) int { return cmp.Compare(a.Name, b.Name) })

@@ -469,3 +469,38 @@ func TestUpdateOutlivesItsRequest(t *testing.T) {
 	require.Equal(t, "t2", aws.ToString(d.Destinations[0].RedshiftDestinationDescription.CopyCommand.DataTableName))
 	close(s.last("x").release)
 }
+
+// TestFailedCreateIsNotPersisted: a stream whose create fails is not in
+// streams.json, even if another stream was saved while it was being
+// created.
+func TestFailedCreateIsNotPersisted(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fail := true
+	e := newEnv(t, func(o *firehose.ManagerOptions) {
+		o.Archive = func(ctx context.Context, dsn, table string) (delivery.Destination, io.Closer, error) {
+			if !fail {
+				return nopDest{}, nil, nil
+			}
+			once.Do(func() { close(entered) })
+			<-release
+			return nil, nil, errors.New("connection refused")
+		}
+	})
+	created := make(chan error, 1)
+	go func() {
+		_, err := e.client.CreateDeliveryStream(e.ctx, &sdk.CreateDeliveryStreamInput{
+			DeliveryStreamName: aws.String("to-pg"), RedshiftDestinationConfiguration: redshiftConfig("jdbc:postgresql://h:5432/db"),
+		})
+		created <- err
+	}()
+	<-entered
+	e.createDirect(t, "other", "bucket")
+	close(release)
+	requireAPIError(t, <-created, "InvalidArgumentException")
+	fail = false
+	e.restart(t)
+	out, err := e.client.ListDeliveryStreams(e.ctx, &sdk.ListDeliveryStreamsInput{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"other"}, out.DeliveryStreamNames)
+}
