@@ -97,6 +97,17 @@ func TestServeFirehose(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Equal(t, "InvalidSignatureException", resp.Header.Get("X-Amzn-ErrorType"))
+	// And a Kinesis request signed for the firehose service.
+	req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+"/", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "Kinesis_20131202.ListStreams")
+	require.NoError(t, v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "AKIDGOOD", SecretAccessKey: "secretgood"}, req, hex.EncodeToString(sum[:]), "firehose", "us-east-1", time.Now()))
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "InvalidSignatureException", resp.Header.Get("X-Amzn-ErrorType"))
 	// A wrong secret too.
 	_, err = newFirehoseClient(base, "AKIDGOOD", "wrong").ListDeliveryStreams(ctx, &fhsdk.ListDeliveryStreamsInput{})
 	require.Equal(t, "InvalidSignatureException", apiErrorCode(err), "%v", err)

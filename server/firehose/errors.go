@@ -59,6 +59,10 @@ func wireError(err error) error {
 		return awsproto.Errorf(errInvalidArgument, "%s: %s", arg.Field, arg.Reason)
 	case errors.Is(err, shardlog.ErrInvalidArgument), errors.Is(err, shardlog.ErrValidation):
 		return awsproto.Errorf(errInvalidArgument, "%s", trim(err))
+	case errors.Is(err, shardlog.ErrResourceNotFound):
+		// A DirectPut stream's backing stream vanished under a put: the
+		// delivery stream is being deleted.
+		return awsproto.Errorf(errResourceNotFound, "%s", trim(err))
 	case errors.Is(err, shardlog.ErrLimitExceeded):
 		return awsproto.Errorf(errLimitExceeded, "%s", trim(err))
 	}

@@ -91,9 +91,10 @@ type Manager struct {
 	runCtx  context.Context // parent of the runtimes' contexts
 	stopAll context.CancelFunc
 
-	mu      sync.Mutex
-	streams map[string]*entry
-	closed  bool
+	mu       sync.Mutex
+	streams  map[string]*entry
+	deleting map[string]bool // names whose deletion is cleaning up
+	closed   bool
 }
 
 // entry is one delivery stream: its configuration and runtime.
@@ -105,6 +106,15 @@ type entry struct {
 	closers  []io.Closer
 	runErr   error // what Run returned, if it did with an error (Manager.mu)
 	startErr error // why the runtime could not start after a restart
+	// busy is "creating" or "updating" while a create or an
+	// UpdateDestination opens the destination or waits for the old
+	// runtime to stop without Manager.mu (Manager.mu).
+	busy string
+	// puts is read-locked by puts in flight; a delete write-locks it
+	// before it removes the backing stream, so that no put can recreate
+	// it. It is shared by the entries that replace one another on
+	// UpdateDestination.
+	puts *sync.RWMutex
 }
 
 // streamsFile is the document of streams.json.
@@ -167,12 +177,13 @@ func OpenManager(ctx context.Context, opts ManagerOptions) (*Manager, error) {
 		return nil, fmt.Errorf("firehose: %w", err)
 	}
 	runCtx, stopAll := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Manager{opts: opts, log: log, cps: cps, logger: logger, runCtx: runCtx, stopAll: stopAll, streams: map[string]*entry{}}
+	m := &Manager{opts: opts, log: log, cps: cps, logger: logger, runCtx: runCtx, stopAll: stopAll,
+		streams: map[string]*entry{}, deleting: map[string]bool{}}
 	for _, cfg := range doc.Streams {
 		e, err := m.start(ctx, cfg)
 		if err != nil {
 			logger.Error("firehose: delivery stream cannot start", "delivery_stream", cfg.Name, "err", err)
-			e = &entry{cfg: cfg, startErr: err}
+			e = &entry{cfg: cfg, startErr: err, puts: new(sync.RWMutex)}
 		}
 		m.streams[cfg.Name] = e
 	}
@@ -208,7 +219,7 @@ func (m *Manager) Close() error {
 
 // start builds cfg's runtime and runs it.
 func (m *Manager) start(ctx context.Context, cfg *streamConfig) (*entry, error) {
-	e := &entry{cfg: cfg, done: make(chan struct{})}
+	e := &entry{cfg: cfg, done: make(chan struct{}), puts: new(sync.RWMutex)}
 	dc, closers, err := m.deliveryConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -260,6 +271,9 @@ func closeAll(cs []io.Closer) {
 func (m *Manager) save() error {
 	doc := streamsFile{Streams: make([]*streamConfig, 0, len(m.streams))}
 	for _, e := range m.streams {
+		if e.busy == "creating" {
+			continue // saved once it runs
+		}
 		doc.Streams = append(doc.Streams, e.cfg)
 	}
 	slices.SortFunc(doc.Streams, func(a, b *streamConfig) int { return cmp.Compare(a.Name, b.Name) })
@@ -282,34 +296,60 @@ func (m *Manager) arn(name string) string {
 // errClosed is the answer of a closed Manager.
 var errClosed = unavailable("the server is shutting down")
 
-// create adds and starts a delivery stream.
+// create adds and starts a delivery stream. The name is reserved (the
+// stream is CREATING) while its destination opens, without m.mu, so that
+// a slow destination does not hold up the other streams.
 func (m *Manager) create(ctx context.Context, cfg *streamConfig) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return errClosed
 	}
-	if _, ok := m.streams[cfg.Name]; ok {
+	if _, ok := m.streams[cfg.Name]; ok || m.deleting[cfg.Name] {
+		m.mu.Unlock()
 		return awsproto.Errorf(errResourceInUse, "Firehose %s under accountId %s already exists", cfg.Name, m.opts.Account)
 	}
 	if m.opts.StreamLimit > 0 && len(m.streams) >= m.opts.StreamLimit {
+		m.mu.Unlock()
 		return awsproto.Errorf(errLimitExceeded, "the account has %d delivery streams, its limit", m.opts.StreamLimit)
 	}
+	pending := &entry{cfg: cfg, busy: "creating", puts: new(sync.RWMutex)}
+	m.streams[cfg.Name] = pending
+	m.mu.Unlock()
+
 	e, err := m.start(ctx, cfg)
+	m.mu.Lock()
 	if err != nil {
+		delete(m.streams, cfg.Name)
+		m.mu.Unlock()
 		return err
+	}
+	if m.closed {
+		delete(m.streams, cfg.Name)
+		m.mu.Unlock()
+		m.stop(e)
+		return errClosed
 	}
 	m.streams[cfg.Name] = e
 	if err := m.save(); err != nil {
 		delete(m.streams, cfg.Name)
+		m.mu.Unlock()
 		m.stop(e)
 		return err
 	}
+	m.mu.Unlock()
 	return nil
 }
 
+// inUse is the ResourceInUseException of a stream busy being created or
+// updated.
+func inUse(name, busy string) error {
+	return awsproto.Errorf(errResourceInUse, "Firehose %s is %s; try again when it is done", name, busy)
+}
+
 // remove stops and deletes a delivery stream, its backing stream (for
-// DirectPut) and its checkpoints.
+// DirectPut) and its checkpoints. Until that is done, the name cannot be
+// created again.
 func (m *Manager) remove(ctx context.Context, name string) error {
 	m.mu.Lock()
 	if m.closed {
@@ -321,14 +361,29 @@ func (m *Manager) remove(ctx context.Context, name string) error {
 		m.mu.Unlock()
 		return notFound(name)
 	}
+	if e.busy != "" {
+		m.mu.Unlock()
+		return inUse(name, e.busy)
+	}
 	delete(m.streams, name)
 	if err := m.save(); err != nil {
 		m.streams[name] = e
 		m.mu.Unlock()
 		return err
 	}
+	m.deleting[name] = true
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.deleting, name)
+		m.mu.Unlock()
+	}()
 	m.stop(e)
+	// Wait for the puts in flight: none starts any more (the stream is
+	// out of m.streams), and none may recreate the backing stream after
+	// it is deleted.
+	e.puts.Lock()
+	defer e.puts.Unlock()
 	if e.cfg.Type == typeDirectPut {
 		err := m.log.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: name, EnforceConsumerDeletion: true})
 		if err != nil && !errors.Is(err, shardlog.ErrResourceNotFound) {
@@ -349,6 +404,7 @@ type snapshot struct {
 	cfg     *streamConfig // a copy
 	rt      runtime       // nil if it could not start
 	failure error         // why it could not start, or why it stopped
+	busy    string        // "creating" or "updating", or empty
 }
 
 // get returns a delivery stream's state.
@@ -359,7 +415,20 @@ func (m *Manager) get(name string) (snapshot, error) {
 	if !ok {
 		return snapshot{}, notFound(name)
 	}
-	return snapshot{cfg: e.cfg.clone(), rt: e.rt, failure: cmp.Or(e.startErr, e.runErr)}, nil
+	return snapshot{cfg: e.cfg.clone(), rt: e.rt, failure: cmp.Or(e.startErr, e.runErr), busy: e.busy}, nil
+}
+
+// acquire is get for a put: the stream cannot be deleted until release is
+// called.
+func (m *Manager) acquire(name string) (snap snapshot, release func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.streams[name]
+	if !ok {
+		return snapshot{}, nil, notFound(name)
+	}
+	e.puts.RLock()
+	return snapshot{cfg: e.cfg.clone(), rt: e.rt, failure: cmp.Or(e.startErr, e.runErr), busy: e.busy}, e.puts.RUnlock, nil
 }
 
 // list returns the delivery streams' configurations sorted by name.
@@ -376,22 +445,31 @@ func (m *Manager) list() []*streamConfig {
 
 // modify applies fn to a copy of a stream's configuration and persists
 // the result. With restart, the runtime is replaced by one of the new
-// configuration (the old one stops gracefully first).
+// configuration (the old one stops gracefully first); that happens
+// without m.mu, the stream marked "updating" meanwhile, so that a slow
+// stop or destination does not hold up the other streams.
 func (m *Manager) modify(ctx context.Context, name string, restart bool, fn func(cfg *streamConfig) error) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return errClosed
 	}
 	e, ok := m.streams[name]
 	if !ok {
+		m.mu.Unlock()
 		return notFound(name)
+	}
+	if e.busy != "" {
+		m.mu.Unlock()
+		return inUse(name, e.busy)
 	}
 	cfg := e.cfg.clone()
 	if err := fn(cfg); err != nil {
+		m.mu.Unlock()
 		return err
 	}
 	if !restart {
+		defer m.mu.Unlock()
 		old := e.cfg
 		e.cfg = cfg
 		if err := m.save(); err != nil {
@@ -400,25 +478,56 @@ func (m *Manager) modify(ctx context.Context, name string, restart bool, fn func
 		}
 		return nil
 	}
+	e.busy = "updating"
+	m.mu.Unlock()
+
 	// Check the new destination before stopping the old runtime.
 	_, closers, err := m.deliveryConfig(ctx, cfg)
 	if err != nil {
+		m.mu.Lock()
+		e.busy = ""
+		m.mu.Unlock()
 		return err
 	}
 	closeAll(closers)
+	// Past this point the update finishes even if the client hangs up:
+	// a cancelled context would leave the stream with no runtime.
+	ctx = context.WithoutCancel(ctx)
 	m.stop(e)
 	ne, err := m.start(ctx, cfg)
 	if err != nil {
 		// The old configuration goes on.
-		if oe, oerr := m.start(ctx, e.cfg); oerr == nil {
-			m.streams[name] = oe
-		} else {
-			m.streams[name] = &entry{cfg: e.cfg, startErr: oerr}
+		oe, oerr := m.start(ctx, e.cfg)
+		if oerr != nil {
+			oe = &entry{cfg: e.cfg, startErr: oerr}
 		}
-		return err
+		oe.puts = e.puts
+		if m.install(name, oe) {
+			return err
+		}
+		return errClosed
+	}
+	ne.puts = e.puts
+	if !m.install(name, ne) {
+		return errClosed
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.save()
+}
+
+// install makes ne the entry of name after an update; if the Manager
+// closed meanwhile, it stops ne instead and reports false.
+func (m *Manager) install(name string, ne *entry) bool {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		m.stop(ne)
+		return false
 	}
 	m.streams[name] = ne
-	return m.save()
+	m.mu.Unlock()
+	return true
 }
 
 // Len is the number of delivery streams.

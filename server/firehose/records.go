@@ -8,23 +8,31 @@ import (
 	"github.com/shoal-dev/shoal/server/awsproto"
 )
 
-// putTarget resolves the DirectPut delivery stream a put addresses.
-func (a *api) putTarget(name *string) (runtime, error) {
+// putTarget resolves the DirectPut delivery stream a put addresses and
+// whether its server-side encryption is enabled (the puts' Encrypted);
+// the stream is not deleted until release is called.
+func (a *api) putTarget(name *string) (rt runtime, encrypted bool, release func(), err error) {
 	n, err := checkName("DeliveryStreamName", name)
 	if err != nil {
-		return nil, err
+		return nil, false, nil, err
 	}
-	snap, err := a.m.get(n)
+	snap, release, err := a.m.acquire(n)
 	if err != nil {
-		return nil, err
+		return nil, false, nil, err
 	}
 	if snap.cfg.Type != typeDirectPut {
-		return nil, awsproto.Errorf(errInvalidSource, "This operation is not permitted on %s because it is a %s delivery stream: it takes records from %s, not from PutRecord or PutRecordBatch", n, snap.cfg.Type, snap.cfg.SourceARN)
+		release()
+		return nil, false, nil, awsproto.Errorf(errInvalidSource, "This operation is not permitted on %s because it is a %s delivery stream: it takes records from %s, not from PutRecord or PutRecordBatch", n, snap.cfg.Type, snap.cfg.SourceARN)
 	}
 	if snap.rt == nil {
-		return nil, unavailable("delivery stream %s is not running: %v", n, snap.failure)
+		release()
+		if snap.busy != "" {
+			return nil, false, nil, unavailable("delivery stream %s is %s", n, snap.busy)
+		}
+		return nil, false, nil, unavailable("delivery stream %s is not running: %v", n, snap.failure)
 	}
-	return snap.rt, nil
+	encrypted = snap.cfg.Encryption != nil && snap.cfg.Encryption.Status == "ENABLED"
+	return snap.rt, encrypted, release, nil
 }
 
 // putRecord is PutRecord.
@@ -35,15 +43,16 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 	if n := len(in.Record.Data); n > delivery.MaxRecordSize {
 		return nil, invalidArg("Record.Data", "is %d bytes; the limit is %d (1,000 KiB)", n, delivery.MaxRecordSize)
 	}
-	rt, err := a.putTarget(in.DeliveryStreamName)
+	rt, encrypted, release, err := a.putTarget(in.DeliveryStreamName)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	id, err := rt.PutRecord(ctx, in.Record.Data)
 	if err != nil {
 		return nil, err
 	}
-	return &putRecordOutput{RecordId: id}, nil
+	return &putRecordOutput{RecordId: id, Encrypted: encrypted}, nil
 }
 
 // putRecordBatch is PutRecordBatch: 1-500 records of at most 1,000 KiB,
@@ -71,10 +80,11 @@ func (a *api) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (*put
 	if total > delivery.MaxBatchBytes {
 		return nil, invalidArg("Records", "hold %d bytes of data; the limit is %d (4 MiB)", total, delivery.MaxBatchBytes)
 	}
-	rt, err := a.putTarget(in.DeliveryStreamName)
+	rt, encrypted, release, err := a.putTarget(in.DeliveryStreamName)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	res, err := rt.PutRecordBatch(ctx, data)
 	if err != nil {
 		return nil, err
@@ -82,7 +92,7 @@ func (a *api) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (*put
 	if len(res.RequestResponses) != len(data) {
 		return nil, fmt.Errorf("firehose: the runtime answered %d results for %d records", len(res.RequestResponses), len(data))
 	}
-	out := &putRecordBatchOutput{RequestResponses: make([]batchEntry, len(data))}
+	out := &putRecordBatchOutput{Encrypted: encrypted, RequestResponses: make([]batchEntry, len(data))}
 	for i, r := range res.RequestResponses {
 		if r.ErrorCode != "" {
 			out.FailedPutCount++

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/shoal-dev/shoal/delivery"
 	"github.com/shoal-dev/shoal/server/awsproto"
@@ -213,9 +214,12 @@ func parseRedshift(field string, c *redshiftConfiguration, base *redshiftDest) (
 		if c.CopyCommand == nil || c.CopyCommand.DataTableName == nil || *c.CopyCommand.DataTableName == "" {
 			return nil, invalidArg(field+".CopyCommand.DataTableName", "is required (the archive table)")
 		}
-		table := *c.CopyCommand.DataTableName
+		// Unquoted names fold to lower case, as in Redshift and
+		// PostgreSQL; the archive takes lower-case names only.
+		table := strings.ToLower(*c.CopyCommand.DataTableName)
 		if !tablePattern.MatchString(table) {
-			return nil, invalidArg(field+".CopyCommand.DataTableName", "%q is not a table name (1-63 characters of [a-zA-Z0-9_], not starting with a digit, optionally schema-qualified)", truncate(table, 80))
+			return nil, invalidArg(field+".CopyCommand.DataTableName", "%q is not a table name (1-%d characters of [a-zA-Z0-9_], not starting with a digit, optionally schema-qualified by a schema of 1-%d)",
+				truncate(*c.CopyCommand.DataTableName, 80), maxTableLength, maxSchemaLength)
 		}
 		d.Table = table
 		d.Columns, d.CopyOptions = "", ""
@@ -301,6 +305,9 @@ func (a *api) describeStream(ctx context.Context, in *describeInput) (*describeO
 		VersionId:            strconv.Itoa(cfg.Version),
 		CreateTimestamp:      epoch(cfg.Created),
 		Destinations:         []destinationDescription{},
+	}
+	if snap.busy == "creating" {
+		d.DeliveryStreamStatus = "CREATING"
 	}
 	if !cfg.Updated.IsZero() {
 		u := epoch(cfg.Updated)

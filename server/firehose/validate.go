@@ -203,4 +203,13 @@ func truncate(s string, n int) string {
 // versionID is VersionId's text.
 func versionID(v int) string { return fmt.Sprint(v) }
 
-var tablePattern = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_]{0,62}\.)?[a-zA-Z_][a-zA-Z0-9_]{0,62}$`)
+// The limits of a Redshift destination's DataTableName, the PostgreSQL
+// archive's: its index and error table names are derived from the
+// table's, within PostgreSQL's 63 bytes.
+const (
+	maxTableLength  = 48
+	maxSchemaLength = 63
+)
+
+// tablePattern is a lower-cased DataTableName.
+var tablePattern = regexp.MustCompile(`^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,47}$`)
