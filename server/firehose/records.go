@@ -8,31 +8,31 @@ import (
 	"github.com/shoal-dev/shoal/server/awsproto"
 )
 
-// putTarget resolves the DirectPut delivery stream a put addresses and
-// whether its server-side encryption is enabled (the puts' Encrypted);
-// the stream is not deleted until release is called.
-func (a *api) putTarget(name *string) (rt runtime, encrypted bool, release func(), err error) {
+// putTarget resolves the DirectPut delivery stream a put addresses; the
+// stream is not deleted until release is called. Puts answer Encrypted
+// false whatever the stream's encryption setting: Shoal records that
+// setting but does not encrypt the records, and a put must not say it did.
+func (a *api) putTarget(name *string) (rt runtime, release func(), err error) {
 	n, err := checkName("DeliveryStreamName", name)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, nil, err
 	}
 	snap, release, err := a.m.acquire(n)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, nil, err
 	}
 	if snap.cfg.Type != typeDirectPut {
 		release()
-		return nil, false, nil, awsproto.Errorf(errInvalidSource, "This operation is not permitted on %s because it is a %s delivery stream: it takes records from %s, not from PutRecord or PutRecordBatch", n, snap.cfg.Type, snap.cfg.SourceARN)
+		return nil, nil, awsproto.Errorf(errInvalidSource, "This operation is not permitted on %s because it is a %s delivery stream: it takes records from %s, not from PutRecord or PutRecordBatch", n, snap.cfg.Type, snap.cfg.SourceARN)
 	}
 	if snap.rt == nil {
 		release()
 		if snap.busy != "" {
-			return nil, false, nil, unavailable("delivery stream %s is %s", n, snap.busy)
+			return nil, nil, unavailable("delivery stream %s is %s", n, snap.busy)
 		}
-		return nil, false, nil, unavailable("delivery stream %s is not running: %v", n, snap.failure)
+		return nil, nil, unavailable("delivery stream %s is not running: %v", n, snap.failure)
 	}
-	encrypted = snap.cfg.Encryption != nil && snap.cfg.Encryption.Status == "ENABLED"
-	return snap.rt, encrypted, release, nil
+	return snap.rt, release, nil
 }
 
 // putRecord is PutRecord.
@@ -43,7 +43,7 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 	if n := len(in.Record.Data); n > delivery.MaxRecordSize {
 		return nil, invalidArg("Record.Data", "is %d bytes; the limit is %d (1,000 KiB)", n, delivery.MaxRecordSize)
 	}
-	rt, encrypted, release, err := a.putTarget(in.DeliveryStreamName)
+	rt, release, err := a.putTarget(in.DeliveryStreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (a *api) putRecord(ctx context.Context, in *putRecordInput) (*putRecordOutp
 	if err != nil {
 		return nil, err
 	}
-	return &putRecordOutput{RecordId: id, Encrypted: encrypted}, nil
+	return &putRecordOutput{RecordId: id, Encrypted: false}, nil
 }
 
 // putRecordBatch is PutRecordBatch: 1-500 records of at most 1,000 KiB,
@@ -80,7 +80,7 @@ func (a *api) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (*put
 	if total > delivery.MaxBatchBytes {
 		return nil, invalidArg("Records", "hold %d bytes of data; the limit is %d (4 MiB)", total, delivery.MaxBatchBytes)
 	}
-	rt, encrypted, release, err := a.putTarget(in.DeliveryStreamName)
+	rt, release, err := a.putTarget(in.DeliveryStreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (a *api) putRecordBatch(ctx context.Context, in *putRecordBatchInput) (*put
 	if len(res.RequestResponses) != len(data) {
 		return nil, fmt.Errorf("firehose: the runtime answered %d results for %d records", len(res.RequestResponses), len(data))
 	}
-	out := &putRecordBatchOutput{Encrypted: encrypted, RequestResponses: make([]batchEntry, len(data))}
+	out := &putRecordBatchOutput{Encrypted: false, RequestResponses: make([]batchEntry, len(data))}
 	for i, r := range res.RequestResponses {
 		if r.ErrorCode != "" {
 			out.FailedPutCount++
