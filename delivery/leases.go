@@ -66,7 +66,7 @@ func (s *Stream) balance(ctx, wctx context.Context, sc *sched, ready []shardlog.
 	// Shards this instance runs count towards its share, ready or not
 	// (a running shard is not done, so it is ready).
 	total := len(ready)
-	fair := fairShare(total, owners, owner)
+	fair := projection.FairShare(total, owners, owner)
 	if held > fair {
 		var mine []string
 		for id, sl := range sc.slots {
@@ -127,17 +127,6 @@ func (s *Stream) balance(ctx, wctx context.Context, sc *sched, ready []shardlog.
 		held++
 	}
 	return nil
-}
-
-// fairShare is owner's share of ready shards among the live owners (sorted,
-// owner included).
-func fairShare(ready int, owners []string, owner string) int {
-	n := len(owners)
-	fair := ready / n
-	if slices.Index(owners, owner) < ready%n {
-		fair++
-	}
-	return fair
 }
 
 // leave removes this instance from the live list, so the others take its

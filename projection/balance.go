@@ -55,7 +55,7 @@ func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string, 
 		owners = append(owners, owner)
 		slices.Sort(owners)
 	}
-	fair := share(len(ready), owners, owner)
+	fair := FairShare(len(ready), owners, owner)
 	if held > fair {
 		var mine []string
 		for id, sl := range s.slots {
@@ -119,9 +119,12 @@ func (pr *projRun) balance(ctx, wctx context.Context, s *sched, ready []string, 
 	return nil
 }
 
-// share is owner's share of ready shards among the live owners (sorted,
-// owner included).
-func share(ready int, owners []string, owner string) int {
+// FairShare is owner's share of ready shards among the live owners
+// (sorted, owner included, as LeaseStore.Heartbeat returns them): ready
+// divided evenly, the first ready%len(owners) owners taking one more, so
+// the shares add up to ready. Every consumer that balances leases the way
+// the runner does (the delivery package's) uses it, so instances agree.
+func FairShare(ready int, owners []string, owner string) int {
 	n := len(owners)
 	fair := ready / n
 	if slices.Index(owners, owner) < ready%n {

@@ -2,7 +2,7 @@ package projection
 
 import "testing"
 
-func TestShare(t *testing.T) {
+func TestFairShare(t *testing.T) {
 	owners := []string{"a", "b", "c"}
 	for _, c := range []struct {
 		ready int
@@ -10,10 +10,10 @@ func TestShare(t *testing.T) {
 	}{{4, []int{2, 1, 1}}, {8, []int{3, 3, 2}}, {3, []int{1, 1, 1}}, {2, []int{1, 1, 0}}, {0, []int{0, 0, 0}}} {
 		sum := 0
 		for i, o := range owners {
-			got := share(c.ready, owners, o)
+			got := FairShare(c.ready, owners, o)
 			sum += got
 			if got != c.want[i] {
-				t.Errorf("share(%d, %v, %s) = %d, want %d", c.ready, owners, o, got, c.want[i])
+				t.Errorf("FairShare(%d, %v, %s) = %d, want %d", c.ready, owners, o, got, c.want[i])
 			}
 		}
 		if sum != c.ready {
