@@ -53,17 +53,18 @@ fi
 R=${R:-5}
 export SHOAL_TEST_POSTGRES=${SHOAL_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+bin=$(mktemp -d)
+trap 'rm -rf "$out" "$bin"' EXIT
 
 echo "# delivery benchmarks, git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo '+uncommitted'), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "# $(go version); $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-go test -c -o /tmp/delivery-pgarchive.test ./delivery/pgarchive
-go test -c -o /tmp/delivery.test ./delivery
+go test -c -o "$bin/delivery-pgarchive.test" ./delivery/pgarchive
+go test -c -o "$bin/delivery.test" ./delivery
 for ((i = 1; i <= R; i++)); do
   echo "# repetition $i, $(date -u +%H:%M:%S), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  (cd delivery/pgarchive && /tmp/delivery-pgarchive.test -test.run '^$' -test.bench '^(BenchmarkDeliverVsRawCopyFrom|BenchmarkTieredVsLiveLoad)$') | grep '^Benchmark' | sed "s/^/rep$i /" | tee -a "$out"
-  (cd delivery && /tmp/delivery.test -test.run '^$' -test.bench '^(BenchmarkObjectArchive|BenchmarkGzipAlone|BenchmarkGzipEncodedAlone)$') | grep '^Benchmark' | sed "s/^/rep$i /" | tee -a "$out"
-  (cd delivery && /tmp/delivery.test -test.run '^$' -test.bench '^BenchmarkObjectVisibility$' -test.benchtime 1x) | grep '^Benchmark' | sed "s/^/rep$i /" | tee -a "$out"
+  (cd delivery/pgarchive && "$bin/delivery-pgarchive.test" -test.run '^$' -test.bench '^(BenchmarkDeliverVsRawCopyFrom|BenchmarkTieredVsLiveLoad)$') | grep '^Benchmark' | sed "s/^/rep$i /" | tee -a "$out"
+  (cd delivery && "$bin/delivery.test" -test.run '^$' -test.bench '^(BenchmarkObjectArchive|BenchmarkGzipAlone|BenchmarkGzipEncodedAlone)$') | grep '^Benchmark' | sed "s/^/rep$i /" | tee -a "$out"
+  (cd delivery && "$bin/delivery.test" -test.run '^$' -test.bench '^BenchmarkObjectVisibility$' -test.benchtime 1x) | grep '^Benchmark' | sed "s/^/rep$i /" | tee -a "$out"
 done
 echo "# end $(date -u +%H:%M:%S), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
