@@ -10,18 +10,16 @@ import (
 	"github.com/shoal-dev/shoal/shardlog/memory"
 )
 
-// rtPrintDest prints each batch it is given and signals it.
-type rtPrintDest struct{ delivered chan struct{} }
+// rtChanDest hands each batch it is given to the example.
+type rtChanDest struct{ delivered chan *delivery.Batch }
 
-func (d rtPrintDest) Deliver(_ context.Context, b *delivery.Batch) error {
-	for _, r := range b.Records {
-		fmt.Printf("%s: %s\n", b.Shard.ShardID, r.Data)
-	}
+func (d rtChanDest) Deliver(ctx context.Context, b *delivery.Batch) error {
 	select {
-	case d.delivered <- struct{}{}:
-	default:
+	case d.delivered <- b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return nil
 }
 
 // A DirectPut delivery stream: records put to it are buffered and
@@ -31,7 +29,7 @@ func ExampleStream_PutRecordBatch() {
 	log, _ := shardlog.Open(ctx, memory.New())
 	defer log.Close()
 
-	dest := rtPrintDest{delivered: make(chan struct{}, 1)}
+	dest := rtChanDest{delivered: make(chan *delivery.Batch, 1)}
 	s, err := delivery.New(delivery.Config{
 		Name:        "clicks",
 		Source:      delivery.Source{Log: log, StreamName: "clicks-backing", DirectPut: true},
@@ -54,7 +52,10 @@ func ExampleStream_PutRecordBatch() {
 		return
 	}
 	fmt.Println("failed:", out.FailedPutCount)
-	<-dest.delivered
+	b := <-dest.delivered
+	for _, r := range b.Records {
+		fmt.Printf("%s: %s\n", b.Shard.ShardID, r.Data)
+	}
 	stop()
 	fmt.Println("run:", <-done)
 	// Output:
