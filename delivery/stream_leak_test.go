@@ -19,7 +19,9 @@ import (
 // Run leaves no goroutine behind: with leases over four shards, a
 // transform, a reshard and the ObjectDestination on a DirStore, once Run
 // returned every goroutine it started has ended (synctest.Wait lets the
-// bubble's goroutines settle; the count is then exact).
+// bubble's goroutines settle). runtime.NumGoroutine counts the whole
+// process, where goroutines of earlier tests may still be ending, so the
+// count after Run may be lower than before, never higher.
 func TestRunLeavesNoGoroutines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -47,7 +49,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		synctest.Wait()
 		require.NoError(t, stop())
 		synctest.Wait()
-		assert.Equal(t, before, runtime.NumGoroutine(), "goroutines left after Run returned")
+		assert.LessOrEqual(t, runtime.NumGoroutine(), before, "goroutines left after Run returned")
 		assert.EqualValues(t, 80, s.Status().DeliveredRecords)
 	})
 }
