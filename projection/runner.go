@@ -64,7 +64,8 @@ func NewRunner(store *eventstore.Store, opts Options, projections ...*Projection
 // event is parked) unless StopOnPark is set. A failing checkpoint store is
 // retried as a handler is, then is fatal; with leases, a failure to
 // schedule (heartbeat, renew, acquire) is retried at the next renewal
-// instead. Call Run once.
+// instead. A projection rebuilt as of a point in time (RebuildAsOf) is
+// refused with ErrAsOfReadModel until it is Reset. Call Run once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("projection: a Runner runs once")
