@@ -57,6 +57,9 @@ func AsOf(ctx context.Context, cps CheckpointStore, projection string) (at time.
 // Give p a name of its own (projection.New("totals@2026-03-31"), say) and
 // handlers that write to a read model of its own (other tables, other
 // keys): the live projection's checkpoints and read model are untouched.
+// A name with checkpoints of a live run (no as-of marker) is refused, so a
+// live read model is not reset by mistake; one rebuilt as of another
+// instant before is rebuilt again.
 //
 // An event is applied if its RecordedAt (the log's arrival time) is at or
 // before at, in each shard's order, and nothing after it: a batch that
@@ -94,6 +97,17 @@ func RebuildAsOf(ctx context.Context, store *eventstore.Store, p *Projection, op
 	}
 	if opts.Owner != "" {
 		return &shardlog.ArgumentError{Field: "Owner", Reason: "a rebuild runs alone: unset Owner (no leases)"}
+	}
+	if opts.Checkpoints != nil && p != nil && p.name != "" {
+		cps, err := opts.Checkpoints.Checkpoints(ctx, p.name)
+		if err != nil {
+			return fmt.Errorf("projection %s: checkpoints: %w", p.name, err)
+		}
+		if _, asOf, err := asOfMarker(cps); err != nil {
+			return fmt.Errorf("projection %s: %w", p.name, err)
+		} else if len(cps) > 0 && !asOf {
+			return &shardlog.ArgumentError{Field: "p", Reason: fmt.Sprintf("projection %q has live checkpoints: give the as-of rebuild a name of its own (or Reset it first to rebuild it in place)", p.name)}
+		}
 	}
 	// Compare wall clocks, as the log records them: no monotonic reading.
 	return rebuild(ctx, store, p, opts, at.Round(0), interval, progress)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -362,7 +363,19 @@ func TestRebuildAsOfArguments(t *testing.T) {
 	t.Parallel()
 	x := newAsOfRig(t, "memory", 1)
 	p := projectionInto("bad", newModel())
+	x.tick()
+	x.add("a", 1, 1)
+	live := projectionInto("live", newModel())
+	r, err := projection.NewRunner(x.s, projection.Options{Checkpoints: x.cps, CatchUpOnly: true}, live)
+	require.NoError(t, err)
+	require.NoError(t, r.Run(x.ctx))
 	for field, call := range map[string]func() error{
+		"p": func() error { // a live projection's name
+			return projection.RebuildAsOf(x.ctx, x.s, live, projection.Options{Checkpoints: x.cps}, x.clk.Now(), 0, nil)
+		},
+		"p ": func() error {
+			return projection.RebuildAsOf(x.ctx, x.s, nil, projection.Options{Checkpoints: x.cps}, x.clk.Now(), 0, nil)
+		},
 		"at": func() error {
 			return projection.RebuildAsOf(x.ctx, x.s, p, projection.Options{Checkpoints: x.cps}, time.Time{}, 0, nil)
 		},
@@ -375,13 +388,18 @@ func TestRebuildAsOfArguments(t *testing.T) {
 		"BatchSize": func() error {
 			return projection.RebuildAsOf(x.ctx, x.s, p, projection.Options{Checkpoints: x.cps, BatchSize: -1}, x.clk.Now(), 0, nil)
 		},
-		"p": func() error {
-			return projection.RebuildAsOf(x.ctx, x.s, nil, projection.Options{Checkpoints: x.cps}, x.clk.Now(), 0, nil)
-		},
 	} {
 		var ae *shardlog.ArgumentError
 		err := call()
 		require.True(t, errors.As(err, &ae), "%s: %v", field, err)
-		assert.Equal(t, field, ae.Field)
+		assert.Equal(t, strings.TrimSpace(field), ae.Field)
+	}
+	// The live projection's checkpoints are untouched; one rebuilt as of
+	// an instant is rebuilt as of another.
+	cps, err := x.cps.Checkpoints(x.ctx, "live")
+	require.NoError(t, err)
+	assert.Len(t, cps, 1)
+	for _, at := range []time.Time{x.clk.Now(), x.clk.Now().Add(-time.Second)} {
+		require.NoError(t, projection.RebuildAsOf(x.ctx, x.s, p, projection.Options{Checkpoints: x.cps}, at, 0, nil))
 	}
 }
