@@ -118,7 +118,36 @@ func (x *asOfRig) rebuildAsOf(s *eventstore.Store, at time.Time, obs projection.
 	require.NoError(x.t, err)
 	require.True(x.t, ok, "the checkpoints say the read model is as of a point in time")
 	require.True(x.t, got.Equal(at), "as of %s, not %s", at, got)
+	x.checkpointsStopAt(s, name, at)
 	return m, reports
+}
+
+// checkpointsStopAt requires each started shard's checkpoint to be its
+// last event recorded at or before at (the next event is recorded after
+// at, or there is none), and no child of a parent not done to be started.
+func (x *asOfRig) checkpointsStopAt(s *eventstore.Store, name string, at time.Time) {
+	x.t.Helper()
+	cps, err := x.cps.Checkpoints(x.ctx, name)
+	require.NoError(x.t, err)
+	shards, err := s.Shards(x.ctx)
+	require.NoError(x.t, err)
+	for _, sh := range shards {
+		cp, started := cps[sh.ShardID]
+		ready := sh.ParentShardID == "" || cps[sh.ParentShardID].Done && (sh.AdjacentParentShardID == "" || cps[sh.AdjacentParentShardID].Done)
+		if !ready {
+			// Not started: a parent stopped at an event after at.
+			require.False(x.t, started, "shard %s was started before its parents were done", sh.ShardID)
+			continue
+		}
+		rd, err := s.ReadShard(x.ctx, sh.ShardID, cp.After)
+		require.NoError(x.t, err)
+		b, err := rd.Next(x.ctx, 1)
+		require.NoError(x.t, err)
+		if len(b.Events) > 0 {
+			require.True(x.t, b.Events[0].RecordedAt.After(at), "shard %s: the event after the checkpoint was recorded at %s, not after %s", sh.ShardID, b.Events[0].RecordedAt, at)
+			require.False(x.t, cp.Done, sh.ShardID)
+		}
+	}
 }
 
 // verify rebuilds as of every capture's instant and requires the live
