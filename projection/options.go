@@ -42,6 +42,10 @@ type Options struct {
 	Observer Observer
 	// Logger logs lease changes and retries; nil: slog.Default().
 	Logger *slog.Logger
+
+	// until, set by RebuildAsOf, stops every shard at its last event
+	// recorded at or before it.
+	until time.Time
 }
 
 // RetryPolicy is how often and how patiently a failing event is retried.

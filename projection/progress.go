@@ -30,6 +30,7 @@ type tracker struct {
 	start  time.Time
 	every  time.Duration
 	report func(RebuildProgress)
+	until  time.Time // RebuildAsOf's instant; zero for Rebuild
 
 	mu     sync.Mutex
 	events int64
@@ -55,6 +56,10 @@ func (t *tracker) Batch(b BatchInfo) {
 	}
 	sp.events += int64(b.Events)
 	sp.last, sp.lag = b.Last, b.MillisBehindLatest
+	if !t.until.IsZero() {
+		// An as-of rebuild reads no further than until.
+		sp.lag = max(0, min(sp.lag, t.until.Sub(b.Last).Milliseconds()))
+	}
 	t.events += int64(b.Events)
 	if t.report != nil && time.Since(t.last) >= t.every {
 		t.last = time.Now()

@@ -32,6 +32,11 @@ func Reset(ctx context.Context, cps CheckpointStore, p *Projection) error {
 // end. Start the projection's live runners afterwards; they continue from
 // the rebuild's checkpoints.
 func Rebuild(ctx context.Context, store *eventstore.Store, p *Projection, opts Options, interval time.Duration, progress func(RebuildProgress)) error {
+	return rebuild(ctx, store, p, opts, time.Time{}, interval, progress)
+}
+
+// rebuild is Rebuild, or RebuildAsOf with until set.
+func rebuild(ctx context.Context, store *eventstore.Store, p *Projection, opts Options, until time.Time, interval time.Duration, progress func(RebuildProgress)) error {
 	if opts.Checkpoints == nil {
 		return &shardlog.ArgumentError{Field: "Checkpoints", Reason: "a rebuild needs the store its live runners will continue from"}
 	}
@@ -40,11 +45,20 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p *Projection, opts O
 	if err != nil {
 		return err
 	}
+	if p == nil || p.name == "" {
+		return &shardlog.ArgumentError{Field: "p", Reason: "needs a name (projection.New)"}
+	}
 	if err := Reset(ctx, o.Checkpoints, p); err != nil {
 		return err
 	}
-	t := &tracker{inner: o.Observer, shards: map[string]*shardSpan{}, start: time.Now(), every: interval, report: progress}
-	opts.Checkpoints, opts.Observer = o.Checkpoints, t
+	if !until.IsZero() {
+		// The marker goes first: a rebuild cut short is as-of all the same.
+		if err := o.Checkpoints.SaveCheckpoint(ctx, p.name, asOfKey(until), Progress{Done: true}, 0); err != nil {
+			return fmt.Errorf("projection %s: record the as-of marker: %w", p.name, err)
+		}
+	}
+	t := &tracker{inner: o.Observer, shards: map[string]*shardSpan{}, start: time.Now(), every: interval, report: progress, until: until}
+	opts.Checkpoints, opts.Observer, opts.until = o.Checkpoints, t, until
 	r, err := NewRunner(store, opts, p)
 	if err != nil {
 		return err

@@ -64,7 +64,8 @@ func NewRunner(store *eventstore.Store, opts Options, projections ...*Projection
 // event is parked) unless StopOnPark is set. A failing checkpoint store is
 // retried as a handler is, then is fatal; with leases, a failure to
 // schedule (heartbeat, renew, acquire) is retried at the next renewal
-// instead. Call Run once.
+// instead. A projection rebuilt as of a point in time (RebuildAsOf) is
+// refused with ErrAsOfReadModel until it is Reset. Call Run once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("projection: a Runner runs once")
@@ -149,7 +150,7 @@ func (pr *projRun) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if pr.leases == nil {
+			if pr.leases == nil || errors.Is(err, ErrAsOfReadModel) {
 				return err
 			}
 			pr.opts.Logger.Warn("projection: scheduling failed; retrying at the next renewal", "projection", pr.p.name, "err", err)
@@ -248,6 +249,11 @@ func (pr *projRun) schedule(ctx, wctx context.Context, s *sched) error {
 	cps, err := pr.cps.Checkpoints(ctx, pr.p.name)
 	if err != nil {
 		return fmt.Errorf("projection %s: checkpoints: %w", pr.p.name, err)
+	}
+	if at, ok, err := asOfMarker(cps); err != nil {
+		return fmt.Errorf("projection %s: %w", pr.p.name, err)
+	} else if ok && !at.Equal(pr.opts.until) {
+		return fmt.Errorf("projection %s: as of %s: %w", pr.p.name, at.Format(time.RFC3339Nano), ErrAsOfReadModel)
 	}
 	// Shards whose parents are finished, in shard order; a shard caught
 	// up (CatchUpOnly) is not finished, so its children wait.

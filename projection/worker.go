@@ -63,6 +63,15 @@ func (w *worker) loop(ctx context.Context) outcome {
 			return outcome{shard: w.shard, err: ctx.Err()}
 		}
 		w.lag.Store(b.MillisBehindLatest)
+		past := false // RebuildAsOf: the shard reached an event after until
+		if !r.opts.until.IsZero() {
+			var n int
+			if n, past = pastCut(b.Events, r.opts.until); past {
+				// The rest of the shard is after until: a bad record
+				// among it, or the shard's end, is no concern here.
+				b.Events, b.End, b.ChildShards, rerr = b.Events[:n], false, nil, nil
+			}
+		}
 		if b.ExpiredGap {
 			w.gap(b)
 		}
@@ -78,6 +87,10 @@ func (w *worker) loop(ctx context.Context) outcome {
 		}
 		if rerr != nil {
 			return outcome{shard: w.shard, err: fmt.Errorf("projection %s: %w", r.p.name, rerr)}
+		}
+		if past {
+			// Finished as of until, not Done: its children are not started.
+			return outcome{shard: w.shard, caughtUp: true}
 		}
 		if b.End {
 			p := Progress{After: w.after, Done: true}

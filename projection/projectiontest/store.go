@@ -66,6 +66,27 @@ func RunCheckpointStore(t *testing.T, newStore func(t *testing.T) projection.Che
 		assert.Empty(t, other, "projections are separate")
 	})
 
+	t.Run("KeyThatIsNoShard", func(t *testing.T) {
+		// projection.RebuildAsOf keeps its marker as a checkpoint under a
+		// key that is no shard ID; it must round-trip and Reset must
+		// delete it.
+		s, name := newStore(t), unique(t)
+		const key = "as-of 2026-03-31T23:59:59.999999999Z"
+		require.NoError(t, s.SaveCheckpoint(ctx, name, key, projection.Progress{Done: true}, 0))
+		require.NoError(t, s.SaveCheckpoint(ctx, name, "shardId-000000000000", projection.Progress{After: seq(3)}, 0))
+		got, err := newStore(t).Checkpoints(ctx, name)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]projection.Progress{key: {Done: true}, "shardId-000000000000": {After: seq(3)}}, got)
+		at, ok, err := projection.AsOf(ctx, s, name)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		assert.True(t, at.Equal(time.Date(2026, 3, 31, 23, 59, 59, 999999999, time.UTC)), "%s", at)
+		require.NoError(t, s.Reset(ctx, name))
+		got, err = s.Checkpoints(ctx, name)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+	})
+
 	t.Run("DoneKeepsAfter", func(t *testing.T) {
 		s, name := newStore(t), unique(t)
 		p := projection.Progress{After: seq(42), Done: true}
