@@ -135,7 +135,10 @@ func (s *Store) ReadBackwardAsOf(ctx context.Context, streamID string, at Point)
 // a point before it replays from version 1. For a time point the snapshot
 // is used only if its event's recorded time, read from the log at the
 // snapshot's position (or from the archive), is at or before the point;
-// when that event is nowhere, the snapshot is not used. Events ends with
+// when that event is nowhere, the snapshot is not used. (Only the
+// snapshot's own event is checked: should a clock have stepped back across
+// a reshard before the snapshot, an earlier version recorded after the
+// point goes unseen.) Events ends with
 // the errors of ReadAsOf: a stream with no event at or before the point
 // wraps ErrStreamNotFound, a version past the end is a
 // *VersionNotFoundError, and a gap is an *ExpiredError, never partial
