@@ -374,5 +374,17 @@ func TestAsOfPastRetention(t *testing.T) {
 		require.NotNil(t, ld.Snapshot)
 		_, err = readAll(t, ld.Events)
 		requireExpired(t, err, "acct", 3, 4)
+
+		// Every event expired: the archive alone.
+		x.clk.Advance(time.Hour)
+		require.NoError(t, x.log.EnforceRetention(ctx))
+		require.Zero(t, x.rawCount("acct"))
+		for n := 1; n <= 6; n++ {
+			x.requireAsOf(t, tiered, eventstore.AtVersion(uint64(n)), n)
+			x.requireAsOf(t, tiered, eventstore.AtTime(x.evs[n-1].RecordedAt), n)
+		}
+		evs, err := readAll(t, tiered.ReadAsOf(ctx, "acct", 0, eventstore.AtVersion(7)))
+		require.Len(t, evs, 6)
+		requireVersionNotFound(t, err, "acct", 7, 6)
 	})
 }
