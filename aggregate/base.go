@@ -23,7 +23,8 @@ type Base struct {
 	position eventstore.Position
 	pending  []eventstore.Proposed
 	apply    func(event any) error
-	err      error // the first Record failure; Save returns it
+	err      error          // the first Record failure; Save returns it
+	readOnly *ReadOnlyError // set by Repository.LoadAsOf: Record and Save refuse
 }
 
 // root is implemented by every struct that embeds Base.
@@ -52,6 +53,16 @@ func (b *Base) Pending() []any {
 	return out
 }
 
+// ReadOnly reports whether the aggregate was loaded as of a point in its
+// past (Repository.LoadAsOf), and which: Record and Save refuse such an
+// aggregate with a *ReadOnlyError.
+func (b *Base) ReadOnly() (eventstore.Point, bool) {
+	if b.readOnly == nil {
+		return eventstore.Point{}, false
+	}
+	return b.readOnly.At, true
+}
+
 // Err returns the first failure of Record, which the next Save returns.
 func (b *Base) Err() error { return b.err }
 
@@ -71,6 +82,10 @@ func (b *Base) Record(event any) { b.RecordWith(event, eventstore.Metadata{}) }
 // fills in only what is empty here.
 func (b *Base) RecordWith(event any, md eventstore.Metadata) {
 	if b.err != nil {
+		return
+	}
+	if b.readOnly != nil {
+		b.err = b.readOnly
 		return
 	}
 	if b.apply == nil {

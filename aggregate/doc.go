@@ -26,6 +26,7 @@
 // after it), saves what a command recorded with the loaded version as the
 // expected version, and Update retries a command when another writer got
 // there first. Snapshot policies (WithSnapshotEvery, WithSnapshotWhen) store the
-// state now and then so that long-lived aggregates load fast. Package
+// state now and then so that long-lived aggregates load fast. LoadAsOf
+// rebuilds an aggregate as it was at a version or a time, read-only. Package
 // aggregatetest tests aggregates in the given/when/then style.
 package aggregate

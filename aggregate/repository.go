@@ -122,21 +122,34 @@ func (r *Repository[S]) loadWithout(ctx context.Context, id string) (*S, error) 
 }
 
 func (r *Repository[S]) load(ctx context.Context, id string, accept func(eventstore.Snapshot) bool) (*S, error) {
+	return r.loadAt(ctx, id, nil, accept)
+}
+
+// loadAt loads the aggregate as it is (at nil) or as of *at.
+func (r *Repository[S]) loadAt(ctx context.Context, id string, at *eventstore.Point, accept func(eventstore.Snapshot) bool) (*S, error) {
 	s, err := r.t.New(id)
 	if err != nil {
 		return nil, err
 	}
 	b, _ := baseOf(s)
-	ld, err := r.store.Load(ctx, id, accept)
+	var ld eventstore.Loaded
+	if at != nil {
+		ld, err = r.store.LoadAsOf(ctx, id, *at, accept)
+	} else {
+		ld, err = r.store.Load(ctx, id, accept)
+	}
 	if err != nil {
 		return nil, err
+	}
+	without := func() (*S, error) {
+		return r.loadAt(ctx, id, at, func(eventstore.Snapshot) bool { return false })
 	}
 	if sn := ld.Snapshot; sn != nil {
 		if err := r.store.Codec().Unmarshal(sn.Data, s); err != nil {
 			// Replay instead; the store's gap check still refuses partial
 			// state if events the snapshot covered are gone.
 			r.logger.WarnContext(ctx, "aggregate: ignoring a snapshot that does not decode", "aggregate", r.t.name, "id", id, "version", sn.Version, "err", err)
-			return r.loadWithout(ctx, id)
+			return without()
 		}
 		b.version, b.position = sn.Version, sn.Position
 	}
@@ -144,7 +157,7 @@ func (r *Repository[S]) load(ctx context.Context, id string, accept func(eventst
 		if errors.Is(err, eventstore.ErrCorruptSnapshot) && ld.Snapshot != nil {
 			// The log contradicts the snapshot: replay without it.
 			r.logger.WarnContext(ctx, "aggregate: ignoring a snapshot the log contradicts", "aggregate", r.t.name, "id", id, "err", err)
-			return r.loadWithout(ctx, id)
+			return without()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("aggregate %s %q: %w", r.t.name, id, err)
@@ -162,6 +175,9 @@ func (r *Repository[S]) load(ctx context.Context, id string, accept func(eventst
 		return nil, fmt.Errorf("aggregate %s %q: %w", r.t.name, id, eventstore.ErrStreamNotFound)
 	}
 	b.loaded = b.version
+	if at != nil {
+		b.readOnly = &ReadOnlyError{Aggregate: r.t.name, ID: id, At: *at, Version: b.version}
+	}
 	return s, nil
 }
 
@@ -187,6 +203,9 @@ func (r *Repository[S]) Save(ctx context.Context, agg *S, opts ...SaveOption) (e
 	b, err := baseOf(agg)
 	if err != nil {
 		return eventstore.AppendResult{}, err
+	}
+	if b.readOnly != nil {
+		return eventstore.AppendResult{}, b.readOnly
 	}
 	if b.err != nil {
 		return eventstore.AppendResult{}, b.err

@@ -38,6 +38,8 @@
 //
 // Reading one stream (Read, ReadBackward, Load) costs time proportional to
 // that stream's events, not to the log's, through the log's key index.
+// ReadAsOf, ReadBackwardAsOf and LoadAsOf stop at a Point, a version or
+// a time by the log's arrival time, to rebuild a stream as it was.
 // Subscribe reads every shard, catching up and then following new events,
 // with per-shard checkpoints: the feed projections and archival consume.
 //

@@ -87,3 +87,23 @@ func (e *ExpiredError) Unwrap() error { return ErrEventsExpired }
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptEvent}, args...)...)
 }
+
+// ErrVersionNotFound: a read or load as of a version past the stream's
+// end. The wrapping *VersionNotFoundError gives both versions.
+var ErrVersionNotFound = errors.New("eventstore: version not found")
+
+// VersionNotFoundError is returned when a point (AtVersion) lies past the
+// stream's end. It wraps ErrVersionNotFound.
+type VersionNotFoundError struct {
+	StreamID string
+	// Requested is the point's version; Current the stream's version.
+	Requested, Current uint64
+}
+
+// Error implements error.
+func (e *VersionNotFoundError) Error() string {
+	return fmt.Sprintf("eventstore: stream %q has no version %d: it is at version %d", e.StreamID, e.Requested, e.Current)
+}
+
+// Unwrap returns ErrVersionNotFound.
+func (e *VersionNotFoundError) Unwrap() error { return ErrVersionNotFound }

@@ -176,10 +176,18 @@ func demoEvents(ctx context.Context, log *shardlog.Log, dataDir string, p func(s
 	if !errors.Is(err, errNothingToShip) {
 		return nil, fmt.Errorf("shipping an empty order: got %v", err)
 	}
+	beforeShip, err := store.Last(ctx, "order-1")
+	if err != nil {
+		return nil, err
+	}
 	if _, err := repo.Update(ctx, "order-1", func(o *order) error { return o.ship("ups") }); err != nil {
 		return nil, err
 	}
 	p("  ship order-1: ok")
+
+	if err := demoAsOf(ctx, repo, beforeShip, p, heading); err != nil {
+		return nil, err
+	}
 
 	heading("A read model from every shard: a projection rebuilt by replay, then live")
 	var cps projection.CheckpointStore = projection.NewMemoryStore()
