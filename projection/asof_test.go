@@ -467,3 +467,27 @@ func TestAsOfNilStore(t *testing.T) {
 	require.True(t, errors.As(err, &ae), "%v", err)
 	assert.Equal(t, "cps", ae.Field)
 }
+
+// TestRebuildAsOfNilStore: a nil store is a typed error naming it, found
+// before the read model is reset, not a panic after.
+func TestRebuildAsOfNilStore(t *testing.T) {
+	t.Parallel()
+	m := newModel()
+	resets := 0
+	p := projectionInto("nil-store", m)
+	p.OnReset(func(context.Context) error { resets++; return nil })
+	for _, call := range []func() error{
+		func() error {
+			return projection.RebuildAsOf(t.Context(), nil, p, projection.Options{Checkpoints: projection.NewMemoryStore()}, time.Now(), 0, nil)
+		},
+		func() error {
+			return projection.Rebuild(t.Context(), nil, p, projection.Options{Checkpoints: projection.NewMemoryStore()}, 0, nil)
+		},
+	} {
+		var ae *shardlog.ArgumentError
+		err := call()
+		require.True(t, errors.As(err, &ae), "%v", err)
+		assert.Equal(t, "store", ae.Field)
+	}
+	assert.Zero(t, resets, "the read model was not reset")
+}
