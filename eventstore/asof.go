@@ -86,12 +86,13 @@ func (p Point) includes(ev Event) bool {
 // 1: all) up to and including the point at, in order: Read, stopped at the
 // point. It reads no further than the point, with Read's guarantees (no
 // gap, no duplicate, across reshards, through the archive; a gap nothing
-// covers ends the sequence with an *ExpiredError). A stream with no event
-// at or before the point (it does not exist, or its first event was
-// recorded after a time point) ends with an error wrapping
-// ErrStreamNotFound; a version past the stream's end with a
-// *VersionNotFoundError after the stream's events. A `from` past a version
-// point yields nothing.
+// covers ends the sequence with an *ExpiredError). Read from version 1, a
+// stream with no event at or before the point (it does not exist, or its
+// first event was recorded after a time point) ends with an error wrapping
+// ErrStreamNotFound; a version past the stream's end ends with a
+// *VersionNotFoundError after the stream's events. A `from` past the point
+// (a version point below it, or a time point before version `from` was
+// recorded) yields nothing, with no error.
 func (s *Store) ReadAsOf(ctx context.Context, streamID string, from uint64, at Point) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		if err := validateStreamID(streamID); err != nil {

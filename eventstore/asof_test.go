@@ -388,3 +388,17 @@ func TestAsOfPastRetention(t *testing.T) {
 		requireVersionNotFound(t, err, "acct", 7, 6)
 	})
 }
+
+// TestReadAsOfFromPastTheStart: the not-found rule is for reads from the
+// first version; a read from a later version yields what lies between it
+// and the point, nothing when the point is before it, as the doc says.
+func TestReadAsOfFromPastTheStart(t *testing.T) {
+	eachEngine(t, func(t *testing.T, kind string) {
+		x := newAsOfEnv(t, kind, 3, 0, 0)
+		before := eventstore.AtTime(x.evs[0].RecordedAt.Add(-time.Nanosecond))
+		_, err := readAll(t, x.s.ReadAsOf(x.ctx, "acct", 1, before))
+		require.ErrorIs(t, err, eventstore.ErrStreamNotFound)
+		require.Empty(t, mustReadAll(t, x.s.ReadAsOf(x.ctx, "acct", 2, before)))
+		require.Empty(t, mustReadAll(t, x.s.ReadAsOf(x.ctx, "acct", 3, eventstore.AtTime(x.evs[1].RecordedAt))))
+	})
+}

@@ -42,8 +42,12 @@ func asOfMarker(cps map[string]Progress) (time.Time, bool, error) {
 // AsOf reports the point in time a projection's read model was rebuilt as
 // of (RebuildAsOf), read from its checkpoints in cps; ok is false for a
 // live projection (or one never run). The marker is kept with the
-// checkpoints, so it survives restarts and is cleared by Reset.
+// checkpoints, so it survives restarts and is cleared by Reset. A nil cps
+// is a *shardlog.ArgumentError.
 func AsOf(ctx context.Context, cps CheckpointStore, projection string) (at time.Time, ok bool, err error) {
+	if cps == nil {
+		return time.Time{}, false, &shardlog.ArgumentError{Field: "cps", Reason: "a checkpoint store is required"}
+	}
 	m, err := cps.Checkpoints(ctx, projection)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("projection %s: checkpoints: %w", projection, err)
@@ -80,12 +84,14 @@ func AsOf(ctx context.Context, cps CheckpointStore, projection string) (at time.
 //
 // Past the log's retention, the store's archive (eventstore.WithArchive)
 // supplies the expired events, as for Rebuild; without one, the rebuild
-// goes on from each shard's oldest retained event and reports the gap
-// (Observer.Gap, and a warning), so the read model misses the expired
-// events: check for gaps before trusting it.
+// starts, as Rebuild does, at each shard's oldest retained event, so the
+// read model misses the expired events and no gap is reported (a read
+// from the trim horizon has no position to have a gap after): do not
+// rebuild as of a time older than the log's retention without an archive.
 //
-// opts is as for Rebuild (Checkpoints is required, Owner must be empty: a
-// rebuild runs alone); progress (if not nil) is called at most every
+// at must not be the zero time, and its year (in UTC) must be 0 to 9999,
+// which the marker can record. opts is as for Rebuild (Checkpoints is
+// required, Owner must be empty: a rebuild runs alone); progress (if not nil) is called at most every
 // interval and once at the end, and estimates against at rather than the
 // shards' newest events. The checkpoints record, besides each shard's last
 // applied event, the instant at (read it back with AsOf): Runner.Run
@@ -94,6 +100,11 @@ func AsOf(ctx context.Context, cps CheckpointStore, projection string) (at time.
 func RebuildAsOf(ctx context.Context, store *eventstore.Store, p *Projection, opts Options, at time.Time, interval time.Duration, progress func(RebuildProgress)) error {
 	if at.IsZero() {
 		return &shardlog.ArgumentError{Field: "at", Reason: "the zero time is no point in time: pass the instant to rebuild the read model as of"}
+	}
+	if y := at.UTC().Year(); y < 0 || y > 9999 {
+		// The marker records at in RFC 3339, which has four-digit years:
+		// one it could not read back would block the name until Reset.
+		return &shardlog.ArgumentError{Field: "at", Reason: fmt.Sprintf("year %d is outside 0-9999, which the as-of marker (RFC 3339) can record", y)}
 	}
 	if opts.Owner != "" {
 		return &shardlog.ArgumentError{Field: "Owner", Reason: "a rebuild runs alone: unset Owner (no leases)"}

@@ -432,3 +432,62 @@ func TestRebuildAsOfArguments(t *testing.T) {
 		require.NoError(t, projection.RebuildAsOf(x.ctx, x.s, p, projection.Options{Checkpoints: x.cps}, at, 0, nil))
 	}
 }
+
+// TestRebuildAsOfUnrepresentableTime: an instant the as-of marker cannot
+// record (RFC 3339 has four-digit years) is refused up front as a typed
+// error naming "at", and leaves the projection's name usable: it must not
+// write a marker that no later read can parse.
+func TestRebuildAsOfUnrepresentableTime(t *testing.T) {
+	t.Parallel()
+	x := newAsOfRig(t, "memory", 1)
+	x.tick()
+	x.add("a", 2, 1)
+	p := projectionInto("far", newModel())
+	for _, at := range []time.Time{
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		err := projection.RebuildAsOf(x.ctx, x.s, p, projection.Options{Checkpoints: x.cps}, at, 0, nil)
+		var ae *shardlog.ArgumentError
+		require.True(t, errors.As(err, &ae), "%s: %v", at, err)
+		assert.Equal(t, "at", ae.Field)
+	}
+	_, ok, err := projection.AsOf(x.ctx, x.cps, "far")
+	require.NoError(t, err)
+	assert.False(t, ok, "no marker was written")
+	require.NoError(t, projection.RebuildAsOf(x.ctx, x.s, p, projection.Options{Checkpoints: x.cps}, x.clk.Now(), 0, nil))
+}
+
+// TestAsOfNilStore: AsOf without a checkpoint store is a typed error, not
+// a panic.
+func TestAsOfNilStore(t *testing.T) {
+	t.Parallel()
+	var ae *shardlog.ArgumentError
+	_, _, err := projection.AsOf(t.Context(), nil, "x")
+	require.True(t, errors.As(err, &ae), "%v", err)
+	assert.Equal(t, "cps", ae.Field)
+}
+
+// TestRebuildAsOfNilStore: a nil store is a typed error naming it, found
+// before the read model is reset, not a panic after.
+func TestRebuildAsOfNilStore(t *testing.T) {
+	t.Parallel()
+	m := newModel()
+	resets := 0
+	p := projectionInto("nil-store", m)
+	p.OnReset(func(context.Context) error { resets++; return nil })
+	for _, call := range []func() error{
+		func() error {
+			return projection.RebuildAsOf(t.Context(), nil, p, projection.Options{Checkpoints: projection.NewMemoryStore()}, time.Now(), 0, nil)
+		},
+		func() error {
+			return projection.Rebuild(t.Context(), nil, p, projection.Options{Checkpoints: projection.NewMemoryStore()}, 0, nil)
+		},
+	} {
+		var ae *shardlog.ArgumentError
+		err := call()
+		require.True(t, errors.As(err, &ae), "%v", err)
+		assert.Equal(t, "store", ae.Field)
+	}
+	assert.Zero(t, resets, "the read model was not reset")
+}

@@ -48,6 +48,9 @@ func rebuild(ctx context.Context, store *eventstore.Store, p *Projection, opts O
 	if p == nil || p.name == "" {
 		return &shardlog.ArgumentError{Field: "p", Reason: "needs a name (projection.New)"}
 	}
+	if store == nil {
+		return &shardlog.ArgumentError{Field: "store", Reason: "a rebuild needs the event store to read"}
+	}
 	if err := Reset(ctx, o.Checkpoints, p); err != nil {
 		return err
 	}
