@@ -120,6 +120,10 @@ func NewSequencer(shardIndex uint32, floor, lastPos uint64, lastArrival time.Tim
 // position is greater than floor (ShardRef.Floor of the append). Arrival
 // times never go backwards within a shard, so time seeks can bisect.
 func (q *Sequencer) Next(n int, now time.Time, floor uint64) (first SequenceNumber, arrival time.Time) {
+	// Compare and keep wall-clock times: two readings of time.Now compare
+	// by the monotonic clock, which keeps going forward when the system
+	// clock is set back, and the stored arrival would then go backwards.
+	now = now.Round(0)
 	if now.Before(q.lastArrival) {
 		now = q.lastArrival
 	}
