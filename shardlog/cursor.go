@@ -130,7 +130,7 @@ func (l *Log) waitShard(ctx context.Context, s *stream, shardID string, from Seq
 			s.mu.RUnlock()
 			return err
 		}
-		ref, closed := sm.Ref(s.name), sm.Closed
+		ref, closed := sm.Ref(&s.meta), sm.Closed
 		s.mu.RUnlock()
 		ch := l.engine.Notify(ref) // take the channel before looking
 		if closed {

@@ -11,7 +11,9 @@ import (
 // conformance suite in shardlog/shardlogtest proves an engine behaves like
 // the others.
 //
-// A Log is the only user of its Engine. The Log never calls Append for a
+// An Engine is single-owner unless it is also a SharedEngine (shared.go):
+// then one Log, in one process, is its only user, and the Log's view of the
+// metadata is the truth. The Log never calls Append for a
 // shard concurrently with Seal for the same shard from two goroutines that
 // it does not itself order, but many Appends to one shard may run at once:
 // the engine serializes them under the shard's single sequencer.
@@ -79,9 +81,14 @@ type Engine interface {
 // ShardRef names a shard to an engine and carries what its sequencer needs.
 type ShardRef struct {
 	Stream string // stream name
-	ID     string // shard ID, e.g. "shardId-000000000003"
-	Index  uint32 // the number in the ID
-	Floor  uint64 // positions assigned by this append are greater than Floor
+	// StreamID is the stream's incarnation (StreamMeta.ID). A shared engine
+	// refuses, with an error wrapping ErrResourceNotFound, a ShardRef whose
+	// stream was deleted or created again since; single-owner engines may
+	// ignore it.
+	StreamID uint64
+	ID       string // shard ID, e.g. "shardId-000000000003"
+	Index    uint32 // the number in the ID
+	Floor    uint64 // positions assigned by this append are greater than Floor
 }
 
 // Entry is a record to append.
@@ -125,7 +132,11 @@ func (r *Record) Size() int { return len(r.Data) + len(r.PartitionKey) }
 type StreamMeta struct {
 	// ID is random per CreateStream: it tells a stream from an earlier
 	// one of the same name (iterators and tokens carry it).
-	ID             uint64     `json:"id"`
+	ID uint64 `json:"id"`
+	// Revision counts the stored versions of the metadata: the Log sets
+	// it to the stored revision plus one on every update, so a Log sharing
+	// an engine installs metadata it loads only when it is newer.
+	Revision       uint64     `json:"revision,omitempty"`
 	Name           string     `json:"name"`
 	Mode           StreamMode `json:"mode"`
 	CreatedAt      time.Time  `json:"createdAt"`
@@ -170,7 +181,7 @@ type ConsumerMeta struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Ref returns the engine reference of the shard in stream.
-func (s *ShardMeta) Ref(stream string) ShardRef {
-	return ShardRef{Stream: stream, ID: s.ID, Index: s.Index, Floor: s.Floor}
+// Ref returns the engine reference of the shard in stream m.
+func (s *ShardMeta) Ref(m *StreamMeta) ShardRef {
+	return ShardRef{Stream: m.Name, StreamID: m.ID, ID: s.ID, Index: s.Index, Floor: s.Floor}
 }

@@ -74,7 +74,7 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (*AppendKeyOutpu
 			return nil, err
 		}
 		sm := s.route(hk)
-		ref := sm.Ref(s.name)
+		ref := sm.Ref(&s.meta)
 		ancestors := s.ancestors(sm, hk)
 		horizon := l.horizonOf(s)
 		th := s.throttle(sm.ID)
@@ -156,7 +156,7 @@ func (s *stream) ancestors(sm *ShardMeta, h HashKey) []ShardRef {
 		if next == nil {
 			return out
 		}
-		out = append(out, next.Ref(s.name))
+		out = append(out, next.Ref(&s.meta))
 		cur = next
 	}
 }
@@ -189,7 +189,7 @@ func (l *Log) LastKey(ctx context.Context, in LastKeyInput) (*LastKeyOutput, err
 	hk := HashPartitionKey(partitionKey)
 	s.mu.RLock()
 	sm := s.route(hk)
-	chain := append([]ShardRef{sm.Ref(s.name)}, s.ancestors(sm, hk)...)
+	chain := append([]ShardRef{sm.Ref(&s.meta)}, s.ancestors(sm, hk)...)
 	horizon := l.horizonOf(s)
 	s.mu.RUnlock()
 	r, found, err := l.lastKeyIn(ctx, chain, partitionKey, horizon)
@@ -231,7 +231,7 @@ func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, er
 		s.mu.RLock()
 		sm := s.route(hk)
 		chain := s.ancestors(sm, hk)
-		chain = append(chain, sm.Ref(s.name))
+		chain = append(chain, sm.Ref(&s.meta))
 		// oldest first
 		for i, j := 0, len(chain)-2; i < j; i, j = i+1, j-1 {
 			chain[i], chain[j] = chain[j], chain[i]
@@ -277,7 +277,7 @@ func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, er
 					for _, c := range s.children(ref.ID) {
 						if c.HashKeyRange.Contains(hk) {
 							if cm, err := s.shard(c.ShardID); err == nil {
-								chain = append(chain, cm.Ref(s.name))
+								chain = append(chain, cm.Ref(&s.meta))
 							}
 							break
 						}

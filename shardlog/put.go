@@ -46,7 +46,7 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (*PutRecordOutpu
 			return nil, err
 		}
 		sm := s.route(hk)
-		ref := sm.Ref(s.name)
+		ref := sm.Ref(&s.meta)
 		ref.Floor = max(ref.Floor, in.SequenceNumberForOrdering.pos)
 		th := s.throttle(sm.ID)
 		s.writers.Add(1)
@@ -263,7 +263,7 @@ func (l *Log) groupByShard(s *stream, entries []PutRecordsEntry, hashes []HashKe
 		}
 		g := byShard[sm.ID]
 		if g == nil {
-			g = &shardGroup{ref: sm.Ref(s.name)}
+			g = &shardGroup{ref: sm.Ref(&s.meta)}
 			byShard[sm.ID] = g
 			groups = append(groups, g)
 		}

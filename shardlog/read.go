@@ -32,7 +32,7 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 		s.mu.RUnlock()
 		return shardRead{}, err
 	}
-	ref, closed := sm.Ref(s.name), sm.Closed
+	ref, closed := sm.Ref(&s.meta), sm.Closed
 	var children []ChildShard
 	if closed {
 		children = s.children(shardID)
@@ -143,7 +143,7 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 		s.mu.RUnlock()
 		return SequenceNumber{}, err
 	}
-	ref := sm.Ref(s.name)
+	ref := sm.Ref(&s.meta)
 	s.mu.RUnlock()
 
 	seqGiven, tsGiven := !p.SequenceNumber.IsZero(), !p.Timestamp.IsZero()

@@ -184,7 +184,7 @@ func (l *Log) scaleUniform(ctx context.Context, m *StreamMeta, target int, now t
 // floor its children start above.
 func (l *Log) seal(ctx context.Context, m *StreamMeta, i int, now time.Time) (uint64, error) {
 	sm := &m.Shards[i]
-	last, err := l.engine.Seal(ctx, sm.Ref(m.Name))
+	last, err := l.engine.Seal(ctx, sm.Ref(m))
 	if err != nil {
 		return 0, engineError(err, "seal %s/%s", m.Name, sm.ID)
 	}

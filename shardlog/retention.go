@@ -92,7 +92,7 @@ func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, hol
 	var expired []ShardRef
 	for i := range s.meta.Shards {
 		sm := &s.meta.Shards[i]
-		ref := sm.Ref(s.name)
+		ref := sm.Ref(&s.meta)
 		var first SequenceNumber
 		if held {
 			b, err := l.engine.Bounds(ctx, ref)

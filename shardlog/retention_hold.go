@@ -207,7 +207,7 @@ func (l *Log) computeHold(ctx context.Context, s *stream, rh *retentionHold) (ho
 	}
 	shards := make([]shardInfo, len(s.meta.Shards))
 	for i := range s.meta.Shards {
-		shards[i] = shardInfo{s.meta.Shards[i].Ref(s.name), s.meta.Shards[i].Closed}
+		shards[i] = shardInfo{s.meta.Shards[i].Ref(&s.meta), s.meta.Shards[i].Closed}
 	}
 	s.mu.RUnlock()
 

@@ -699,7 +699,7 @@ func saveStream(t *testing.T, ctx context.Context, e shardlog.Engine, name strin
 	for i := range n {
 		sm := shardlog.ShardMeta{ID: fmt.Sprintf("shardId-%012d", i), Index: uint32(i), CreatedAt: Epoch}
 		m.Shards = append(m.Shards, sm)
-		refs[i] = sm.Ref(name)
+		refs[i] = sm.Ref(&m)
 	}
 	require.NoError(t, e.SaveStream(ctx, m))
 	return refs
