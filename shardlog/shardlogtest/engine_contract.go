@@ -93,6 +93,12 @@ func testEngine(t *testing.T, newEngine NewEngine) {
 		require.NotContains(t, metas, "a")
 		require.Contains(t, metas, "b")
 		for _, ref := range a {
+			if _, shared := e.(shardlog.SharedEngine); shared {
+				// A shared engine refuses the dropped incarnation's shards.
+				_, err := e.Read(ctx, ref, shardlog.SequenceNumber{}, 10, 1<<20)
+				require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+				continue
+			}
 			requireEmptyShard(t, ctx, e, ref)
 		}
 		require.Len(t, readAll(t, ctx, e, b[0]), 3, "another stream keeps its records")
@@ -717,6 +723,7 @@ func fullStreamMeta(name string) shardlog.StreamMeta {
 	at := func(m int) time.Time { return Epoch.Add(time.Duration(m) * time.Minute) }
 	return shardlog.StreamMeta{
 		ID:                 0xfeedface12345678,
+		Revision:           3,
 		Name:               name,
 		Mode:               shardlog.OnDemand,
 		CreatedAt:          at(0),
