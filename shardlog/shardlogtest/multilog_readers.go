@@ -69,6 +69,21 @@ func mlRequireTailEnd(t *testing.T, ch <-chan rsTailed) {
 	}
 }
 
+// mlSubscribe subscribes a consumer registered through another Log to a
+// shard from LATEST through Log i, once Log i has learned of the consumer
+// (within MultiLogPropagation).
+func mlSubscribe(m *mlHarness, i int, arn, shard string) *shardlog.Subscription {
+	t := m.T
+	t.Helper()
+	var sub *shardlog.Subscription
+	mlSeen(t, fmt.Sprintf("Log %d subscribes a consumer another Log registered", i), func() error {
+		var err error
+		sub, err = m.Logs[i].SubscribeToShard(m.Ctx, shardlog.SubscribeToShardInput{ConsumerARN: arn, ShardID: shard, StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
+		return err
+	})
+	return sub
+}
+
 // mlPut puts one record by partition key and requires success.
 func mlPut(t *testing.T, m *mlHarness, l *shardlog.Log, stream, key, data string) shardlog.PutRecordOutput {
 	t.Helper()
@@ -126,7 +141,7 @@ func testMultiLogReaders(t *testing.T, newShared NewSharedEngines) {
 		a, c := m.Logs[0], m.Logs[2]
 		require.NoError(t, a.CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
 		arn := rsConsumer(m.H(0), "s", "projector")
-		sub := rsSubscribe(m.H(1), arn, rsShardID(0), shardlog.StartingPosition{Type: shardlog.Latest})
+		sub := mlSubscribe(m, 1, arn, rsShardID(0))
 		for i := range 6 {
 			next := rsNextAsync(m.Ctx, sub)
 			rsRequireBlocked(t, next)
@@ -155,7 +170,7 @@ func testMultiLogClose(t *testing.T, newShared NewSharedEngines) {
 		a, b, c := m.Logs[0], m.Logs[1], m.Logs[2]
 		require.NoError(t, a.CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: akStream, ShardCount: 1}))
 		arn := rsConsumer(m.H(0), akStream, "projector")
-		sub := rsSubscribe(m.H(2), arn, rsShardID(0), shardlog.StartingPosition{Type: shardlog.Latest})
+		sub := mlSubscribe(m, 2, arn, rsShardID(0))
 		tail := mlTail(t, m.Ctx, c, akStream, rsShardID(0))
 		first := mlPut(t, m, b, akStream, "k", "before")
 		require.Equal(t, "before", string(mlRequireTailed(t, tail, "before").Data))
@@ -174,6 +189,8 @@ func testMultiLogClose(t *testing.T, newShared NewSharedEngines) {
 		require.NoError(t, err)
 		require.Equal(t, out.Last, akLast(m.H(1), "k"))
 		require.Positive(t, out.Last.Compare(first.SequenceNumber))
+		mlRequireTailed(t, tail, "c-0")
+		require.Equal(t, []string{"c-0"}, rsData(rsCollect(t, sub, 1)))
 		require.NoError(t, b.AddTagsToStream(m.Ctx, shardlog.AddTagsToStreamInput{StreamName: akStream, Tags: map[string]string{"after": "close"}}))
 		mlSeen(t, "c sees b's tag", func() error {
 			tags, err := mlTags(m, c, akStream)

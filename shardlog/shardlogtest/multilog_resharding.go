@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/stretchr/testify/require"
@@ -21,7 +22,8 @@ type mlAck struct {
 // mlPutter puts records to keys "<tag>-0".."<tag>-2" through l, one at a
 // time and in batches of PutRecords by turns, until more() is false and it
 // has put at least min records; it returns the acknowledgements in order.
-func mlPutter(m *mlHarness, l *shardlog.Log, tag string, min int, more func() bool) ([]mlAck, error) {
+// It adds each acknowledged record to progress.
+func mlPutter(m *mlHarness, l *shardlog.Log, tag string, min int, more func() bool, progress *atomic.Int64) ([]mlAck, error) {
 	var acks []mlAck
 	for i := 0; more() || len(acks) < min; i++ {
 		if i%4 != 3 {
@@ -31,6 +33,7 @@ func mlPutter(m *mlHarness, l *shardlog.Log, tag string, min int, more func() bo
 				return acks, err
 			}
 			acks = append(acks, mlAck{key, data, out.ShardID, out.SequenceNumber})
+			progress.Add(1)
 			continue
 		}
 		entries := make([]shardlog.PutRecordsEntry, 6)
@@ -47,25 +50,43 @@ func mlPutter(m *mlHarness, l *shardlog.Log, tag string, min int, more func() bo
 		for j, r := range res.Records {
 			acks = append(acks, mlAck{entries[j].PartitionKey, string(entries[j].Data), r.ShardID, r.SequenceNumber})
 		}
+		progress.Add(int64(len(entries)))
 	}
 	return acks, nil
+}
+
+// mlAwaitProgress waits until the others' puts have moved past since by
+// at least n records (or a few seconds have passed), so that reshards
+// interleave with the writers however fast the engine is.
+func mlAwaitProgress(m *mlHarness, progress *atomic.Int64, since int64, n int64) {
+	deadline := time.Now().Add(3 * time.Second)
+	for progress.Load() < since+n && time.Now().Before(deadline) && m.Ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func testMultiLogResharding(t *testing.T, newShared NewSharedEngines) {
 	cases := []struct {
 		name    string
-		reshard func(m *mlHarness, keys []string) error
+		reshard func(m *mlHarness, keys []string, between func()) error
 	}{
-		{"SplitShard and MergeShards", func(m *mlHarness, keys []string) error {
+		{"SplitShard and MergeShards", func(m *mlHarness, keys []string, between func()) error {
 			for i := range 8 {
-				if err := akReshardCycle(m.Ctx, m.Logs[0], akStream, keys[i%len(keys)]); err != nil {
+				between()
+				p, err := akSplitOwner(m.Ctx, m.Logs[0], akStream, keys[i%len(keys)])
+				if err != nil {
+					return err
+				}
+				between()
+				if err := akMergeChildren(m.Ctx, m.Logs[0], akStream, p.ShardID); err != nil {
 					return err
 				}
 			}
 			return nil
 		}},
-		{"UpdateShardCount", func(m *mlHarness, _ []string) error {
-			for _, n := range []int{2, 4, 3, 1, 2, 1} {
+		{"UpdateShardCount", func(m *mlHarness, _ []string, between func()) error {
+			for _, n := range []int{2, 4, 2, 1, 2, 1} {
+				between()
 				if _, err := m.Logs[0].UpdateShardCount(m.Ctx, shardlog.UpdateShardCountInput{StreamName: akStream, TargetShardCount: n}); err != nil {
 					return err
 				}
@@ -81,7 +102,13 @@ func testMultiLogResharding(t *testing.T, newShared NewSharedEngines) {
 			keys := []string{"k", "j"}
 			const want, minPuts = 3, 10
 			var done atomic.Bool
-			more := func() bool { return !done.Load() }
+			// Writers go on until the reshards are done, each at most one
+			// operation a millisecond: enough to race every reshard, few
+			// enough to check quickly.
+			more := func() bool {
+				time.Sleep(time.Millisecond)
+				return !done.Load()
+			}
 
 			// Logs 1 and 2 each run a conditional writer per key and a putter.
 			writers := [][2]int{{1, 0}, {1, 1}, {2, 0}, {2, 1}} // {log, key}
@@ -94,12 +121,13 @@ func testMultiLogResharding(t *testing.T, newShared NewSharedEngines) {
 					wins[i], errs[i] = akWriter(m.Ctx, m.Logs[w[0]], keys[w[1]], fmt.Sprintf("l%d-w%d", w[0], i), want, more, uint64(i))
 				})
 			}
+			var progress atomic.Int64
 			for i := range puts {
 				wg.Go(func() {
-					puts[i], errs[len(writers)+i] = mlPutter(m, m.Logs[1+i], fmt.Sprintf("l%d", 1+i), minPuts, more)
+					puts[i], errs[len(writers)+i] = mlPutter(m, m.Logs[1+i], fmt.Sprintf("l%d", 1+i), minPuts, more, &progress)
 				})
 			}
-			reshardErr := tc.reshard(m, keys)
+			reshardErr := tc.reshard(m, keys, func() { mlAwaitProgress(m, &progress, progress.Load(), 20) })
 			done.Store(true)
 			wg.Wait()
 			require.NoError(t, reshardErr)
