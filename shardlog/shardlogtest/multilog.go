@@ -65,7 +65,10 @@ type mlHarness struct {
 	Ctx   context.Context
 	Clock *Clock
 	Logs  []*shardlog.Log
-	open  func() shardlog.Engine
+	// Lag holds each Log's engine, wrapped so that the test can hold
+	// back its change feed (Pause, Resume).
+	Lag  []*mlLagging
+	open func() shardlog.Engine
 }
 
 // mlSecret signs the iterators and tokens of every Log of a test, so that
@@ -90,11 +93,14 @@ func (m *mlHarness) OpenLog() *shardlog.Log {
 	t := m.T
 	t.Helper()
 	e := m.open()
-	if _, shared := e.(shardlog.SharedEngine); !shared {
+	se, shared := e.(shardlog.SharedEngine)
+	if !shared {
 		_ = e.Close()
 		t.Fatalf("the opener's engine (%T) is not a shardlog.SharedEngine", e)
 	}
-	l, err := shardlog.Open(m.Ctx, e, shardlog.WithClock(m.Clock.Now), shardlog.WithRetentionInterval(0), shardlog.WithTokenSecret(mlSecret))
+	lag := mlLag(se)
+	m.Lag = append(m.Lag, lag)
+	l, err := shardlog.Open(m.Ctx, lag, shardlog.WithClock(m.Clock.Now), shardlog.WithRetentionInterval(0), shardlog.WithTokenSecret(mlSecret))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	return l

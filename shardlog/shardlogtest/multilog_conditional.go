@@ -17,6 +17,7 @@ func testMultiLogConditional(t *testing.T, newShared NewSharedEngines) {
 			t.Parallel()
 			m := mlOpen(t, newShared, n)
 			require.NoError(t, m.Logs[0].CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: akStream, ShardCount: 2}))
+			m.Lag[n-1].Pause() // one Log hears of nothing through the change feed
 			const key, rounds = "order-1", 25
 			expected := shardlog.SequenceNumber{} // the first round: the key has no records
 			var wantData []string
@@ -68,10 +69,57 @@ func testMultiLogConditional(t *testing.T, newShared NewSharedEngines) {
 }
 
 func testMultiLogLinearizability(t *testing.T, newShared NewSharedEngines) {
+	t.Run("a Log that has not heard of a reshard reads and appends a key past it", func(t *testing.T) {
+		t.Parallel()
+		m := mlOpen(t, newShared, 2)
+		a, b := m.Logs[0], m.Logs[1]
+		require.NoError(t, a.CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: akStream, ShardCount: 1}))
+		const key = "k"
+		first := akAppend(m.H(0), key, shardlog.SequenceNumber{}, akBatch("a", 1))
+		require.Equal(t, first.Last, akLast(m.H(1), key))
+		m.Lag[1].Pause() // b knows the stream, and hears of no change to it
+		want := []shardlog.SequenceNumber{first.Last}
+		requireStale := func(when string) {
+			t.Helper()
+			require.Equal(t, want, akSeqs(akRead(m.H(1), key, shardlog.SequenceNumber{})), "ReadKey through b %s", when)
+			require.Equal(t, want[1:], akSeqs(akRead(m.H(1), key, want[0])), "ReadKey after the first record through b %s", when)
+			require.Equal(t, want[len(want)-1], akLast(m.H(1), key), "LastKey through b %s", when)
+		}
+
+		p, err := akSplitOwner(m.Ctx, a, akStream, key)
+		require.NoError(t, err)
+		want = append(want, akAppend(m.H(0), key, want[len(want)-1], akBatch("b", 1)).Last)
+		requireStale("after a split through a")
+
+		require.NoError(t, akMergeChildren(m.Ctx, a, akStream, p.ShardID))
+		want = append(want, akAppend(m.H(0), key, want[len(want)-1], akBatch("c", 1)).Last)
+		requireStale("after a merge through a")
+
+		// b's conditional appends are judged by the key's latest record.
+		_, err = b.AppendKey(m.Ctx, shardlog.AppendKeyInput{StreamName: akStream, PartitionKey: key, Data: akBatch("stale", 1), ExpectedSequenceNumber: want[1]})
+		akRequireConflict(t, err, key, want[1], want[len(want)-1])
+		p, err = akSplitOwner(m.Ctx, a, akStream, key) // and once more unheard of
+		require.NoError(t, err)
+		out, err := b.AppendKey(m.Ctx, shardlog.AppendKeyInput{StreamName: akStream, PartitionKey: key, Data: akBatch("d", 1), ExpectedSequenceNumber: want[len(want)-1]})
+		require.NoError(t, err)
+		owner, err := akOwner(m.Ctx, a, akStream, key)
+		require.NoError(t, err)
+		require.Equal(t, owner.ShardID, out.ShardID, "b appended to a shard that no longer takes the key")
+		want = append(want, out.Last)
+		require.Equal(t, want, akSeqs(akRead(m.H(0), key, shardlog.SequenceNumber{})))
+		require.Equal(t, []string{"a-0", "b-0", "c-0", "d-0"}, akDatas(akRead(m.H(1), key, shardlog.SequenceNumber{})))
+	})
+
 	t.Run("AppendKey, ReadKey and LastKey across three Logs with splits and merges", func(t *testing.T) {
 		t.Parallel()
 		m := mlOpen(t, newShared, 3)
 		require.NoError(t, m.Logs[0].CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: akStream, ShardCount: 1}))
+		// Log 2 knows the stream but hears of no reshard through the
+		// change feed: its reads must find the key's records in shards it
+		// does not know of yet.
+		_, err := m.Logs[2].DescribeStream(m.Ctx, shardlog.DescribeStreamInput{StreamName: akStream})
+		require.NoError(t, err)
+		m.Lag[2].Pause()
 		keys := []string{"register-a", "register-b"}
 		const perKey, ops = 3, 40 // clients per key, one on each Log
 		start := time.Now()
@@ -95,7 +143,7 @@ func testMultiLogLinearizability(t *testing.T, newShared NewSharedEngines) {
 			if id == 0 {
 				// One client, on Log 0, splits its key's shard and merges
 				// the halves back between its operations.
-				every = 10
+				every = 6
 				reshard = func() error { return akReshardCycle(m.Ctx, m.Logs[0], akStream, keys[c.key]) }
 			}
 			wg.Go(func() {

@@ -99,6 +99,11 @@ func testMultiLogResharding(t *testing.T, newShared NewSharedEngines) {
 			t.Parallel()
 			m := mlOpen(t, newShared, 3)
 			require.NoError(t, m.Logs[0].CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: akStream, ShardCount: 1}))
+			// Log 2 hears of no reshard through the change feed: it must
+			// learn of them from the seals and sealed shards it meets.
+			_, err := m.Logs[2].DescribeStream(m.Ctx, shardlog.DescribeStreamInput{StreamName: akStream})
+			require.NoError(t, err)
+			m.Lag[2].Pause()
 			keys := []string{"k", "j"}
 			const want, minPuts = 3, 10
 			var done atomic.Bool
@@ -144,6 +149,14 @@ func testMultiLogResharding(t *testing.T, newShared NewSharedEngines) {
 			for _, s := range m.H(0).AllShards(akStream) {
 				recs := m.H(0).ReadShard(akStream, s.ShardID)
 				akRequireIncreasing(t, akSeqs(recs))
+				if len(recs) > 0 {
+					require.GreaterOrEqual(t, recs[0].SequenceNumber.Compare(s.StartingSequenceNumber), 0, "shard %s holds a record before its starting number", s.ShardID)
+					if s.Closed {
+						// A seal's last record is the shard's last: no append
+						// slipped in after the reshard read it.
+						require.Equal(t, s.EndingSequenceNumber, recs[len(recs)-1].SequenceNumber, "closed shard %s: its ending number is not its last record", s.ShardID)
+					}
+				}
 				for _, r := range recs {
 					d := string(r.Data)
 					_, dup := stored[d]

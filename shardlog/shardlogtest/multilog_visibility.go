@@ -240,8 +240,9 @@ func testMultiLogDeletion(t *testing.T, newShared NewSharedEngines) {
 		_, err := mlPutHash(m, b, "again", hk, "old")
 		require.NoError(t, err)
 
-		// Delete and create again at once: b may still hold the old
-		// layout when it puts.
+		// Delete and create again while b hears of neither: b holds the
+		// old layout when it puts.
+		m.Lag[1].Pause()
 		require.NoError(t, a.DeleteStream(m.Ctx, shardlog.DeleteStreamInput{StreamName: "again"}))
 		require.NoError(t, a.CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: "again", ShardCount: 3}))
 		newOwner := mlOwner(t, m.Ctx, a, "again", hkKey)
@@ -258,6 +259,7 @@ func testMultiLogDeletion(t *testing.T, newShared NewSharedEngines) {
 			acked = append(acked, d)
 		}
 		// Once b has learned of the new stream, its puts succeed.
+		m.Lag[1].Resume()
 		mlSeen(t, "puts through the other Log succeed", func() error {
 			_, err := mlPutHash(m, b, "again", hk, "last")
 			return err
