@@ -94,37 +94,41 @@ func (st *store) closedInMetaLocked(ref shardlog.ShardRef) bool {
 	return false
 }
 
+// closedInMeta is closedInMetaLocked for a caller without the lock.
+func (st *store) closedInMeta(ref shardlog.ShardRef) bool {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.closedInMetaLocked(ref)
+}
+
 // lookup returns the state of ref's shard, creating it if create is set;
-// otherwise it returns nil for a shard with no state, and whether the
-// stored metadata calls that shard closed. A shard's state is created
-// sealed if the metadata calls it closed (its seal outlives DropShard).
-func (e *Engine) lookup(ref shardlog.ShardRef, create bool) (s *shard, closed bool, err error) {
+// otherwise it returns nil for a shard with no state. A shard's state is
+// created sealed if the stored metadata calls the shard closed (so its
+// seal outlives DropShard).
+func (e *Engine) lookup(ref shardlog.ShardRef, create bool) (*shard, error) {
 	st := e.st
 	st.mu.RLock()
 	if st.closed || e.closed.Load() {
 		st.mu.RUnlock()
-		return nil, false, errClosed
+		return nil, errClosed
 	}
 	if err := st.checkRefLocked(ref); err != nil {
 		st.mu.RUnlock()
-		return nil, false, err
+		return nil, err
 	}
-	s = st.shards[ref.Stream][ref.ID]
-	if s == nil && !create {
-		closed = st.closedInMetaLocked(ref)
-	}
+	s := st.shards[ref.Stream][ref.ID]
 	st.mu.RUnlock()
 	if s != nil || !create {
-		return s, closed, nil
+		return s, nil
 	}
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed || e.closed.Load() {
-		return nil, false, errClosed
+		return nil, errClosed
 	}
 	if err := st.checkRefLocked(ref); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	byID := st.shards[ref.Stream]
 	if byID == nil {
@@ -135,22 +139,21 @@ func (e *Engine) lookup(ref shardlog.ShardRef, create bool) (s *shard, closed bo
 		s = newShard(ref, st.closedInMetaLocked(ref))
 		byID[ref.ID] = s
 	}
-	return s, false, nil
+	return s, nil
 }
 
 // lock returns ref's shard state with its lock held, or nil (and no lock)
-// if the shard has no state and create is not set; then closed tells
-// whether the stored metadata calls the shard closed. It retries when it
+// if the shard has no state and create is not set. It retries when it
 // catches a state that DropShard, DropStream or Close removed meanwhile.
-func (e *Engine) lock(ref shardlog.ShardRef, create bool) (s *shard, closed bool, err error) {
+func (e *Engine) lock(ref shardlog.ShardRef, create bool) (*shard, error) {
 	for {
-		s, closed, err := e.lookup(ref, create)
+		s, err := e.lookup(ref, create)
 		if err != nil || s == nil {
-			return nil, closed, err
+			return nil, err
 		}
 		s.mu.Lock()
 		if !s.dropped {
-			return s, false, nil
+			return s, nil
 		}
 		s.mu.Unlock()
 	}
@@ -323,7 +326,7 @@ func (e *Engine) Append(ctx context.Context, ref shardlog.ShardRef, now time.Tim
 	if err := ctx.Err(); err != nil {
 		return shardlog.SequenceNumber{}, time.Time{}, err
 	}
-	s, _, err := e.lock(ref, true)
+	s, err := e.lock(ref, true)
 	if err != nil {
 		return shardlog.SequenceNumber{}, time.Time{}, err
 	}
@@ -387,7 +390,7 @@ func (e *Engine) Seal(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sequ
 	if err := ctx.Err(); err != nil {
 		return shardlog.SequenceNumber{}, err
 	}
-	s, _, err := e.lock(ref, true)
+	s, err := e.lock(ref, true)
 	if err != nil {
 		return shardlog.SequenceNumber{}, err
 	}
@@ -407,7 +410,7 @@ func (e *Engine) Read(ctx context.Context, ref shardlog.ShardRef, from shardlog.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, _, err := e.lock(ref, false)
+	s, err := e.lock(ref, false)
 	if err != nil || s == nil {
 		return nil, err
 	}
@@ -437,7 +440,7 @@ func (e *Engine) SeekTime(ctx context.Context, ref shardlog.ShardRef, t time.Tim
 	if err := ctx.Err(); err != nil {
 		return shardlog.SequenceNumber{}, false, err
 	}
-	s, _, err := e.lock(ref, false)
+	s, err := e.lock(ref, false)
 	if err != nil || s == nil {
 		return shardlog.SequenceNumber{}, false, err
 	}
@@ -466,9 +469,12 @@ func (e *Engine) ReadKeySealed(ctx context.Context, ref shardlog.ShardRef, parti
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	s, closed, err := e.lock(ref, false)
-	if err != nil || s == nil {
-		return nil, closed, err
+	s, err := e.lock(ref, false)
+	if err != nil {
+		return nil, false, err
+	}
+	if s == nil {
+		return nil, e.st.closedInMeta(ref), nil
 	}
 	defer s.mu.Unlock()
 
@@ -500,9 +506,12 @@ func (e *Engine) LastKeySealed(ctx context.Context, ref shardlog.ShardRef, parti
 	if err := ctx.Err(); err != nil {
 		return shardlog.Record{}, false, false, err
 	}
-	s, closed, err := e.lock(ref, false)
-	if err != nil || s == nil {
-		return shardlog.Record{}, false, closed, err
+	s, err := e.lock(ref, false)
+	if err != nil {
+		return shardlog.Record{}, false, false, err
+	}
+	if s == nil {
+		return shardlog.Record{}, false, e.st.closedInMeta(ref), nil
 	}
 	defer s.mu.Unlock()
 	if r := s.lastKey(partitionKey); r != nil {
@@ -517,7 +526,7 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 	if err := ctx.Err(); err != nil {
 		return shardlog.ShardBounds{}, err
 	}
-	s, _, err := e.lock(ref, false)
+	s, err := e.lock(ref, false)
 	if err != nil || s == nil {
 		return shardlog.ShardBounds{}, err
 	}
@@ -539,7 +548,7 @@ func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Ti
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s, _, err := e.lock(ref, false)
+	s, err := e.lock(ref, false)
 	if err != nil || s == nil {
 		return err
 	}
@@ -561,7 +570,7 @@ func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Ti
 // which a reader finds no new records). After Close it returns a closed
 // channel.
 func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
-	s, _, err := e.lock(ref, true)
+	s, err := e.lock(ref, true)
 	if err != nil {
 		return closedChan
 	}

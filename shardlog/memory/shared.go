@@ -172,7 +172,7 @@ func (tx *metaTx) Seal(ctx context.Context, ref shardlog.ShardRef) (shardlog.Seq
 	if s := tx.held[ref.ID]; s != nil {
 		return s.last, nil
 	}
-	s, _, err := tx.e.lock(ref, true)
+	s, err := tx.e.lock(ref, true)
 	if err != nil {
 		return shardlog.SequenceNumber{}, err
 	}
