@@ -162,6 +162,18 @@ func testMultiLogVisibility(t *testing.T, newShared NewSharedEngines) {
 			return err
 		})
 
+		require.NoError(t, a.UpdateMaxRecordSize(m.Ctx, shardlog.UpdateMaxRecordSizeInput{StreamName: "s", MaxRecordSizeInKiB: 2048}))
+		seenByAll("a larger record size", func(l *shardlog.Log) error {
+			d, err := mlDescribe(m.Ctx, l, "s")
+			if err == nil && d.MaxRecordSizeInKiB != 2048 {
+				err = fmt.Errorf("max record size %d KiB", d.MaxRecordSizeInKiB)
+			}
+			return err
+		})
+		large := make([]byte, 1536<<10) // over the default limit, within the new one
+		_, err = b.PutRecord(m.Ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", Data: large})
+		require.NoError(t, err, "b takes a record as large as a allowed")
+
 		_, err = a.UpdateShardCount(m.Ctx, shardlog.UpdateShardCountInput{StreamName: "s", TargetShardCount: 4})
 		require.NoError(t, err)
 		seenByAll("a new shard count", func(l *shardlog.Log) error {
@@ -174,6 +186,15 @@ func testMultiLogVisibility(t *testing.T, newShared NewSharedEngines) {
 			}
 			return err
 		})
+		require.NoError(t, a.UpdateStreamMode(m.Ctx, shardlog.UpdateStreamModeInput{StreamName: "s", StreamMode: shardlog.OnDemand}))
+		seenByAll("a new capacity mode", func(l *shardlog.Log) error {
+			d, err := mlDescribe(m.Ctx, l, "s")
+			if err == nil && d.StreamMode != shardlog.OnDemand {
+				err = fmt.Errorf("mode %s", d.StreamMode)
+			}
+			return err
+		})
+
 		// And b routes by the new layout.
 		for i := range 8 {
 			hk := new(big.Int).Mul(big.NewInt(int64(2*i+1)), new(big.Int).Rsh(streamsTwo128(), 4)) // the middle of each eighth
