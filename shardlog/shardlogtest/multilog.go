@@ -177,8 +177,8 @@ func mlSameOpenShards(ctx context.Context, a, b *shardlog.Log, stream string) er
 	return nil
 }
 
-// mlOwner returns the ID of the open shard that owns hash key hk in a's
-// description, failing the test if none does.
+// mlOwner returns the ID of the open shard that owns hash key hk as l
+// describes the stream, failing the test if none does.
 func mlOwner(t *testing.T, ctx context.Context, l *shardlog.Log, stream string, hk shardlog.HashKey) string {
 	t.Helper()
 	open, err := mlOpenShards(ctx, l, stream)
