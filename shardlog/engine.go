@@ -115,6 +115,12 @@ type ShardBounds struct {
 	FirstArrival time.Time
 	LastArrival  time.Time
 	Sealed       bool
+	// Trimmed is the sequence number of the latest record Trim removed
+	// (zero if it removed none): no record after it was removed by a
+	// trim. A SharedEngine must report it, since the Logs sharing it all
+	// trim and none can track the others' trims; a single-owner engine may
+	// leave it zero, and the Log then tracks its own trims.
+	Trimmed SequenceNumber
 }
 
 // Record is a stored record, as GetRecords returns it.

@@ -532,7 +532,7 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 	}
 	defer s.mu.Unlock()
 
-	b := shardlog.ShardBounds{Sealed: s.sealed}
+	b := shardlog.ShardBounds{Sealed: s.sealed, Trimmed: s.trimmed}
 	if live := s.live(); len(live) > 0 {
 		first, last := &live[0], &live[len(live)-1]
 		b.Count = int64(len(live))
@@ -559,6 +559,7 @@ func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Ti
 	if n == 0 {
 		return nil
 	}
+	s.trimmed = live[n-1].SequenceNumber
 	clear(live[:n]) // let the data go even before compaction
 	s.trim += n
 	s.compact()

@@ -21,8 +21,9 @@ type shard struct {
 	sealed  bool
 	seq     *shardlog.Sequencer
 	records []shardlog.Record
-	base    int // absolute index of records[0]
-	trim    int // absolute index of the first live record; base <= trim <= end
+	base    int                     // absolute index of records[0]
+	trim    int                     // absolute index of the first live record; base <= trim <= end
+	trimmed shardlog.SequenceNumber // the last record Trim removed (ShardBounds.Trimmed)
 	last    shardlog.SequenceNumber
 	keys    map[string][]int // partition key -> ascending absolute indices
 	notify  chan struct{}

@@ -609,6 +609,15 @@ func testEngine(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, kept[0].SequenceNumber, b.First)
 		require.Equal(t, kept[len(kept)-1].SequenceNumber, b.Last)
 		require.True(t, b.FirstArrival.Equal(kept[0].ApproximateArrivalTimestamp))
+		// Trimmed names the last record removed: exact on a shared engine,
+		// zero or exact on a single-owner one.
+		var removed shardlog.SequenceNumber
+		if start > 0 {
+			removed = all[start-1].SequenceNumber
+		}
+		if _, shared := e.(shardlog.SharedEngine); shared || !b.Trimmed.IsZero() {
+			require.Equal(t, removed, b.Trimmed, "ShardBounds.Trimmed is the last record Trim removed")
+		}
 		seq, ok, err := e.SeekTime(ctx, ref, Epoch)
 		require.NoError(t, err)
 		require.True(t, ok)
