@@ -49,3 +49,31 @@ func BenchmarkAppend500(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendOne measures one-record appends from one goroutine: the
+// latency of the append transaction (two round trips and the commit).
+func BenchmarkAppendOne(b *testing.B) {
+	pool := pgtest.Pool(b)
+	schema := pgtest.UniqueName("shoal_bench_")
+	b.Cleanup(func() { _, _ = pool.Exec(b.Context(), `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`) })
+	e, err := Open(b.Context(), "", Options{Schema: schema, Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	m := shardlog.StreamMeta{ID: 1, Name: "s", Shards: []shardlog.ShardMeta{{ID: "shardId-000000000000"}}}
+	if err := e.SaveStream(b.Context(), m); err != nil {
+		b.Fatal(err)
+	}
+	ref := m.Shards[0].Ref(&m)
+	batch := []shardlog.Entry{{PartitionKey: "k", Data: make([]byte, 100)}}
+	if _, _, err := e.Append(b.Context(), ref, time.Now(), batch, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, _, err := e.Append(b.Context(), ref, time.Now(), batch, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
