@@ -103,13 +103,14 @@ func (e *Engine) Append(ctx context.Context, ref shardlog.ShardRef, now time.Tim
 		first, arrival, err := e.appendOnce(ctx, ref, now, records, cond)
 		var missing errPartitionMissing
 		if errors.As(err, &missing) && attempt < 5 {
-			if err := e.ensurePartitions(ctx, missing.from, missing.to); err != nil {
+			if err := e.ensurePartitions(ctx, missing.from, missing.to, true); err != nil {
 				return shardlog.SequenceNumber{}, time.Time{}, err
 			}
 			continue
 		}
 		if err == nil && len(records) > 0 {
 			e.wake(waiterKey(ref.Stream, ref.ID))
+			e.prepareNext(first.Position() + uint64(len(records)) - 1)
 		}
 		return first, arrival, err
 	}

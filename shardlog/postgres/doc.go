@@ -37,7 +37,11 @@
 // against the key's latest live record found through the key index,
 // numbers the batch with shardlog.NewSequencer(...).Next from the row's
 // last position and arrival, inserts the batch with one multi-row INSERT
-// (unnest of two arrays), updates the row, and commits. The row lock is
+// (unnest of two arrays), updates the row, and commits. It costs two round
+// trips: BEGIN, the lock and the key lookup are sent as one pipeline, the
+// INSERT (which also updates the row and notifies) and COMMIT as another.
+// The multi-row INSERT beat COPY on 500-record batches (BenchmarkAppend500:
+// COPY needs a round trip of its own). The row lock is
 // held until COMMIT, so two appends to a shard never overlap: the next one
 // reads the row only after the previous one committed (or rolled back, and
 // then nothing of it is visible and its positions are reused). Commit

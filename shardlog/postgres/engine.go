@@ -37,6 +37,9 @@ type Engine struct {
 	waiters map[string]chan struct{} // by waiterKey; closed and removed on wake
 	parts   map[int64]bool           // records partitions known to exist
 
+	preparing  bool           // prepareNext is creating a partition
+	background sync.WaitGroup // prepareNext's goroutine
+
 	feed        *changeFeed
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the listener has stopped
@@ -159,6 +162,7 @@ func (e *Engine) Close() error {
 	}
 	e.cancel()
 	<-e.done
+	e.background.Wait()
 	e.feed.close()
 	e.closePool()
 	return nil

@@ -28,16 +28,21 @@ func TestTrimDropsPartitions(t *testing.T) {
 		_, _, err := e.Append(ctx, refs[0], minute(float64(m)), entries("k", 10), nil)
 		require.NoError(t, err)
 	}
-	_, _, err := e.Append(ctx, refs[1], minute(0), entries("k", 10), nil)
+	_, _, err := e.Append(ctx, refs[0], minute(10.5), entries("late", 1), nil)
+	require.NoError(t, err)
+	_, _, err = e.Append(ctx, refs[1], minute(0), entries("k", 10), nil)
 	require.NoError(t, err)
 	_, _, err = e.Append(ctx, gone[0], minute(1), entries("k", 10), nil)
 	require.NoError(t, err)
 	require.NoError(t, e.DropStream(ctx, "gone"))
+	e.background.Wait() // the next partition, created ahead, is there
 
 	parts, err := e.partitions(ctx)
 	require.NoError(t, err)
 	require.Contains(t, parts, part(0))
 	require.Contains(t, parts, part(9))
+	require.Contains(t, parts, part(10), "the partition after the last append's is created ahead")
+	require.Contains(t, parts, part(11), "and, once an append is in the second half of its partition, the one after")
 
 	// Shard 0 trims through minute 5: its reads start there at once, but
 	// shard 1 still holds minute 0, so no partition goes (the oldest
@@ -47,7 +52,7 @@ func TestTrimDropsPartitions(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, parts, part(0), "shard 1's records keep the partition")
 	got := readAll(t, e, refs[0])
-	require.Len(t, got, 50)
+	require.Len(t, got, 51)
 	require.True(t, got[0].ApproximateArrivalTimestamp.Equal(minute(5)))
 
 	// Shard 1 trims too: minutes 0 to 4 go, as whole partitions; the
@@ -63,7 +68,7 @@ func TestTrimDropsPartitions(t *testing.T) {
 	}
 	var stored int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema}.Sanitize()+`.records`).Scan(&stored))
-	require.Equal(t, 50, stored, "only minutes 5 to 9 are stored")
+	require.Equal(t, 51, stored, "only minutes 5 to 10 are stored")
 	require.Empty(t, readAll(t, e, refs[1]))
 
 	// A horizon inside a partition: the partition stays, its older records
@@ -73,13 +78,13 @@ func TestTrimDropsPartitions(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, parts, part(7))
 	got = readAll(t, e, refs[0])
-	require.Len(t, got, 20, "minutes 8 and 9")
+	require.Len(t, got, 21, "minutes 8 to 10")
 	require.True(t, got[0].ApproximateArrivalTimestamp.Equal(minute(8)))
 	b, err := e.Bounds(ctx, refs[0])
 	require.NoError(t, err)
-	require.Equal(t, int64(20), b.Count)
+	require.Equal(t, int64(21), b.Count)
 	require.Equal(t, got[0].SequenceNumber, b.First)
-	require.Equal(t, got[19].SequenceNumber, b.Last)
+	require.Equal(t, got[20].SequenceNumber, b.Last)
 	seq, ok, err := e.SeekTime(ctx, refs[0], minute(0))
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -90,14 +95,14 @@ func TestTrimDropsPartitions(t *testing.T) {
 	last, ok, err := e.LastKey(ctx, refs[0], "k")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, got[19].SequenceNumber, last.SequenceNumber)
+	require.Equal(t, got[19].SequenceNumber, last.SequenceNumber, "the key's last, not the shard's")
 
 	// A conditional append sees the key's latest live record.
-	_, _, err = e.Append(ctx, refs[0], minute(10), entries("k", 1), &shardlog.Condition{PartitionKey: "k", Expected: last.SequenceNumber})
+	_, _, err = e.Append(ctx, refs[0], minute(11), entries("k", 1), &shardlog.Condition{PartitionKey: "k", Expected: last.SequenceNumber})
 	require.NoError(t, err)
 
 	// Appends into a range whose partition was dropped recreate it.
-	_, _, err = e.Append(ctx, refs[1], minute(10), entries("k", 1), nil)
+	_, _, err = e.Append(ctx, refs[1], minute(11), entries("k", 1), nil)
 	require.NoError(t, err)
 	require.Len(t, readAll(t, e, refs[1]), 1)
 }
@@ -118,6 +123,7 @@ func TestTrimSkipsDropWhenBusy(t *testing.T) {
 		_, _, err := e.Append(ctx, refs[0], epoch.Add(time.Duration(m)*time.Minute), entries("k", 5), nil)
 		require.NoError(t, err)
 	}
+	e.background.Wait()
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
