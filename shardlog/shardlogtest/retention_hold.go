@@ -231,7 +231,14 @@ func testRetentionHold(t *testing.T, newEngine NewEngine) {
 
 	t.Run("ArchiveResumesWithoutAFalseGap", func(t *testing.T) {
 		t.Parallel()
-		h := NewHarness(t, newEngine)
+		e := newEngine(t)
+		if _, shared := e.(shardlog.SharedEngine); shared {
+			// Other Logs of a shared engine trim too, so a Log cannot
+			// bound what trims removed: it reports the gap conservatively.
+			_ = e.Close()
+			t.Skip("a Log over a shared engine does not track what its trims removed")
+		}
+		h := NewHarness(t, func(*testing.T) shardlog.Engine { return e })
 		h.CreateStream("s", 1)
 		holder := newFakeHolder()
 		defer h.Log.HoldRetention("s", holder)()
