@@ -49,8 +49,8 @@ func ceilMicro(t time.Time) int64 {
 // shardRecords runs a read and collects the shard's incarnation and seal
 // and the records; the query's columns are stream_id, sealed, pos,
 // arrival, pkey, data, with the record columns NULL when none matched.
-// found is false if the shard has no row (its stream was dropped, or never
-// saved): that reads as an empty shard.
+// A shard with no row (its stream was dropped, or never saved) is not
+// found, as one of another incarnation of its stream.
 func (e *Engine) shardRecords(ctx context.Context, op string, ref shardlog.ShardRef, sql string, args ...any) (recs []shardlog.Record, sealed bool, err error) {
 	if e.isClosed() {
 		return nil, false, errClosed
@@ -89,7 +89,9 @@ func (e *Engine) shardRecords(ctx context.Context, op string, ref shardlog.Shard
 	if err := rows.Err(); err != nil {
 		return nil, false, wrap(op, err)
 	}
-	_ = found
+	if !found {
+		return nil, false, notFound(ref)
+	}
 	return recs, sealed, nil
 }
 
@@ -224,7 +226,7 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 		WHERE s.stream = $1 AND s.shard_id = $2`, ref.Stream, ref.ID).
 		Scan(&streamID, &sealed, &lastPos, &lastArrival, &appended, &firstPos, &firstArrival, &firstOrd)
 	if err == pgx.ErrNoRows {
-		return shardlog.ShardBounds{}, nil
+		return shardlog.ShardBounds{}, notFound(ref)
 	}
 	if err != nil {
 		return shardlog.ShardBounds{}, wrap("bounds", err)
