@@ -54,7 +54,9 @@ var (
 // Open connects to the PostgreSQL server at url (a pgx connection string),
 // creates or migrates the log's schema and returns the engine. If
 // opts.Pool is set, url is not used: the engine queries through the pool
-// and opens its listener connection from the pool's configuration.
+// and opens its listener connection from the pool's configuration. A pool
+// opened from url has pgxpool's default size unless url sets
+// pool_max_conns; many concurrent producers want more.
 //
 // Open fails with a *SchemaVersionError if the schema was written by a
 // newer version of this package, and with an error wrapping

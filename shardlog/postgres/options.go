@@ -16,8 +16,12 @@ type Options struct {
 	// Engine does not close it. LISTEN still needs a dedicated connection,
 	// which the Engine opens from the pool's configuration.
 	Pool *pgxpool.Pool
-	// PartitionSpan is the span of arrival time each records partition
-	// covers; retention drops whole partitions. Default: one hour.
+	// PartitionSpan is the span each records partition covers: records
+	// are partitioned by position, and a position is its record's arrival
+	// time in Unix microseconds or a little more, so a partition holds
+	// about PartitionSpan of arrivals. Retention drops whole partitions;
+	// reads by key visit one index per partition still retained. Default:
+	// one hour.
 	PartitionSpan time.Duration
 	// Logger receives the engine's structured logs. Default: discard.
 	Logger *slog.Logger
