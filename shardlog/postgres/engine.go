@@ -113,7 +113,7 @@ func Open(ctx context.Context, url string, opts Options) (*Engine, error) {
 	lctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.feed = newChangeFeed()
-	go e.listen(lctx, conn)
+	go e.listen(lctx, conn, listenerProbe)
 	return e, nil
 }
 

@@ -393,3 +393,23 @@ func TestNoPartialBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, got)
 }
+
+// TestListenerProbe: a listener that hears nothing for a while probes its
+// connection, and goes on listening on it when it answers.
+func TestListenerProbe(t *testing.T) {
+	defer func(d time.Duration) { listenerProbe = d }(listenerProbe)
+	listenerProbe = 20 * time.Millisecond
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	e := openEngine(t, pool, schema)
+	other := openEngine(t, pool, schema)
+	_, refs := newStream(t, other, "s", 1, 1)
+	requireChange(t, e, "s")
+	pid := e.listenerPID.Load()
+	time.Sleep(150 * time.Millisecond) // several probes
+	waiter := e.Notify(refs[0])
+	_, _, err := other.Append(t.Context(), refs[0], epoch, entries("k", 1), nil)
+	require.NoError(t, err)
+	requireWoken(t, waiter, "an append after the probes")
+	require.Equal(t, pid, e.listenerPID.Load(), "the probed connection is kept")
+}

@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
@@ -46,12 +48,14 @@ func (e *Engine) startListening(ctx context.Context, conn *pgx.Conn) error {
 // connection is lost it reconnects, with backoff, and then wakes every
 // Notify waiter and sends "" on Changes: what was notified while it was
 // down is lost, so everyone re-checks.
-func (e *Engine) listen(ctx context.Context, conn *pgx.Conn) {
+func (e *Engine) listen(ctx context.Context, conn *pgx.Conn, probe time.Duration) {
 	defer close(e.done)
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := e.waitNotification(ctx, conn, probe)
 		if err == nil {
-			e.dispatch(n.Payload)
+			if n != nil {
+				e.dispatch(n.Payload)
+			}
 			continue
 		}
 		_ = conn.Close(context.Background())
@@ -81,6 +85,31 @@ func (e *Engine) listen(ctx context.Context, conn *pgx.Conn) {
 		e.wakeAll()
 		e.feed.push("")
 	}
+}
+
+// listenerProbe is how long the listener waits for a notification before
+// it checks that its connection still works: a connection cut without a
+// reset (a network partition) would otherwise wait for ever, deaf. A
+// variable for tests.
+var listenerProbe = 30 * time.Second
+
+// waitNotification waits for the next notification, and returns nil and
+// no error when, after probe without one, the connection answered a
+// probe query.
+func (e *Engine) waitNotification(ctx context.Context, conn *pgx.Conn, probe time.Duration) (*pgconn.Notification, error) {
+	wctx, cancel := context.WithTimeout(ctx, probe)
+	n, err := conn.WaitForNotification(wctx)
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return n, err
+	}
+	// A timeout leaves the connection usable: probe it.
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(pctx, "SELECT 1"); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 func (e *Engine) reconnectListener(ctx context.Context) (*pgx.Conn, error) {
