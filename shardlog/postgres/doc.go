@@ -96,9 +96,11 @@
 // partition, and the horizon prunes the older ones. DropStream and
 // DropShard delete rows of the streams and shards tables only: the
 // records, which no shard row can reach any more, go with their
-// partitions. Partitions are created when an append first needs one (and
-// the next one with it), as a table that is then attached, which takes a
-// lock appends and reads do not wait for. There is no DEFAULT partition:
+// partitions. The partition after the current one is created in the
+// background once appends reach the second half of a span (and an append
+// that finds its partition missing creates it, and the next, itself), as a
+// table that is then attached, which takes a lock appends and reads do not
+// wait for. There is no DEFAULT partition:
 // with one, PostgreSQL could not scan partitions in order and stop early,
 // and every new partition would have to scan it; an append that finds its
 // partition missing creates it and retries, so nothing depends on one.
@@ -133,7 +135,9 @@
 // the listener's connection is lost, it reconnects with backoff, LISTENs
 // again, and then sends "" on Changes and wakes every Notify waiter: what
 // was notified meanwhile is lost, so every reader re-checks, and no wake-up
-// is missed. Note that PostgreSQL serializes the commits of transactions
+// is missed. A listener that heard nothing for 30 s probes its connection,
+// so that one cut without a reset is noticed too. Note that PostgreSQL
+// serializes the commits of transactions
 // that notified; that is the price of push notifications here.
 //
 // # Connections
