@@ -32,14 +32,19 @@ func testPool(t *testing.T) *pgxpool.Pool {
 func freshSchema(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
 	schema := pgtest.UniqueName("shoal_test_")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	t.Cleanup(func() { dropSchema(t, pool, schema) })
 	return schema
+}
+
+// dropSchema drops the schema and everything in it. It does not use the
+// test's context, which is done by the time cleanups run.
+func dropSchema(tb testing.TB, pool *pgxpool.Pool, schema string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		tb.Errorf("drop schema %s: %v", schema, err)
+	}
 }
 
 // openEngine opens an engine on schema through pool; it is closed when t

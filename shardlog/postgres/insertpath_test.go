@@ -21,7 +21,7 @@ func BenchmarkAppend500(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			pool := pgtest.Pool(b)
 			schema := pgtest.UniqueName("shoal_bench_")
-			b.Cleanup(func() { _, _ = pool.Exec(b.Context(), `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`) })
+			b.Cleanup(func() { dropSchema(b, pool, schema) })
 			e, err := Open(b.Context(), "", Options{Schema: schema, Pool: pool})
 			if err != nil {
 				b.Fatal(err)
@@ -55,7 +55,7 @@ func BenchmarkAppend500(b *testing.B) {
 func BenchmarkAppendOne(b *testing.B) {
 	pool := pgtest.Pool(b)
 	schema := pgtest.UniqueName("shoal_bench_")
-	b.Cleanup(func() { _, _ = pool.Exec(b.Context(), `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`) })
+	b.Cleanup(func() { dropSchema(b, pool, schema) })
 	e, err := Open(b.Context(), "", Options{Schema: schema, Pool: pool})
 	if err != nil {
 		b.Fatal(err)
