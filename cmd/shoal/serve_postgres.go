@@ -34,19 +34,22 @@ const tokenSecretTable = "serve_token_secret"
 
 // registerPostgresFlags adds --postgres and --postgres-schema to fs.
 func registerPostgresFlags(fs *flag.FlagSet, o *serveOptions) {
-	fs.StringVar(&o.Postgres, "postgres", os.Getenv(postgresEnv), "run on the PostgreSQL engine instead of the file engine: the server's connection `URL` (like postgres://user@host:5432/db); default: "+postgresEnv)
+	// The default is read from the environment after parsing, so that
+	// -h does not print a password it holds.
+	fs.StringVar(&o.Postgres, "postgres", "", "run on the PostgreSQL engine instead of the file engine: the server's connection `URL` (like postgres://user@host:5432/db); default: $"+postgresEnv+", unless --data is given")
 	fs.StringVar(&o.PostgresSchema, "postgres-schema", defaultPostgresSchema, "with --postgres, the `schema` that holds the log (one schema is one log, which many servers may share)")
 }
 
-// checkPostgresFlags checks --postgres against the other flags, and
-// returns a usage error message or "". An explicit --data takes
-// precedence over SHOAL_POSTGRES; with an explicit --postgres it is an
-// error.
+// checkPostgresFlags checks --postgres against the other flags, once
+// they are parsed, and returns a usage error message or "". Without
+// --postgres it takes the URL from SHOAL_POSTGRES, unless --data is given:
+// an explicit --data chooses the file engine (with an explicit --postgres
+// it is an error).
 func checkPostgresFlags(fs *flag.FlagSet, o *serveOptions) string {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["data"] && !set["postgres"] {
-		o.Postgres = "" // --data chooses the file engine, whatever SHOAL_POSTGRES says
+	if !set["data"] && !set["postgres"] {
+		o.Postgres = os.Getenv(postgresEnv)
 	}
 	switch {
 	case set["data"] && set["postgres"]:

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-dev/shoal/internal/pgtest"
@@ -262,7 +265,25 @@ func TestServePostgresFlags(t *testing.T) {
 	require.Equal(t, "postgres://flag", o.Postgres)
 	require.Equal(t, "other", o.PostgresSchema)
 
+	t.Setenv(postgresEnv, "postgres://user:hunter2@from-env")
 	var out bytes.Buffer
 	require.Equal(t, 0, run(t.Context(), []string{"serve", "-h"}, &out, &out))
 	require.True(t, strings.Contains(out.String(), "--postgres URL") && strings.Contains(out.String(), "Firehose is not served"), out.String())
+	require.NotContains(t, out.String(), "hunter2", "-h prints the password in SHOAL_POSTGRES")
+}
+
+// TestPostgresHealthz: /healthz answers 503, naming PostgreSQL, while the
+// server is unreachable.
+func TestPostgresHealthz(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	pool, err := pgxpool.New(t.Context(), "postgres://u@"+addr+"/db?connect_timeout=1")
+	require.NoError(t, err)
+	defer pool.Close()
+	rec := httptest.NewRecorder()
+	postgresHealthz(pool).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, rec.Body.String(), "unhealthy: PostgreSQL: ")
 }
