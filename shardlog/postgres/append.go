@@ -152,26 +152,11 @@ func (e *Engine) appendOnce(ctx context.Context, ref shardlog.ShardRef, now time
 		return zero, time.Time{}, errPartitionMissing{from, to}
 	}
 
-	keys := make([]string, len(records))
-	data := make([][]byte, len(records))
-	for i := range records {
-		keys[i] = records[i].PartitionKey
-		data[i] = records[i].Data
-		if data[i] == nil {
-			data[i] = []byte{}
-		}
+	if e.copyInsert {
+		err = e.insertCopy(ctx, tx, ref, &s, firstPos, lastPos, arrival.UnixMicro(), records)
+	} else {
+		err = e.insertUnnest(ctx, tx, ref, &s, firstPos, lastPos, arrival.UnixMicro(), records)
 	}
-	_, err = tx.Exec(ctx, `WITH ins AS (
-			INSERT INTO `+e.q+`.records (shard_key, pos, arrival, ord, pkey, data)
-			SELECT $1, $2::bigint + u.i - 1, $3, $4::bigint + u.i - 1, u.k, u.d
-			FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS u(k, d, i)
-		), upd AS (
-			UPDATE `+e.q+`.shards SET last_pos = $7, last_arrival = $3, appended = appended + $8,
-				first_pos = CASE WHEN first_pos = 0 THEN $2 ELSE first_pos END
-			WHERE shard_key = $1
-		)
-		SELECT pg_notify($9, $10)`,
-		s.key, firstPos, arrival.UnixMicro(), s.appended, keys, data, lastPos, int64(len(records)), e.channel, recordsPayload(ref))
 	if err != nil {
 		if c := pgCode(err); c == codeNoPartition || c == codeUndefinedTable {
 			from, to := e.partitionOf(firstPos), e.partitionOf(lastPos)
@@ -264,4 +249,55 @@ func (m *metaTx) Seal(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sequ
 		m.sealed = append(m.sealed, ref)
 	}
 	return last, err
+}
+
+// insertUnnest inserts the batch, updates the shard's row and notifies in
+// one statement: a multi-row INSERT from two arrays. It is the insert
+// path: one round trip, and faster than COPY for batches of up to 500
+// records (see BenchmarkAppend500 in insertpath_test.go).
+func (e *Engine) insertUnnest(ctx context.Context, tx pgx.Tx, ref shardlog.ShardRef, s *shardRow, firstPos, lastPos, arrival int64, records []shardlog.Entry) error {
+	keys := make([]string, len(records))
+	data := make([][]byte, len(records))
+	for i := range records {
+		keys[i] = records[i].PartitionKey
+		data[i] = records[i].Data
+		if data[i] == nil {
+			data[i] = []byte{}
+		}
+	}
+	_, err := tx.Exec(ctx, `WITH ins AS (
+			INSERT INTO `+e.q+`.records (shard_key, pos, arrival, ord, pkey, data)
+			SELECT $1, $2::bigint + u.i - 1, $3, $4::bigint + u.i - 1, u.k, u.d
+			FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS u(k, d, i)
+		), upd AS (
+			UPDATE `+e.q+`.shards SET last_pos = $7, last_arrival = $3, appended = appended + $8,
+				first_pos = CASE WHEN first_pos = 0 THEN $2 ELSE first_pos END
+			WHERE shard_key = $1
+		)
+		SELECT pg_notify($9, $10)`,
+		s.key, firstPos, arrival, s.appended, keys, data, lastPos, int64(len(records)), e.channel, recordsPayload(ref))
+	return err
+}
+
+// insertCopy is the alternative insert path, measured against
+// insertUnnest: COPY the batch, then update the row and notify.
+func (e *Engine) insertCopy(ctx context.Context, tx pgx.Tx, ref shardlog.ShardRef, s *shardRow, firstPos, lastPos, arrival int64, records []shardlog.Entry) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{e.schema, "records"}, []string{"shard_key", "pos", "arrival", "ord", "pkey", "data"},
+		pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
+			d := records[i].Data
+			if d == nil {
+				d = []byte{}
+			}
+			return []any{s.key, firstPos + int64(i), arrival, s.appended + int64(i), records[i].PartitionKey, d}, nil
+		}))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `WITH upd AS (
+			UPDATE `+e.q+`.shards SET last_pos = $2, last_arrival = $3, appended = appended + $4,
+				first_pos = CASE WHEN first_pos = 0 THEN $5 ELSE first_pos END
+			WHERE shard_key = $1
+		)
+		SELECT pg_notify($6, $7)`, s.key, lastPos, arrival, int64(len(records)), firstPos, e.channel, recordsPayload(ref))
+	return err
 }

@@ -28,6 +28,9 @@ type Engine struct {
 	span     int64  // positions per records partition
 	dropWait time.Duration
 	log      *slog.Logger
+	// copyInsert makes Append insert with COPY instead of a multi-row
+	// INSERT (for the measurement that chose the INSERT).
+	copyInsert bool
 
 	mu      sync.Mutex
 	closed  bool

@@ -66,7 +66,7 @@ func wrap(op string, err error) error {
 	}
 	switch pgCode(err) {
 	case codeUndefinedTable, codeInvalidSchema:
-		return fmt.Errorf("postgres engine: %s: %w: %w", op, ErrSchemaMissing, err)
+		return fmt.Errorf("postgres engine: %s: %w (%w): %w", op, ErrSchemaMissing, shardlog.ErrInternalFailure, err)
 	}
 	return fmt.Errorf("postgres engine: %s: %w: %w", op, shardlog.ErrInternalFailure, err)
 }

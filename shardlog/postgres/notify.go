@@ -21,7 +21,9 @@ const (
 
 func waiterKey(stream, shardID string) string { return stream + "/" + shardID }
 
-func recordsPayload(ref shardlog.ShardRef) string { return payloadRecords + waiterKey(ref.Stream, ref.ID) }
+func recordsPayload(ref shardlog.ShardRef) string {
+	return payloadRecords + waiterKey(ref.Stream, ref.ID)
+}
 
 // closedChan is what Notify returns once the engine is closed.
 var closedChan = func() chan struct{} {

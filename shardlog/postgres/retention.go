@@ -243,4 +243,3 @@ func (e *Engine) partitions(ctx context.Context) ([]int64, error) {
 	slices.Sort(out)
 	return out, nil
 }
-
