@@ -23,12 +23,16 @@ type demoOptions struct {
 	Memory bool
 	// DataDir is the file engine's data directory, created if needed.
 	DataDir string
+	// Postgres, if set, runs the demo on the PostgreSQL engine at this
+	// connection URL, in the schema PostgresSchema (demo_postgres.go);
+	// DataDir is ignored.
+	Postgres, PostgresSchema string
 }
 
 // demo walks through the log and narrates each step to w. On the file
-// engine (the default) it first deletes the stream a previous run left in
-// the data directory, so it can be run again and again on the same one. It
-// returns the first error.
+// engine (the default) and on PostgreSQL it first deletes the streams a
+// previous run left in the data directory or the schema, so it can be run
+// again and again on the same one. It returns the first error.
 func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	step := 0
@@ -38,7 +42,13 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	}
 
 	var engine shardlog.Engine
-	if opts.Memory {
+	if opts.Postgres != "" {
+		pe, err := openDemoPostgres(ctx, opts, p)
+		if err != nil {
+			return err
+		}
+		engine = pe
+	} else if opts.Memory {
 		p("Shoal demo: a Kinesis-style log, on the in-memory engine (nothing is kept")
 		p("after exit; drop --memory to run on the durable file engine).")
 		engine = memory.New()
@@ -189,7 +199,7 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	}
 
 	dataDir := ""
-	if !opts.Memory {
+	if !opts.Memory && opts.Postgres == "" {
 		dataDir = opts.DataDir
 	}
 	reg, err := demoEvents(ctx, log, dataDir, p, heading)
@@ -199,9 +209,12 @@ func demo(ctx context.Context, w io.Writer, opts demoOptions) (err error) {
 	if err := demoArchive(ctx, log, reg, dataDir, p, heading); err != nil {
 		return err
 	}
-	if opts.Memory {
+	switch {
+	case opts.Postgres != "":
+		p("\nDone. The streams stay in schema %q; the next run replaces them.", opts.PostgresSchema)
+	case opts.Memory:
 		p("\nDone.")
-	} else {
+	default:
 		p("\nDone. The streams, snapshots, checkpoints and the archive stay on disk; the next run")
 		p("replaces them.")
 	}

@@ -47,6 +47,11 @@ type serveOptions struct {
 
 	// Firehose configures the Firehose API's destinations and quota.
 	Firehose firehoseOptions
+
+	// Postgres, if set, is the connection URL of the PostgreSQL server the
+	// log lives on instead of the file engine in DataDir, in the schema
+	// PostgresSchema (serve_postgres.go).
+	Postgres, PostgresSchema string
 }
 
 func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -55,6 +60,7 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	var opts serveOptions
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:4567", "the `address` to listen on")
 	fs.StringVar(&opts.DataDir, "data", "./data", "the file engine's data `directory` (created if needed)")
+	registerPostgresFlags(fs, &opts)
 	fs.StringVar(&opts.Credentials, "credentials", "", "a `file` of \"ACCESS_KEY_ID SECRET\" lines: requests must then carry a valid SigV4 signature (without it, any signature is accepted)")
 	fs.StringVar(&opts.TLSCert, "tls-cert", "", "a PEM certificate `file`: serve HTTPS (with --tls-key)")
 	fs.StringVar(&opts.TLSKey, "tls-key", "", "the PEM private key `file` of --tls-cert")
@@ -72,7 +78,8 @@ func runServeCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.DurationVar(&opts.MaxClockSkew, "max-clock-skew", awsproto.DefaultMaxSkew, "with --credentials, how far a request's signing time may be from the server's clock")
 	registerFirehoseFlags(fs, &opts.Firehose)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR] [--credentials FILE] [--tls-cert FILE --tls-key FILE]
+		fmt.Fprint(fs.Output(), `Usage: shoal serve [--addr HOST:PORT] [--data DIR | --postgres URL [--postgres-schema S]]
+                   [--credentials FILE] [--tls-cert FILE --tls-key FILE]
                    [--region REGION] [--account-id ID] [--shard-limit N] [--on-demand-stream-limit N]
                    [--max-inflight-requests N] [--max-inflight-bytes SIZE] [--body-timeout D]
                    [--min-body-rate SIZE] [--body-rate-grace D] [--max-clock-skew D]
@@ -113,6 +120,18 @@ or that arrives slower than --min-body-rate on average once
 --body-rate-grace has passed, is refused with RequestTimeout and its
 connection closed.
 
+With --postgres URL (or SHOAL_POSTGRES) the log lives in PostgreSQL, in
+the schema --postgres-schema ("shoal"), instead of in DATA: several
+servers, and other processes, may run on one schema at once, and each
+sees the streams, records and reshards of the others. A put is
+acknowledged after its COMMIT, as durable as the server's
+synchronous_commit makes it. The secret of shard iterators and NextTokens
+is kept in the schema, so any of the servers accepts the tokens of
+another. Firehose is not served (its delivery streams are kept in a local
+directory, which servers sharing a log cannot share), nor is
+StartStreamEncryption (its keyring is a local file too); nothing is
+written to DATA. /healthz answers 503 while PostgreSQL is unreachable.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -133,7 +152,12 @@ Flags:
 		fs.Usage()
 		return 2
 	}
-	if opts.DataDir == "" {
+	if msg := checkPostgresFlags(fs, &opts); msg != "" {
+		fmt.Fprintln(stderr, "shoal serve: "+msg)
+		fs.Usage()
+		return 2
+	}
+	if opts.Postgres == "" && opts.DataDir == "" {
 		fmt.Fprintln(stderr, "shoal serve: --data must name a directory")
 		fs.Usage()
 		return 2
@@ -194,45 +218,37 @@ func serve(ctx context.Context, opts serveOptions) error {
 	if err := checkARNScope(opts.Region, opts.Account); err != nil {
 		return err
 	}
-	eng, err := file.Open(opts.DataDir, file.WithSync(file.SyncAlways), file.WithLogger(logger))
+	open := openFileStorage
+	if opts.Postgres != "" {
+		open = openPostgresStorage
+	}
+	st, err := open(ctx, opts, logger)
 	if err != nil {
 		return err
 	}
-	// Tokens are signed with a secret kept with the data, so iterators
-	// and NextTokens outlive a restart.
-	secret, err := loadTokenSecret(filepath.Join(opts.DataDir, "keys", "token.key"))
-	if err != nil {
-		_ = eng.Close()
-		return err
-	}
-	log, err := shardlog.Open(ctx, eng, shardlog.WithLogger(logger), shardlog.WithTokenSecret(secret),
-		shardlog.WithARNScope(opts.Region, opts.Account), shardlog.WithAccountLimits(opts.Limits))
-	if err != nil {
-		_ = eng.Close()
-		return err
-	}
-	defer log.Close()
-	// The keys of stream encryption live next to the log they protect
-	// (the engine's LOCK already keeps a second server out of DATA).
-	keys, err := kinesis.OpenKeyring(filepath.Join(opts.DataDir, "keys"))
-	if err != nil {
-		return err
-	}
-	defer keys.Close()
-	if err := keys.MigrateStreams(ctx, log); err != nil {
-		return err
-	}
+	defer st.close()
+	log := st.log
 
 	reg := metrics.New()
-	// Firehose's delivery streams stop (delivering what they buffered)
-	// before the Kinesis log they may read closes.
-	fh, err := openFirehose(ctx, opts, log, reg, logger)
-	if err != nil {
-		return err
+	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(st.keys), kinesis.WithLogger(logger))
+	if st.kinesisFilter != nil {
+		api = st.kinesisFilter(api)
 	}
-	defer fh.Close()
-	var api http.Handler = kinesis.Handler(log, kinesis.WithShutdown(ctx), kinesis.WithRecorder(reg), kinesis.WithKeyring(keys), kinesis.WithLogger(logger))
-	var fhAPI http.Handler = firehose.Handler(fh, firehose.WithLogger(logger))
+	var fhAPI http.Handler
+	fhStreams := 0
+	if st.noFirehose != "" {
+		fhAPI = firehoseUnavailable(st.noFirehose)
+	} else {
+		// Firehose's delivery streams stop (delivering what they
+		// buffered) before the Kinesis log they may read closes.
+		fh, err := openFirehose(ctx, opts, log, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		fhAPI = firehose.Handler(fh, firehose.WithLogger(logger))
+		fhStreams = fh.Len()
+	}
 	if verifier != nil {
 		api = verifier.Wrap(api)
 		fhAPI = fhVerifier.Wrap(fhAPI)
@@ -247,7 +263,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	api = reg.Observe(api) // counts signature errors and refusals too
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg) // unsigned, like /healthz: for scrapers
-	mux.Handle("GET /healthz", healthz(eng))
+	mux.Handle("GET /healthz", st.health)
 	mux.Handle("/", api)
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -268,8 +284,12 @@ func serve(ctx context.Context, opts serveOptions) error {
 		if verifier != nil {
 			auth = fmt.Sprintf("SigV4 required (%d keys)", len(verifier.Credentials))
 		}
-		opts.logf("shoal serve: Kinesis Data Streams API at %s://%s, data in %s, %s", scheme, ln.Addr(), opts.DataDir, auth)
-		opts.logf("shoal serve: Firehose API at the same address, %d delivery streams in %s", fh.Len(), filepath.Join(opts.DataDir, "firehose"))
+		opts.logf("shoal serve: Kinesis Data Streams API at %s://%s, %s, %s", scheme, ln.Addr(), st.where, auth)
+		if st.noFirehose != "" {
+			opts.logf("shoal serve: Firehose API not served: %s", st.noFirehose)
+		} else {
+			opts.logf("shoal serve: Firehose API at the same address, %d delivery streams in %s", fhStreams, filepath.Join(opts.DataDir, "firehose"))
+		}
 	}
 	if opts.logf != nil {
 		rate, grace := ctl.MinBodyRate()
@@ -340,4 +360,63 @@ func checkARNScope(region, account string) error {
 		return fmt.Errorf("--account-id %q is not a 12-digit AWS account ID", account)
 	}
 	return nil
+}
+
+// serveStorage is what shoal serve runs on: the log, the keyring of
+// stream encryption and what depends on where they are kept.
+type serveStorage struct {
+	log  *shardlog.Log
+	keys *kinesis.Keyring
+	// health answers /healthz.
+	health http.Handler
+	// where describes the storage in the start-up line.
+	where string
+	// kinesisFilter, if set, wraps the Kinesis API (to refuse what the
+	// storage cannot do).
+	kinesisFilter func(http.Handler) http.Handler
+	// noFirehose, if set, says why the Firehose API is not served.
+	noFirehose string
+	// close closes the keyring and the log.
+	close func()
+}
+
+// openFileStorage opens the file engine in DataDir, with the token secret
+// and the keyring kept next to it.
+func openFileStorage(ctx context.Context, opts serveOptions, logger *slog.Logger) (*serveStorage, error) {
+	eng, err := file.Open(opts.DataDir, file.WithSync(file.SyncAlways), file.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	// Tokens are signed with a secret kept with the data, so iterators
+	// and NextTokens outlive a restart.
+	secret, err := loadTokenSecret(filepath.Join(opts.DataDir, "keys", "token.key"))
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	log, err := shardlog.Open(ctx, eng, shardlog.WithLogger(logger), shardlog.WithTokenSecret(secret),
+		shardlog.WithARNScope(opts.Region, opts.Account), shardlog.WithAccountLimits(opts.Limits))
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	// The keys of stream encryption live next to the log they protect
+	// (the engine's LOCK already keeps a second server out of DATA).
+	keys, err := kinesis.OpenKeyring(filepath.Join(opts.DataDir, "keys"))
+	if err != nil {
+		_ = log.Close()
+		return nil, err
+	}
+	if err := keys.MigrateStreams(ctx, log); err != nil {
+		_ = keys.Close()
+		_ = log.Close()
+		return nil, err
+	}
+	return &serveStorage{
+		log: log, keys: keys, health: healthz(eng), where: "data in " + opts.DataDir,
+		close: func() {
+			_ = keys.Close()
+			_ = log.Close()
+		},
+	}, nil
 }
