@@ -22,8 +22,8 @@
 //     (incarnation) and revision;
 //   - shards: one row per shard: its stream, ID, the stream's incarnation,
 //     a surrogate shard_key its records carry, its sequencer's state (last
-//     position and arrival, records appended), its seal and its retention
-//     horizon;
+//     position and arrival, records appended), its seal, its retention
+//     horizon and the last record that horizon hides;
 //   - records: (shard_key, pos, arrival, ord, pkey, data), primary key
 //     (shard_key, pos), and the key index, a B-tree on (shard_key, pkey,
 //     pos); partitioned by range of pos.
@@ -89,6 +89,8 @@
 // microseconds, every record of the partition [L, U) arrived before U read
 // as a time. Trim records a per-shard horizon (reads, Bounds, SeekTime and
 // the conditional check exclude records that arrived before it, at once),
+// and the last record the horizon hides (ShardBounds.Trimmed, so a Log
+// resuming an archive knows whether records it never read expired),
 // then drops every partition, oldest first, that no shard holding records
 // in it still needs (its horizon is before U): a DROP TABLE, not a
 // row-by-row DELETE. Partitioning by position instead of by arrival time

@@ -211,12 +211,12 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 		return shardlog.ShardBounds{}, errClosed
 	}
 	var (
-		streamID, lastPos, lastArrival, appended int64
-		sealed                                   bool
-		firstPos, firstArrival, firstOrd         *int64
+		streamID, lastPos, lastArrival, appended, trimmed int64
+		sealed                                            bool
+		firstPos, firstArrival, firstOrd                  *int64
 	)
 	err := e.pool.QueryRow(ctx, `
-		SELECT s.stream_id, s.sealed, s.last_pos, s.last_arrival, s.appended, r.pos, r.arrival, r.ord
+		SELECT s.stream_id, s.sealed, s.last_pos, s.last_arrival, s.appended, s.trimmed_pos, r.pos, r.arrival, r.ord
 		FROM `+e.q+`.shards s
 		LEFT JOIN LATERAL (
 			SELECT pos, arrival, ord FROM `+e.q+`.records
@@ -224,7 +224,7 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 			ORDER BY pos LIMIT 1
 		) r ON true
 		WHERE s.stream = $1 AND s.shard_id = $2`, ref.Stream, ref.ID).
-		Scan(&streamID, &sealed, &lastPos, &lastArrival, &appended, &firstPos, &firstArrival, &firstOrd)
+		Scan(&streamID, &sealed, &lastPos, &lastArrival, &appended, &trimmed, &firstPos, &firstArrival, &firstOrd)
 	if err == pgx.ErrNoRows {
 		return shardlog.ShardBounds{}, notFound(ref)
 	}
@@ -235,6 +235,9 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 		return shardlog.ShardBounds{}, notFound(ref)
 	}
 	b := shardlog.ShardBounds{Sealed: sealed}
+	if trimmed > 0 {
+		b.Trimmed = shardlog.MakeSequenceNumber(uint64(trimmed), ref.Index)
+	}
 	if firstPos != nil {
 		b.Count = appended - *firstOrd
 		b.First = shardlog.MakeSequenceNumber(uint64(*firstPos), ref.Index)

@@ -183,6 +183,21 @@ func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Ti
 	if uint64(streamID) != ref.StreamID {
 		return notFound(ref)
 	}
+	// Remember the last record the horizon hides (ShardBounds.Trimmed):
+	// the one before the first kept record, which is the first at or
+	// after the horizon in both position and arrival (a position is at
+	// least its arrival in microseconds). Once its partition is dropped
+	// it can no longer be found, so it is kept in the row, never lowered.
+	if _, err := e.pool.Exec(ctx, `UPDATE `+e.q+`.shards s SET trimmed_pos = GREATEST(s.trimmed_pos, COALESCE((
+			SELECT r.pos FROM `+e.q+`.records r
+			WHERE r.shard_key = s.shard_key AND r.pos < COALESCE((
+				SELECT k.pos FROM `+e.q+`.records k
+				WHERE k.shard_key = s.shard_key AND k.pos >= s.horizon AND k.arrival >= s.horizon
+				ORDER BY k.pos LIMIT 1), s.last_pos + 1)
+			ORDER BY r.pos DESC LIMIT 1), 0))
+		WHERE s.stream = $1 AND s.shard_id = $2`, ref.Stream, ref.ID); err != nil {
+		return wrap("trim", err)
+	}
 	return e.dropDeadPartitions(ctx, horizon)
 }
 

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {s}.shards (
 	appended     bigint  NOT NULL DEFAULT 0,
 	sealed       boolean NOT NULL DEFAULT false,
 	horizon      bigint  NOT NULL DEFAULT 0,
+	trimmed_pos  bigint  NOT NULL DEFAULT 0,
 	PRIMARY KEY (stream, shard_id)
 );
 CREATE TABLE IF NOT EXISTS {s}.records (
