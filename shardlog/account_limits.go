@@ -140,8 +140,8 @@ func (l *Log) checkQuota(s *stream, cur *StreamMeta, addShards int, toOnDemand b
 // updateGrowing is update for an operation that may grow the account's
 // use: it holds l.quotaMu, so that fn's checkQuota and the change it
 // checks are one step.
-func (l *Log) updateGrowing(ctx context.Context, s *stream, fn func(m *StreamMeta) error) error {
+func (l *Log) updateGrowing(ctx context.Context, s *stream, fn func(m *StreamMeta, seal sealFunc) error) error {
 	l.quotaMu.Lock()
 	defer l.quotaMu.Unlock()
-	return l.update(ctx, s, fn)
+	return l.updateTx(ctx, s, fn)
 }

@@ -78,7 +78,7 @@ type RegisterStreamConsumerOutput struct {
 // MaxConsumersPerStream (ErrLimitExceeded).
 func (l *Log) RegisterStreamConsumer(ctx context.Context, in RegisterStreamConsumerInput) (*RegisterStreamConsumerOutput, error) {
 	streamName, consumerName := in.StreamName, in.ConsumerName
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ type DeregisterStreamConsumerInput struct {
 // DeregisterStreamConsumer removes a consumer; its subscriptions end.
 func (l *Log) DeregisterStreamConsumer(ctx context.Context, in DeregisterStreamConsumerInput) error {
 	streamName, consumerName := in.StreamName, in.ConsumerName
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ type DescribeStreamConsumerOutput struct {
 
 // DescribeStreamConsumer describes a consumer by stream and name.
 func (l *Log) DescribeStreamConsumer(ctx context.Context, in DescribeStreamConsumerInput) (*DescribeStreamConsumerOutput, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (l *Log) ListStreamConsumers(ctx context.Context, in ListStreamConsumersInp
 		}
 		after, streamID = t.After, t.StreamID
 	}
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return nil, err
 	}

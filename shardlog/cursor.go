@@ -46,7 +46,7 @@ type NewCursorInput struct {
 
 // NewCursor opens a cursor on a shard at a starting position.
 func (l *Log) NewCursor(ctx context.Context, in NewCursorInput) (*Cursor, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +146,13 @@ func (l *Log) waitShard(ctx context.Context, s *stream, shardID string, from Seq
 		if b.Sealed {
 			// A reshard is closing the shard: it holds the stream lock until
 			// the metadata says so, which the next turn of the loop waits for.
+			// On a shared engine the reshard may be another Log's: load
+			// the metadata that closed it.
+			if l.shared != nil {
+				if _, err := l.refresh(ctx, s.name); err != nil {
+					return err
+				}
+			}
 			ch = closedAfter(10 * time.Millisecond)
 		}
 		select {

@@ -38,7 +38,7 @@ type DescribeStreamSummaryOutput struct {
 
 // DescribeStreamSummary describes a stream's settings and counts.
 func (l *Log) DescribeStreamSummary(ctx context.Context, in DescribeStreamSummaryInput) (*DescribeStreamSummaryOutput, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}

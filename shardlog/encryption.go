@@ -40,7 +40,7 @@ func (l *Log) StartStreamEncryption(ctx context.Context, in StartStreamEncryptio
 	if err := checkEncryption(in.EncryptionType, in.KeyID); err != nil {
 		return err
 	}
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (l *Log) StopStreamEncryption(ctx context.Context, in StopStreamEncryptionI
 	if err := checkEncryption(in.EncryptionType, in.KeyID); err != nil {
 		return err
 	}
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}

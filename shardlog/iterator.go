@@ -24,7 +24,7 @@ type GetShardIteratorOutput struct {
 // after issue. A LATEST iterator is pinned now: records put after this call
 // are read. Iterators on closed shards are valid.
 func (l *Log) GetShardIterator(ctx context.Context, in GetShardIteratorInput) (*GetShardIteratorOutput, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (l *Log) GetRecords(ctx context.Context, in GetRecordsInput) (*GetRecordsOu
 	if err != nil {
 		return nil, err
 	}
-	s, err := l.stream(it.Stream)
+	s, err := l.stream(ctx, it.Stream)
 	if err != nil {
 		return nil, err
 	}

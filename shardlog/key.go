@@ -45,7 +45,7 @@ func (o AppendKeyOutput) SequenceNumber(i int) SequenceNumber { return nth(o.Fir
 //
 // Records are routed by the MD5 of the partition key; ReadKey finds them.
 func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (*AppendKeyOutput, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (*AppendKeyOutpu
 	if total > MaxPutRecordsRequestSize {
 		return nil, invalid("Data", "batch size %d bytes (data plus partition keys) exceeds the limit of %d bytes", total, MaxPutRecordsRequestSize)
 	}
-	for range maxRerouteAttempts {
+	for attempt := range maxRerouteAttempts {
 		s.mu.RLock()
 		if err := s.writableLocked(); err != nil {
 			s.mu.RUnlock()
@@ -82,7 +82,10 @@ func (l *Log) AppendKey(ctx context.Context, in AppendKeyInput) (*AppendKeyOutpu
 		s.mu.RUnlock()
 		first, arrival, err := l.appendKeyTo(ctx, ref, ancestors, horizon, th, total, entries, in)
 		s.writers.Done()
-		if errors.Is(err, ErrShardSealed) {
+		if l.retryable(err) {
+			if s, err = l.afterStale(ctx, s, attempt); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err != nil {
@@ -179,7 +182,7 @@ type LastKeyOutput struct {
 // LastKey returns the key's latest retained record across reshards.
 func (l *Log) LastKey(ctx context.Context, in LastKeyInput) (*LastKeyOutput, error) {
 	streamName, partitionKey := in.StreamName, in.PartitionKey
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return nil, err
 	}
@@ -187,16 +190,38 @@ func (l *Log) LastKey(ctx context.Context, in LastKeyInput) (*LastKeyOutput, err
 		return nil, err
 	}
 	hk := HashPartitionKey(partitionKey)
-	s.mu.RLock()
-	sm := s.route(hk)
-	chain := append([]ShardRef{sm.Ref(&s.meta)}, s.ancestors(sm, hk)...)
-	horizon := l.horizonOf(s)
-	s.mu.RUnlock()
-	r, found, err := l.lastKeyIn(ctx, chain, partitionKey, horizon)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		s.mu.RLock()
+		sm := s.route(hk)
+		chain := append([]ShardRef{sm.Ref(&s.meta)}, s.ancestors(sm, hk)...)
+		horizon := l.horizonOf(s)
+		s.mu.RUnlock()
+		if l.shared != nil && attempt < maxRerouteAttempts {
+			// The open shard may have been resharded by another Log.
+			r, found, sealed, err := l.shared.LastKeySealed(ctx, chain[0], partitionKey)
+			if err != nil {
+				return nil, engineError(err, "key lookup in %s/%s", s.name, chain[0].ID)
+			}
+			if sealed {
+				if s, err = l.reload(ctx, s, attempt); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if found {
+				if r.ApproximateArrivalTimestamp.Before(horizon) {
+					return &LastKeyOutput{}, nil
+				}
+				return &LastKeyOutput{Record: r, Found: true}, nil
+			}
+			chain = chain[1:]
+		}
+		r, found, err := l.lastKeyIn(ctx, chain, partitionKey, horizon)
+		if err != nil {
+			return nil, err
+		}
+		return &LastKeyOutput{Record: r, Found: found}, nil
 	}
-	return &LastKeyOutput{Record: r, Found: found}, nil
 }
 
 // keyPage is how many records ReadKey asks an engine for at a time.
@@ -219,7 +244,7 @@ type ReadKeyInput struct {
 func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		streamName, partitionKey, after := in.StreamName, in.PartitionKey, in.After
-		s, err := l.stream(streamName)
+		s, err := l.stream(ctx, streamName)
 		if err == nil {
 			err = validatePartitionKey("PartitionKey", partitionKey)
 		}
@@ -242,8 +267,10 @@ func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, er
 		drained := "" // the last shard re-read after it was seen closed
 		for i := 0; i < len(chain); i++ {
 			ref := chain[i]
+			sealed := false
 			for {
-				recs, err := l.engine.ReadKey(ctx, ref, partitionKey, after, keyPage)
+				recs, sl, err := l.readKeyPage(ctx, ref, partitionKey, after, i == len(chain)-1)
+				sealed = sl
 				if err != nil {
 					yield(Record{}, engineError(err, "read key in %s/%s", s.name, ref.ID))
 					return
@@ -262,6 +289,17 @@ func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, er
 				}
 			}
 			if i == len(chain)-1 {
+				if sealed && !s.closed(ref.ID) {
+					// Another Log resharded it: learn of the children.
+					ns, err := l.refresh(ctx, s.name)
+					if err != nil {
+						yield(Record{}, err)
+						return
+					}
+					if ns != s {
+						return // the stream was deleted meanwhile
+					}
+				}
 				// The open shard may have been split since: follow the key.
 				s.mu.RLock()
 				if cur, err := s.shard(ref.ID); err == nil && cur.Closed {
@@ -287,4 +325,23 @@ func (l *Log) ReadKey(ctx context.Context, in ReadKeyInput) iter.Seq2[Record, er
 			}
 		}
 	}
+}
+
+// readKeyPage reads one page of a key's records in shard ref. On a shared
+// engine the last shard of a key's chain is read with its seal state
+// (ReadKeySealed), so a reshard by another Log is not missed.
+func (l *Log) readKeyPage(ctx context.Context, ref ShardRef, key string, after SequenceNumber, last bool) ([]Record, bool, error) {
+	if l.shared != nil && last {
+		return l.shared.ReadKeySealed(ctx, ref, key, after, keyPage)
+	}
+	recs, err := l.engine.ReadKey(ctx, ref, key, after, keyPage)
+	return recs, false, err
+}
+
+// closed reports whether the stream's metadata calls shard id closed.
+func (s *stream) closed(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sm, err := s.shard(id)
+	return err == nil && sm.Closed
 }

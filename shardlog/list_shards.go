@@ -87,7 +87,7 @@ func (l *Log) ListShards(ctx context.Context, in ListShardsInput) (*ListShardsOu
 	if err := validateShardFilter(filter, in.ShardFilter != nil); err != nil {
 		return nil, err
 	}
-	s, err := l.stream(name)
+	s, err := l.stream(ctx, name)
 	if err != nil {
 		return nil, err
 	}

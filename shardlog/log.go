@@ -14,14 +14,18 @@ import (
 // Engine. It is safe for concurrent use. Open it with Open and Close it when
 // done.
 type Log struct {
-	engine  Engine
-	now     func() time.Time
-	logger  *slog.Logger
-	tokens  tokenSigner
-	region  string
-	account string
-	limits  AccountLimits
-	quotaMu sync.Mutex // held by operations that grow the account's use (account_limits.go)
+	engine Engine
+	shared SharedEngine // engine, when other Logs may share it; else nil
+	// refreshMu serializes loads of shared metadata with their installs
+	// (shared_log.go).
+	refreshMu sync.Mutex
+	now       func() time.Time
+	logger    *slog.Logger
+	tokens    tokenSigner
+	region    string
+	account   string
+	limits    AccountLimits
+	quotaMu   sync.Mutex // held by operations that grow the account's use (account_limits.go)
 
 	mu      sync.RWMutex // guards streams and closed
 	streams map[string]*stream
@@ -126,6 +130,14 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 	}
 	jctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
+	if se, ok := engine.(SharedEngine); ok {
+		l.shared = se
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.watchShared(jctx)
+		}()
+	}
 	if o.retentionInterval > 0 {
 		l.wg.Add(1)
 		go func() {
@@ -159,20 +171,23 @@ func (l *Log) Close() error {
 }
 
 // stream returns the named stream or ErrResourceNotFound.
-func (l *Log) stream(name string) (*stream, error) {
+func (l *Log) stream(ctx context.Context, name string) (*stream, error) {
 	if err := validateStreamName("StreamName", name); err != nil {
 		return nil, err
 	}
 	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return nil, ErrClosed
-	}
+	closed := l.closed
 	s, ok := l.streams[name]
-	if !ok {
-		return nil, streamNotFound(name, l.account)
+	l.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case ok:
+		return s, nil
+	case l.shared != nil:
+		return l.lookupShared(ctx, name) // another Log may have created it
 	}
-	return s, nil
+	return nil, streamNotFound(name, l.account)
 }
 
 // horizon returns the oldest arrival time still readable in the stream:
@@ -300,20 +315,40 @@ func cloneMeta(m StreamMeta) StreamMeta {
 	return c
 }
 
+// sealFunc seals a shard for a metadata update: Engine.Seal on a
+// single-owner engine, MetaTx.Seal on a shared one.
+type sealFunc func(ctx context.Context, shard ShardRef) (SequenceNumber, error)
+
 // update runs fn on a copy of the stream's metadata under the stream's write
 // lock, saves the result and installs it.
 func (l *Log) update(ctx context.Context, s *stream, fn func(m *StreamMeta) error) error {
+	return l.updateTx(ctx, s, func(m *StreamMeta, _ sealFunc) error { return fn(m) })
+}
+
+// updateTx is update for a function that seals shards.
+func (l *Log) updateTx(ctx context.Context, s *stream, fn func(m *StreamMeta, seal sealFunc) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return l.updateLocked(ctx, s, fn)
+	return l.updateTxLocked(ctx, s, fn)
 }
 
 func (l *Log) updateLocked(ctx context.Context, s *stream, fn func(m *StreamMeta) error) error {
+	return l.updateTxLocked(ctx, s, func(m *StreamMeta, _ sealFunc) error { return fn(m) })
+}
+
+// updateTxLocked is updateTx with s.mu held for writing. On a shared engine
+// fn runs on the stored metadata (updateShared); on a single-owner one, on
+// the Log's copy, which is the truth.
+func (l *Log) updateTxLocked(ctx context.Context, s *stream, fn func(m *StreamMeta, seal sealFunc) error) error {
 	if s.deleted {
 		return s.notFound()
 	}
+	if l.shared != nil {
+		return l.updateShared(ctx, s, fn)
+	}
 	m := cloneMeta(s.meta)
-	err := fn(&m)
+	m.Revision++
+	err := fn(&m, l.engine.Seal)
 	if err == nil {
 		if err = l.engine.SaveStream(ctx, m); err != nil {
 			err = engineError(err, "save stream %s", s.name)

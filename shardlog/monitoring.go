@@ -65,7 +65,7 @@ func (l *Log) setMonitoring(ctx context.Context, name string, metrics []string, 
 	if err != nil {
 		return nil, err
 	}
-	s, err := l.stream(name)
+	s, err := l.stream(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package shardlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -30,7 +29,7 @@ type PutRecordOutput struct {
 
 // PutRecord appends one record to the shard that owns its hash key.
 func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (*PutRecordOutput, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +38,7 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (*PutRecordOutpu
 		return nil, err
 	}
 	entries := []Entry{{PartitionKey: in.PartitionKey, Data: in.Data}}
-	for range maxRerouteAttempts {
+	for attempt := range maxRerouteAttempts {
 		s.mu.RLock()
 		if err := s.writableLocked(); err != nil {
 			s.mu.RUnlock()
@@ -57,8 +56,12 @@ func (l *Log) PutRecord(ctx context.Context, in PutRecordInput) (*PutRecordOutpu
 		}
 		first, _, err := l.engine.Append(ctx, ref, l.now(), entries, nil)
 		s.writers.Done()
-		if errors.Is(err, ErrShardSealed) {
-			continue // resharded under us: route again
+		if l.retryable(err) {
+			// Resharded under us: route again, on fresh metadata.
+			if s, err = l.afterStale(ctx, s, attempt); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err != nil {
 			return nil, engineError(err, "put to %s/%s", s.name, ref.ID)
@@ -163,7 +166,7 @@ const (
 // parallel, so PutRecords does not order records across shards.
 func (l *Log) PutRecords(ctx context.Context, in PutRecordsInput) (*PutRecordsOutput, error) {
 	entries := in.Records
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +203,13 @@ func (l *Log) PutRecords(ctx context.Context, in PutRecordsInput) (*PutRecordsOu
 				out.fail(i, ErrorCodeInternalFailure, errReroute(s.name))
 			}
 			break
+		}
+		if attempt > 0 {
+			// Some groups found their shard sealed: reroute them on
+			// fresh metadata.
+			if s, err = l.afterStale(ctx, s, attempt-1); err != nil {
+				return nil, err
+			}
 		}
 		groups, err := l.groupByShard(s, entries, hashes, pending, out)
 		if err != nil {
@@ -281,7 +291,7 @@ func (l *Log) appendGroup(ctx context.Context, g *shardGroup, entries []PutRecor
 		batch[j] = Entry{PartitionKey: entries[i].PartitionKey, Data: entries[i].Data}
 	}
 	first, _, err := l.engine.Append(ctx, g.ref, l.now(), batch, nil)
-	if errors.Is(err, ErrShardSealed) {
+	if l.retryable(err) {
 		return true
 	}
 	for j, i := range g.idx {

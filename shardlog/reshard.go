@@ -21,7 +21,7 @@ type SplitShardInput struct {
 // otherwise).
 func (l *Log) SplitShard(ctx context.Context, in SplitShardInput) error {
 	streamName, shardToSplit, newStartingHashKey := in.StreamName, in.ShardToSplit, in.NewStartingHashKey
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (l *Log) SplitShard(ctx context.Context, in SplitShardInput) error {
 		return invalid("NewStartingHashKey", "%q is not a decimal integer in [0, 2^128-1]", truncate(newStartingHashKey, 64))
 	}
 	now := l.now()
-	return l.updateGrowing(ctx, s, func(m *StreamMeta) error {
+	return l.updateGrowing(ctx, s, func(m *StreamMeta, seal sealFunc) error {
 		if err := requireProvisioned(m, "SplitShard"); err != nil {
 			return err
 		}
@@ -49,7 +49,7 @@ func (l *Log) SplitShard(ctx context.Context, in SplitShardInput) error {
 		if err := l.checkQuota(s, m, 1, false); err != nil {
 			return err
 		}
-		_, _, err = l.splitAt(ctx, m, p, HashKey{n}, now)
+		_, _, err = l.splitAt(ctx, seal, m, p, HashKey{n}, now)
 		return err
 	})
 }
@@ -66,12 +66,12 @@ type MergeShardsInput struct {
 // adjacent parent. Provisioned streams only.
 func (l *Log) MergeShards(ctx context.Context, in MergeShardsInput) error {
 	streamName, shardToMerge, adjacentShardToMerge := in.StreamName, in.ShardToMerge, in.AdjacentShardToMerge
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return err
 	}
 	now := l.now()
-	return l.update(ctx, s, func(m *StreamMeta) error {
+	return l.updateTx(ctx, s, func(m *StreamMeta, seal sealFunc) error {
 		if err := requireProvisioned(m, "MergeShards"); err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (l *Log) MergeShards(ctx context.Context, in MergeShardsInput) error {
 		if !adjacent(m.Shards[a].HashKeyRange, m.Shards[b].HashKeyRange) {
 			return invalid("AdjacentShardToMerge", "shards %s and %s are not an adjacent pair of shards eligible for merging", shardToMerge, adjacentShardToMerge)
 		}
-		_, err = l.mergePair(ctx, m, a, b, now)
+		_, err = l.mergePair(ctx, seal, m, a, b, now)
 		return err
 	})
 }
@@ -113,13 +113,13 @@ type UpdateShardCountOutput struct {
 // per rolling 24 hours (ErrLimitExceeded).
 func (l *Log) UpdateShardCount(ctx context.Context, in UpdateShardCountInput) (*UpdateShardCountOutput, error) {
 	streamName, target := in.StreamName, in.TargetShardCount
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return nil, err
 	}
 	now := l.now()
 	out := &UpdateShardCountOutput{StreamName: streamName}
-	err = l.updateGrowing(ctx, s, func(m *StreamMeta) error {
+	err = l.updateGrowing(ctx, s, func(m *StreamMeta, seal sealFunc) error {
 		if err := requireProvisioned(m, "UpdateShardCount"); err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (l *Log) UpdateShardCount(ctx context.Context, in UpdateShardCountInput) (*
 			return err
 		}
 		m.ScalingEvents = append(m.ScalingEvents, now)
-		return l.scaleUniform(ctx, m, target, now)
+		return l.scaleUniform(ctx, seal, m, target, now)
 	})
 	if err != nil {
 		return nil, err
@@ -153,7 +153,7 @@ func (l *Log) UpdateShardCount(ctx context.Context, in UpdateShardCountInput) (*
 // scaleUniform reshapes the open shards into target equal ranges: first it
 // splits every open shard at each target boundary inside it, then merges the
 // pieces of each target range left to right.
-func (l *Log) scaleUniform(ctx context.Context, m *StreamMeta, target int, now time.Time) error {
+func (l *Log) scaleUniform(ctx context.Context, seal sealFunc, m *StreamMeta, target int, now time.Time) error {
 	ranges := evenRanges(target)
 	for _, tr := range ranges[1:] {
 		b := tr.StartingHashKey
@@ -161,7 +161,7 @@ func (l *Log) scaleUniform(ctx context.Context, m *StreamMeta, target int, now t
 		if m.Shards[i].HashKeyRange.StartingHashKey.Compare(b) == 0 {
 			continue // already a boundary
 		}
-		if _, _, err := l.splitAt(ctx, m, i, b, now); err != nil {
+		if _, _, err := l.splitAt(ctx, seal, m, i, b, now); err != nil {
 			return err
 		}
 	}
@@ -172,7 +172,7 @@ func (l *Log) scaleUniform(ctx context.Context, m *StreamMeta, target int, now t
 				break
 			}
 			b := openShardAt(m, m.Shards[a].HashKeyRange.EndingHashKey.next())
-			if _, err := l.mergePair(ctx, m, a, b, now); err != nil {
+			if _, err := l.mergePair(ctx, seal, m, a, b, now); err != nil {
 				return err
 			}
 		}
@@ -182,9 +182,9 @@ func (l *Log) scaleUniform(ctx context.Context, m *StreamMeta, target int, now t
 
 // seal closes shard i in the engine and in m, and returns the position
 // floor its children start above.
-func (l *Log) seal(ctx context.Context, m *StreamMeta, i int, now time.Time) (uint64, error) {
+func (l *Log) seal(ctx context.Context, seal sealFunc, m *StreamMeta, i int, now time.Time) (uint64, error) {
 	sm := &m.Shards[i]
-	last, err := l.engine.Seal(ctx, sm.Ref(m))
+	last, err := seal(ctx, sm.Ref(m))
 	if err != nil {
 		return 0, engineError(err, "seal %s/%s", m.Name, sm.ID)
 	}
@@ -207,8 +207,8 @@ func (l *Log) addShard(m *StreamMeta, parent, adjacent string, r HashKeyRange, f
 }
 
 // splitAt splits open shard i at hash key b and returns the children.
-func (l *Log) splitAt(ctx context.Context, m *StreamMeta, i int, b HashKey, now time.Time) (int, int, error) {
-	floor, err := l.seal(ctx, m, i, now)
+func (l *Log) splitAt(ctx context.Context, seal sealFunc, m *StreamMeta, i int, b HashKey, now time.Time) (int, int, error) {
+	floor, err := l.seal(ctx, seal, m, i, now)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -219,12 +219,12 @@ func (l *Log) splitAt(ctx context.Context, m *StreamMeta, i int, b HashKey, now 
 }
 
 // mergePair merges adjacent open shards a and b (a names the parent).
-func (l *Log) mergePair(ctx context.Context, m *StreamMeta, a, b int, now time.Time) (int, error) {
-	fa, err := l.seal(ctx, m, a, now)
+func (l *Log) mergePair(ctx context.Context, seal sealFunc, m *StreamMeta, a, b int, now time.Time) (int, error) {
+	fa, err := l.seal(ctx, seal, m, a, now)
 	if err != nil {
 		return 0, err
 	}
-	fb, err := l.seal(ctx, m, b, now)
+	fb, err := l.seal(ctx, seal, m, b, now)
 	if err != nil {
 		return 0, err
 	}

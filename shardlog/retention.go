@@ -105,7 +105,12 @@ func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, hol
 			delete(s.trimmedThrough, sm.ID)
 			return engineError(err, "trim %s/%s", s.name, sm.ID)
 		}
-		s.noteTrim(sm.ID, horizon, hold, holdOK, first)
+		if l.shared != nil {
+			// Other Logs trim too: what this trim removed bounds nothing.
+			delete(s.trimmedThrough, sm.ID)
+		} else {
+			s.noteTrim(sm.ID, horizon, hold, holdOK, first)
+		}
 		if !sm.Closed || !sm.ClosedAt.Before(horizon) || !holdOK {
 			continue
 		}

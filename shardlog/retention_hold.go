@@ -88,7 +88,7 @@ func (l *Log) HoldRetention(stream string, h RetentionHolder) (release func()) {
 	rh.mu.Unlock()
 	l.holdMu.Unlock()
 
-	if s, err := l.stream(stream); err == nil {
+	if s, err := l.stream(context.Background(), stream); err == nil {
 		if _, err := l.computeHold(context.Background(), s, rh); err != nil {
 			l.logger.Warn("shardlog: retention hold", "stream", stream, "err", err)
 		}
@@ -114,7 +114,7 @@ func (l *Log) HoldRetention(stream string, h RetentionHolder) (release func()) {
 // RetentionHold reports whether the stream's retention hold (HoldRetention)
 // keeps records past the retention period now, as last computed.
 func (l *Log) RetentionHold(stream string) (HoldStatus, error) {
-	s, err := l.stream(stream)
+	s, err := l.stream(context.Background(), stream)
 	if err != nil {
 		return HoldStatus{}, err
 	}

@@ -76,6 +76,9 @@ func (l *Log) CreateStream(ctx context.Context, in CreateStreamInput) error {
 	if err := l.checkQuota(nil, nil, n, mode == OnDemand); err != nil {
 		return err
 	}
+	if l.shared != nil {
+		return l.createShared(ctx, m)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -104,7 +107,13 @@ type DeleteStreamInput struct {
 // EnforceConsumerDeletion is set. Subscriptions to it end.
 func (l *Log) DeleteStream(ctx context.Context, in DeleteStreamInput) error {
 	name := in.StreamName
-	s, err := l.stream(name)
+	s, err := l.stream(ctx, name)
+	if err == nil && l.shared != nil {
+		// Check the consumers another Log may have registered.
+		if s, err = l.refresh(ctx, name); err == nil && s == nil {
+			err = streamNotFound(name, l.account)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -162,7 +171,7 @@ func (l *Log) DescribeStream(ctx context.Context, in DescribeStreamInput) (*Desc
 		}
 		afterIndex = int64(idx)
 	}
-	s, err := l.stream(name)
+	s, err := l.stream(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +255,12 @@ func (l *Log) ListStreams(ctx context.Context, in ListStreamsInput) (*ListStream
 	if limit < 1 || limit > MaxListStreamsLimit {
 		return nil, invalid("Limit", "%d is outside 1-%d", in.Limit, MaxListStreamsLimit)
 	}
+	if l.shared != nil {
+		// List what every Log created, not what this one has heard of.
+		if err := l.resyncShared(ctx); err != nil {
+			return nil, err
+		}
+	}
 	after := in.ExclusiveStartStreamName
 	if in.NextToken != "" {
 		if after != "" {
@@ -305,7 +320,7 @@ type IncreaseStreamRetentionPeriodInput struct {
 // MaxRetentionHours. Records already expired stay expired.
 func (l *Log) IncreaseStreamRetentionPeriod(ctx context.Context, in IncreaseStreamRetentionPeriodInput) error {
 	hours := in.RetentionPeriodHours
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -339,7 +354,7 @@ type DecreaseStreamRetentionPeriodInput struct {
 // once.
 func (l *Log) DecreaseStreamRetentionPeriod(ctx context.Context, in DecreaseStreamRetentionPeriodInput) error {
 	hours := in.RetentionPeriodHours
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -365,7 +380,7 @@ type UpdateStreamModeInput struct {
 // allowed MaxModeChangesPer24h times per rolling 24 hours.
 func (l *Log) UpdateStreamMode(ctx context.Context, in UpdateStreamModeInput) error {
 	name, mode := in.StreamName, in.StreamMode
-	s, err := l.stream(name)
+	s, err := l.stream(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -373,7 +388,7 @@ func (l *Log) UpdateStreamMode(ctx context.Context, in UpdateStreamModeInput) er
 		return invalid("StreamModeDetails.StreamMode", "%q is not PROVISIONED or ON_DEMAND", string(mode))
 	}
 	now := l.now()
-	return l.updateGrowing(ctx, s, func(m *StreamMeta) error {
+	return l.updateGrowing(ctx, s, func(m *StreamMeta, _ sealFunc) error {
 		if m.Mode == mode {
 			return invalid("StreamModeDetails.StreamMode", "stream %s is already %s", name, mode)
 		}
@@ -402,7 +417,7 @@ type UpdateMaxRecordSizeInput struct {
 // UpdateMaxRecordSize sets the largest record the stream accepts.
 func (l *Log) UpdateMaxRecordSize(ctx context.Context, in UpdateMaxRecordSizeInput) error {
 	kib := in.MaxRecordSizeInKiB
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -423,7 +438,7 @@ type SetProvisionedLimitsInput struct {
 // SetProvisionedLimits turns the per-shard read and write budgets on or
 // off. Kinesis has no such operation; it is Shoal's.
 func (l *Log) SetProvisionedLimits(ctx context.Context, in SetProvisionedLimitsInput) error {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}

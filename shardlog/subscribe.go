@@ -65,7 +65,7 @@ func (l *Log) SubscribeToShard(ctx context.Context, in SubscribeToShardInput) (*
 	if err != nil {
 		return nil, err
 	}
-	s, err := l.stream(streamName)
+	s, err := l.stream(ctx, streamName)
 	if err != nil {
 		return nil, err
 	}

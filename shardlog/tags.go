@@ -39,7 +39,7 @@ type AddTagsToStreamInput struct {
 // holds at most MaxTagsPerStream tags (ErrLimitExceeded past that).
 func (l *Log) AddTagsToStream(ctx context.Context, in AddTagsToStreamInput) error {
 	tags := in.Tags
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ type RemoveTagsFromStreamInput struct {
 // are ignored.
 func (l *Log) RemoveTagsFromStream(ctx context.Context, in RemoveTagsFromStreamInput) error {
 	keys := in.TagKeys
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ type ListTagsForStreamOutput struct {
 
 // ListTagsForStream lists a stream's tags in key order, a page at a time.
 func (l *Log) ListTagsForStream(ctx context.Context, in ListTagsForStreamInput) (*ListTagsForStreamOutput, error) {
-	s, err := l.stream(in.StreamName)
+	s, err := l.stream(ctx, in.StreamName)
 	if err != nil {
 		return nil, err
 	}

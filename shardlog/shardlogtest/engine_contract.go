@@ -717,6 +717,7 @@ func fullStreamMeta(name string) shardlog.StreamMeta {
 	at := func(m int) time.Time { return Epoch.Add(time.Duration(m) * time.Minute) }
 	return shardlog.StreamMeta{
 		ID:                 0xfeedface12345678,
+		Revision:           7,
 		Name:               name,
 		Mode:               shardlog.OnDemand,
 		CreatedAt:          at(0),
