@@ -47,9 +47,10 @@ const (
 // the older half of the spans is past the stream's 24 h retention, and it
 // times Log.EnforceRetention (the engine drops those spans' partitions)
 // against DELETE FROM plain WHERE arrival < horizon, the same rows:
-// trim-ms, delete-ms, delete/trim and trimmed-rows. Also reported: the
-// load rates of both sides (load-shoal-rec/s, load-copy-rec/s; 4 loaders
-// each, interleaved) and the rows.
+// trim-ms, delete-ms, delete/trim, expired-rows (those the DELETE
+// removes) and trimmed-rows (those the engine no longer counts). Also
+// reported: the load rates of both sides (load-shoal-rec/s,
+// load-copy-rec/s; 4 loaders each, interleaved) and the rows.
 func BenchmarkLargeLog(b *testing.B) {
 	ctx := context.Background()
 	n := benchRecords(b)
@@ -217,6 +218,7 @@ func BenchmarkLargeLog(b *testing.B) {
 	// Retention: the older half of the spans expires.
 	horizon := t0.Add(time.Duration(horizonSpan) * largeSpan)
 	clock.Store(horizon.Add(largeRetention).UnixNano())
+	before := env.storedRecords(b)
 	env.exec(b, "CHECKPOINT")
 	t := time.Now()
 	if err := env.log.EnforceRetention(ctx); err != nil {
@@ -233,10 +235,14 @@ func BenchmarkLargeLog(b *testing.B) {
 	if tag.RowsAffected() != int64(expired) {
 		b.Errorf("DELETE removed %d rows, want %d", tag.RowsAffected(), expired)
 	}
-	if got := env.storedRecords(b); got != int64(n-expired) {
-		b.Errorf("after EnforceRetention the engine holds %d records, want %d", got, n-expired)
+	// An engine may keep expired records (a partition that also holds
+	// live ones); it must not drop live ones.
+	after := env.storedRecords(b)
+	if after < int64(n-expired) {
+		b.Errorf("after EnforceRetention the engine holds %d records, fewer than the %d not expired", after, n-expired)
 	}
-	b.ReportMetric(float64(expired), "trimmed-rows")
+	b.ReportMetric(float64(expired), "expired-rows")
+	b.ReportMetric(float64(before-after), "trimmed-rows")
 	b.ReportMetric(float64(dTrim.Microseconds())/1e3, "trim-ms")
 	b.ReportMetric(float64(dDelete.Microseconds())/1e3, "delete-ms")
 	b.ReportMetric(dDelete.Seconds()/dTrim.Seconds(), "delete/trim")
