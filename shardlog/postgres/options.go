@@ -21,4 +21,31 @@ type Options struct {
 	PartitionSpan time.Duration
 	// Logger receives the engine's structured logs. Default: discard.
 	Logger *slog.Logger
+	// DropLockTimeout bounds how long dropping an expired partition waits
+	// for the lock it needs on the records table; while it waits, other
+	// queries of the table queue behind it. A drop that times out is
+	// retried by the next Trim. Default: 200 ms.
+	DropLockTimeout time.Duration
+}
+
+// DefaultSchema is the schema used when Options.Schema is empty.
+const DefaultSchema = "shoal"
+
+func (o Options) withDefaults() Options {
+	if o.Schema == "" {
+		o.Schema = DefaultSchema
+	}
+	if o.PartitionSpan <= 0 {
+		o.PartitionSpan = time.Hour
+	}
+	if o.PartitionSpan < time.Millisecond {
+		o.PartitionSpan = time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DropLockTimeout <= 0 {
+		o.DropLockTimeout = 200 * time.Millisecond
+	}
+	return o
 }

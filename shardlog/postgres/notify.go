@@ -1,0 +1,275 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shoal-dev/shoal/shardlog"
+)
+
+// Notification payloads on the log's channel: "r/<stream>/<shard ID>" when
+// a shard got records or was sealed, "m/<stream>" when a stream's metadata
+// was stored or dropped. Stream names and shard IDs hold no '/'... and if a
+// stream name did, the shard ID is still cut at the last one.
+const (
+	payloadRecords = "r/"
+	payloadMeta    = "m/"
+)
+
+func waiterKey(stream, shardID string) string { return stream + "/" + shardID }
+
+func recordsPayload(ref shardlog.ShardRef) string {
+	return payloadRecords + waiterKey(ref.Stream, ref.ID)
+}
+
+// closedChan is what Notify returns once the engine is closed.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// startListening makes conn the listener's connection: LISTEN on the
+// log's channel. Notifications sent after it returns reach the engine.
+func (e *Engine) startListening(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{e.channel}.Sanitize()); err != nil {
+		return wrap("listen", err)
+	}
+	e.listenerPID.Store(conn.PgConn().PID())
+	return nil
+}
+
+// listen dispatches notifications until ctx is cancelled. When the
+// connection is lost it reconnects, with backoff, and then wakes every
+// Notify waiter and sends "" on Changes: what was notified while it was
+// down is lost, so everyone re-checks.
+func (e *Engine) listen(ctx context.Context, conn *pgx.Conn) {
+	defer close(e.done)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err == nil {
+			e.dispatch(n.Payload)
+			continue
+		}
+		_ = conn.Close(context.Background())
+		if ctx.Err() != nil {
+			return
+		}
+		e.log.Warn("postgres engine: listener connection lost; reconnecting", "schema", e.schema, "err", err)
+		backoff := 20 * time.Millisecond
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			c, err := e.reconnectListener(ctx)
+			if err == nil {
+				conn = c
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Warn("postgres engine: listener reconnect failed", "schema", e.schema, "err", err, "retryIn", backoff)
+			backoff = min(2*backoff, 5*time.Second)
+		}
+		e.log.Info("postgres engine: listener reconnected", "schema", e.schema)
+		e.wakeAll()
+		e.feed.push("")
+	}
+}
+
+func (e *Engine) reconnectListener(ctx context.Context) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, e.connCfg.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if err := e.startListening(cctx, conn); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dispatch handles one notification payload.
+func (e *Engine) dispatch(payload string) {
+	switch {
+	case strings.HasPrefix(payload, payloadRecords):
+		e.wake(payload[len(payloadRecords):])
+	case strings.HasPrefix(payload, payloadMeta):
+		name := payload[len(payloadMeta):]
+		e.feed.push(name)
+		e.wakeStream(name) // a drop or reshard: tailing readers re-check
+	default:
+		e.log.Warn("postgres engine: unknown notification", "payload", payload)
+	}
+}
+
+// wake closes the channel of the waiters of key, if any.
+func (e *Engine) wake(key string) {
+	e.mu.Lock()
+	ch := e.waiters[key]
+	delete(e.waiters, key)
+	e.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// wakeStream wakes the waiters of every shard of the stream.
+func (e *Engine) wakeStream(stream string) {
+	prefix := stream + "/"
+	e.mu.Lock()
+	var woken []chan struct{}
+	for k, ch := range e.waiters {
+		if strings.HasPrefix(k, prefix) && !strings.Contains(k[len(prefix):], "/") {
+			woken = append(woken, ch)
+			delete(e.waiters, k)
+		}
+	}
+	e.mu.Unlock()
+	for _, ch := range woken {
+		close(ch)
+	}
+}
+
+// wakeAll wakes every waiter.
+func (e *Engine) wakeAll() {
+	e.mu.Lock()
+	all := e.waiters
+	if !e.closed {
+		e.waiters = make(map[string]chan struct{})
+	}
+	e.mu.Unlock()
+	if all == nil {
+		return
+	}
+	for _, ch := range all {
+		close(ch)
+	}
+}
+
+// Notify returns a channel closed when the shard next gets records or is
+// sealed, by this engine or by any other on the same log (through
+// LISTEN/NOTIFY), and also when the listener reconnected (a wake-up may
+// have been missed, so the waiter re-checks) or the stream was dropped.
+// After Close it returns a closed channel.
+func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
+	key := waiterKey(ref.Stream, ref.ID)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return closedChan
+	}
+	ch := e.waiters[key]
+	if ch == nil {
+		ch = make(chan struct{})
+		e.waiters[key] = ch
+	}
+	return ch
+}
+
+// Changes returns the engine's change feed (shardlog.SharedEngine): the
+// name of a stream whose metadata any engine on the log stored or dropped,
+// and "" after the listener reconnected or the reader fell far behind. It
+// is closed by Close.
+func (e *Engine) Changes() <-chan string { return e.feed.out }
+
+// changeFeed delivers stream names to one reader without ever blocking the
+// sender: names wait in a set (a name pending twice is sent once), and a
+// set grown past maxPending collapses into "" (reload everything).
+type changeFeed struct {
+	out chan string
+
+	mu      sync.Mutex
+	pending []string
+	queued  map[string]bool
+	all     bool
+	signal  chan struct{}
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+const maxPending = 1024
+
+func newChangeFeed() *changeFeed {
+	f := &changeFeed{
+		out:     make(chan string),
+		queued:  make(map[string]bool),
+		signal:  make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go f.run()
+	return f
+}
+
+// push queues name ("" for everything).
+func (f *changeFeed) push(name string) {
+	f.mu.Lock()
+	switch {
+	case f.all:
+	case name == "" || len(f.pending) >= maxPending:
+		f.all = true
+		f.pending, f.queued = nil, make(map[string]bool)
+	case !f.queued[name]:
+		f.queued[name] = true
+		f.pending = append(f.pending, name)
+	}
+	f.mu.Unlock()
+	select {
+	case f.signal <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the next name to send, and false if there is none.
+func (f *changeFeed) next() (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all {
+		f.all = false
+		return "", true
+	}
+	if len(f.pending) == 0 {
+		return "", false
+	}
+	name := f.pending[0]
+	f.pending = f.pending[1:]
+	delete(f.queued, name)
+	return name, true
+}
+
+func (f *changeFeed) run() {
+	defer close(f.stopped)
+	defer close(f.out)
+	for {
+		select {
+		case <-f.quit:
+			return
+		case <-f.signal:
+		}
+		for {
+			name, ok := f.next()
+			if !ok {
+				break
+			}
+			select {
+			case f.out <- name:
+			case <-f.quit:
+				return
+			}
+		}
+	}
+}
+
+func (f *changeFeed) close() {
+	close(f.quit)
+	<-f.stopped
+}
