@@ -21,7 +21,7 @@ const (
 	largeLoaders    = 4                   // goroutines loading batches concurrently
 	largeSpan       = time.Hour           // the engine's PartitionSpan in BenchmarkLargeLog
 	largeSpansEnv   = "SHOAL_BENCH_SPANS" // spans of arrival time the rows are spread over
-	largeSpans      = 10                  // its default
+	largeSpans      = 24                  // its default: a day of one-hour partitions
 	largeRetention  = 24 * time.Hour      // the stream's retention (the default)
 	largeKeyPrefix  = "target-"           // the target keys; random keys are hex
 	largeLoadPool   = largeLoaders*benchShards + largeLoaders + 4
@@ -29,13 +29,15 @@ const (
 
 // BenchmarkLargeLog loads SHOAL_BENCH_RECORDS rows (default 100k; the
 // documented figure uses 10M) of 256 bytes into a Log on the engine
-// (PutRecords of 500, largeLoaders at once) and the same rows (key, seq,
-// arrival, data) into a plain table with a B-tree index on (key, seq),
-// with CopyFrom. The rows' arrival times are spread evenly over
-// SHOAL_BENCH_SPANS (default 10) spans of one hour, through the Log's
-// clock, so the engine holds them in that many time partitions per shard.
-// 1,000 target keys have exactly 10 records each, spread evenly through
-// the rows; every other key is one of N/10 random keys.
+// (PutRecords of 500 records of one shard, largeLoaders at once) and the
+// same rows (key, seq, arrival, data) into a plain table with a B-tree
+// index on (key, seq), with CopyFrom. The rows' arrival times are spread
+// evenly over SHOAL_BENCH_SPANS (default 24: a day at the default
+// retention) spans of one hour, through the Log's clock, so the engine
+// holds them in that many one-hour partitions, as a log with 24 h of
+// records does. 1,000 target keys have exactly 10 records each, spread
+// evenly through their shard's rows; every other key is one of N/10
+// random keys.
 //
 // Each op then reads one target key in full (round robin) with
 // Log.ReadKey and with the bare indexed SELECT of its 10 rows from the
@@ -50,10 +52,11 @@ const (
 // trim-ms, delete-ms, delete/trim, expired-rows (those the DELETE
 // removes) and trimmed-rows (those the engine no longer counts). Also
 // reported: the load rates of both sides (load-shoal-rec/s,
-// load-copy-rec/s; 4 loaders each, interleaved) and the rows.
+// load-copy-rec/s: rows ÷ the time spent in each side's calls, times the 4
+// loaders; the sides interleave batch by batch) and the rows.
 func BenchmarkLargeLog(b *testing.B) {
 	ctx := context.Background()
-	n := benchRecords(b)
+	n := (benchRecords(b) + benchShards*benchBatch - 1) / (benchShards * benchBatch) * (benchShards * benchBatch)
 	spans := envInt(b, largeSpansEnv, largeSpans)
 	if n < largeTargetKeys*largeKeyRecords*2 {
 		b.Fatalf("%s=%d: want at least %d rows", benchRecordsEnv, n, largeTargetKeys*largeKeyRecords*2)
@@ -68,31 +71,59 @@ func BenchmarkLargeLog(b *testing.B) {
 	env.exec(b, `CREATE TABLE `+plain.Sanitize()+` (key text NOT NULL, seq bigint NOT NULL, arrival timestamptz NOT NULL, data bytea NOT NULL)`)
 	env.exec(b, `CREATE INDEX ON `+plain.Sanitize()+` (key, seq)`)
 
-	// The rows.
-	targets := make([]string, largeTargetKeys)
-	for i := range targets {
-		targets[i] = fmt.Sprintf("%s%04d", largeKeyPrefix, i)
+	// The rows. To load quickly, every batch goes to one shard (batch g
+	// to shard g mod benchShards): one transaction per PutRecords.
+	meta, ok, err := env.eng.LoadStream(ctx, benchStream)
+	if err != nil || !ok {
+		b.Fatalf("LoadStream: %v, found %v", err, ok)
 	}
-	slots := largeTargetKeys * largeKeyRecords
-	targetAt := make(map[int]string, slots) // row index -> target key
-	for j := range slots {
-		targetAt[j*n/slots] = targets[j%largeTargetKeys]
+	shardOf := func(key string) int {
+		h := shardlog.HashPartitionKey(key)
+		for j := range meta.Shards {
+			if meta.Shards[j].HashKeyRange.Contains(h) {
+				return j
+			}
+		}
+		b.Fatalf("no shard holds the hash key of %q", key)
+		return 0
 	}
-	random := benchKeys(max(1, n/10), 5)
+	var targets, random [benchShards][]string // by shard
+	for i := range largeTargetKeys {
+		k := fmt.Sprintf("%s%04d", largeKeyPrefix, i)
+		targets[shardOf(k)] = append(targets[shardOf(k)], k)
+	}
+	for _, k := range benchKeys(max(benchShards, n/10), 5) {
+		random[shardOf(k)] = append(random[shardOf(k)], k)
+	}
+	perShard := n / benchShards                                       // rows of each shard
+	targetAt := make(map[int]string, largeTargetKeys*largeKeyRecords) // row index -> target key
+	batches := n / benchBatch
+	for j := range benchShards {
+		slots := len(targets[j]) * largeKeyRecords
+		for k := range slots {
+			local := k * perShard / slots // the shard's local row, spread evenly
+			g := (local/benchBatch)*benchShards + j
+			targetAt[g*benchBatch+local%benchBatch] = targets[j][k%len(targets[j])]
+		}
+	}
 	fill := benchData(6)
 	row := func(i int, r *rand.Rand) (string, []byte) {
 		key, ok := targetAt[i]
 		if !ok {
-			key = random[r.IntN(len(random))]
+			bucket := random[(i/benchBatch)%benchShards]
+			key = bucket[r.IntN(len(bucket))]
 		}
 		d := make([]byte, benchRecordSize)
 		copy(d, fill)
 		binary.BigEndian.PutUint64(d, uint64(i))
 		return key, d
 	}
+	var allTargets []string
+	for j := range targets {
+		allTargets = append(allTargets, targets[j]...)
+	}
 
 	// The load: span by span, each span's batches by largeLoaders at once.
-	batches := n / benchBatch
 	var inPut, inCopy atomic.Int64
 	var expired int
 	horizonSpan := spans / 2 // spans [0, horizonSpan) expire
@@ -191,7 +222,7 @@ func BenchmarkLargeLog(b *testing.B) {
 	var latShoal, latSelect []time.Duration
 	ops := 0
 	for b.Loop() {
-		key := targets[ops%len(targets)]
+		key := allTargets[ops%len(allTargets)]
 		for j := range 2 {
 			t := time.Now()
 			if (ops+j)%2 == 0 {
