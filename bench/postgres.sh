@@ -23,9 +23,9 @@
 # within each run of a benchmark (both sides interleaved), and their median is shown.
 #
 # Usage: bash bench/postgres.sh > bench/results-postgres-DATE.txt
-#        SHOAL_BENCH_RECORDS=10M R_LARGE=1 bash bench/postgres.sh   (the documented 10 M-row run)
+#        SHOAL_BENCH_RECORDS=10M R=1 ONLY_LARGE=1 bash bench/postgres.sh   (the documented 10 M-row run)
 #        SUMMARY=bench/results-postgres-DATE.txt bash bench/postgres.sh   (the summary of a past run)
-# Environment: R=3, R_LARGE=$R, PUT_ROUNDS=10, BATCHES=200, LAT_PUTS_LOW=2000, LAT_PUTS=6000, READS=4000,
+# Environment: R=3, R_LARGE=$R, ONLY_LARGE=1 (run BenchmarkLargeLog only), PUT_ROUNDS=10, BATCHES=200, LAT_PUTS_LOW=2000, LAT_PUTS=6000, READS=4000,
 #   SHOAL_BENCH_RECORDS=100k (rows of BenchmarkLargeLog), SHOAL_BENCH_SPANS=24 (hours they span),
 #   SHOAL_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 set -euo pipefail
@@ -76,7 +76,7 @@ bin=$(mktemp -d)
 echo "# PostgreSQL engine benchmarks, git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo '+uncommitted'), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "# $(go version); $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
 echo "# server: $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT version()" 2>/dev/null | cut -d' ' -f1-2); $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout')" 2>/dev/null)"
-echo "# R=$R R_LARGE=$R_LARGE PUT_ROUNDS=$PUT_ROUNDS BATCHES=$BATCHES LAT_PUTS_LOW=$LAT_PUTS_LOW LAT_PUTS=$LAT_PUTS READS=$READS SHOAL_BENCH_RECORDS=$SHOAL_BENCH_RECORDS SHOAL_BENCH_SPANS=${SHOAL_BENCH_SPANS:-24}"
+echo "# R=$R R_LARGE=$R_LARGE ONLY_LARGE=${ONLY_LARGE:-} PUT_ROUNDS=$PUT_ROUNDS BATCHES=$BATCHES LAT_PUTS_LOW=$LAT_PUTS_LOW LAT_PUTS=$LAT_PUTS READS=$READS SHOAL_BENCH_RECORDS=$SHOAL_BENCH_RECORDS SHOAL_BENCH_SPANS=${SHOAL_BENCH_SPANS:-24}"
 go test -c -o "$bin/postgres.test" ./shardlog/postgres
 run() { # repetition benchtime regexp [name suffix]
   (cd shardlog/postgres && "$bin/postgres.test" -test.run '^$' -test.bench "$3" -test.benchtime "$2" -test.timeout 3h) | grep '^Benchmark' |
@@ -100,11 +100,13 @@ probe() {
 }
 for ((i = 1; i <= R; i++)); do
   echo "# repetition $i, $(date -u +%H:%M:%S), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  probe "$i"
-  run "$i" "${PUT_ROUNDS}x" '^BenchmarkPutRecordConcurrent$'
-  run "$i" "${BATCHES}x" '^BenchmarkPutRecords500$'
-  SHOAL_BENCH_RATE=200 run "$i" "${LAT_PUTS_LOW}x" '^BenchmarkSubscriberLatency$' @200
-  SHOAL_BENCH_RATE=1000 run "$i" "${LAT_PUTS}x" '^BenchmarkSubscriberLatency$' @1000
+  if [ -z "${ONLY_LARGE:-}" ]; then
+    probe "$i"
+    run "$i" "${PUT_ROUNDS}x" '^BenchmarkPutRecordConcurrent$'
+    run "$i" "${BATCHES}x" '^BenchmarkPutRecords500$'
+    SHOAL_BENCH_RATE=200 run "$i" "${LAT_PUTS_LOW}x" '^BenchmarkSubscriberLatency$' @200
+    SHOAL_BENCH_RATE=1000 run "$i" "${LAT_PUTS}x" '^BenchmarkSubscriberLatency$' @1000
+  fi
   if ((i <= R_LARGE)); then
     run "$i" "${READS}x" '^BenchmarkLargeLog$'
   fi

@@ -38,8 +38,9 @@ const (
 // same schema and subscribes to every shard with SubscribeToShard (the
 // Log wakes on the engine's Notify, LISTEN/NOTIFY). The parent puts
 // 256-byte records with PutRecord at SHOAL_BENCH_RATE per second
-// (default 1,000), open loop from 64 goroutines, each carrying the time of
-// its PutRecord call; the child reports each record's put → receive time.
+// (default 1,000), open loop from 64 goroutines, each record carrying its
+// number; the child prints the time it received each one (the processes
+// share the machine's clock).
 //
 // The peer, in the same run: INSERT of an event into a plain events table
 // and pg_notify in the same statement (one transaction), and, in the same
@@ -48,9 +49,13 @@ const (
 // so a row whose bigserial id committed late is not skipped). An op is one
 // put; the sides alternate every quarter of a second.
 //
-// Reports shoal- and notify- p50-µs/p99-µs (put → received), ack-p50-µs
-// of each side, and shoal/notify (ratio of the p50s). Use -benchtime Nx to
-// set the number of puts (e.g. 6000x: 3 s a side at 1,000/s).
+// Reports, for the Log (shoal-) and the peer (notify-), p50-µs and p99-µs
+// of put call → received in the other process, ack-p50/p99-µs (call →
+// return of the put) and seen-p50/p99-µs (return of the put → received:
+// what the wake-up path adds once the commit is done; negative when the
+// other process saw the record before the put returned), and shoal/notify
+// (the ratio of the put → received p50s). Use -benchtime Nx to set the
+// number of puts (e.g. 6000x: 3 s a side at 1,000/s).
 func BenchmarkSubscriberLatency(b *testing.B) {
 	killtest.SkipUnlessSIGKILL(b)
 	ctx := context.Background()
@@ -84,45 +89,43 @@ SELECT pg_notify($4, '')`
 	keys := benchKeys(benchKeyPool, 11)
 	fill := benchData(12)
 	type job struct {
-		shoal   bool
-		key     string
-		version int64
+		side int // 0: the Log, 1: INSERT + pg_notify
+		id   int // the record's number on its side
+		key  string
 	}
 	jobs := make(chan job, 1<<16)
 	fails := newErrOnce()
-	var mu sync.Mutex
-	var ackShoal, ackNotify []time.Duration
+	// done[w] lists the puts worker w made: side, id, and the Unix times
+	// (ns) of the call and its return.
+	type put struct {
+		side, id   int
+		call, back int64
+	}
+	done := make([][]put, subWorkers)
 	var workers sync.WaitGroup
-	for range subWorkers {
+	for w := range subWorkers {
 		workers.Go(func() {
 			for j := range jobs {
 				data := make([]byte, benchRecordSize)
 				copy(data[8:], fill[8:])
+				binary.BigEndian.PutUint64(data, uint64(j.id))
 				t := time.Now()
-				binary.BigEndian.PutUint64(data, uint64(t.UnixNano()))
 				var err error
-				if j.shoal {
+				if j.side == 0 {
 					_, err = env.log.PutRecord(ctx, shardlog.PutRecordInput{StreamName: benchStream, PartitionKey: j.key, Data: data})
 				} else {
-					_, err = env.pool.Exec(ctx, insert, j.key, j.version, data, channel)
+					_, err = env.pool.Exec(ctx, insert, j.key, int64(j.id+1), data, channel)
 				}
-				d := time.Since(t)
 				if err != nil {
 					fails.set(err)
 					continue
 				}
-				mu.Lock()
-				if j.shoal {
-					ackShoal = append(ackShoal, d)
-				} else {
-					ackNotify = append(ackNotify, d)
-				}
-				mu.Unlock()
+				done[w] = append(done[w], put{j.side, j.id, t.UnixNano(), time.Now().UnixNano()})
 			}
 		})
 	}
 	interval := time.Second / time.Duration(rate)
-	var sent [2]int // shoal, notify
+	var sent [2]int
 	var next time.Time
 	ops := 0
 	for b.Loop() {
@@ -133,23 +136,27 @@ SELECT pg_notify($4, '')`
 			time.Sleep(d)
 		}
 		next = next.Add(interval)
-		shoal := (ops/block)%2 == 0
-		side := 1
-		if shoal {
-			side = 0
-		}
+		side := (ops / block) % 2
+		id := sent[side]
 		sent[side]++
-		jobs <- job{shoal: shoal, key: keys[ops%len(keys)], version: int64(ops + 1)}
+		jobs <- job{side: side, id: id, key: keys[ops%len(keys)]}
 		ops++
 	}
 	close(jobs)
 	workers.Wait()
 	fails.check(b)
+	calls := [2][]int64{make([]int64, sent[0]), make([]int64, sent[1])}
+	acks := [2][]int64{make([]int64, sent[0]), make([]int64, sent[1])}
+	for _, ps := range done {
+		for _, p := range ps {
+			calls[p.side][p.id], acks[p.side][p.id] = p.call, p.back
+		}
+	}
 
-	var got [2][]time.Duration
+	var got [2][]received
 	deadline := time.Now().Add(subDrain)
 	for {
-		got = parseLatencies(b, child.Stdout())
+		got = parseReceipts(b, child.Stdout())
 		if len(got[0]) >= sent[0] && len(got[1]) >= sent[1] {
 			break
 		}
@@ -165,37 +172,52 @@ SELECT pg_notify($4, '')`
 		time.Sleep(20 * time.Millisecond)
 	}
 	child.Abort()
-	if len(got[0]) != sent[0] || len(got[1]) != sent[1] {
-		b.Errorf("received %d records and %d rows, want %d and %d (duplicates)", len(got[0]), len(got[1]), sent[0], sent[1])
+	var p50 [2]time.Duration
+	for side, name := range []string{"shoal-", "notify-"} {
+		seen := make([]bool, sent[side])
+		var lat, vis, ack []time.Duration
+		for _, r := range got[side] {
+			if r.id < 0 || r.id >= sent[side] || seen[r.id] {
+				b.Fatalf("%sreceived id %d twice or out of range (sent %d)", name, r.id, sent[side])
+			}
+			seen[r.id] = true
+			lat = append(lat, time.Duration(r.at-calls[side][r.id]))
+			vis = append(vis, time.Duration(r.at-acks[side][r.id]))
+			ack = append(ack, time.Duration(acks[side][r.id]-calls[side][r.id]))
+		}
+		p50[side] = reportLatency(b, name, lat)
+		reportLatency(b, name+"ack-", ack)
+		reportLatency(b, name+"seen-", vis)
 	}
-	p50Shoal := reportLatency(b, "shoal-", got[0])
-	p50Notify := reportLatency(b, "notify-", got[1])
-	b.ReportMetric(float64(p50Shoal)/float64(p50Notify), "shoal/notify")
-	mu.Lock()
-	defer mu.Unlock()
-	reportLatency(b, "shoal-ack-", ackShoal)
-	reportLatency(b, "notify-ack-", ackNotify)
+	b.ReportMetric(float64(p50[0])/float64(p50[1]), "shoal/notify")
 }
 
-// parseLatencies reads the child's "s NANOS" (a record) and "n NANOS" (a
-// row) lines.
-func parseLatencies(b *testing.B, out string) [2][]time.Duration {
-	var got [2][]time.Duration
+// received is one receipt the child printed: the record's id on its side
+// and the Unix time (ns) it was received.
+type received struct {
+	id int
+	at int64
+}
+
+// parseReceipts reads the child's "s ID NANOS" (a record) and "n ID NANOS"
+// (a row) lines.
+func parseReceipts(b *testing.B, out string) [2][]received {
+	var got [2][]received
 	for line := range strings.Lines(out) {
-		line = strings.TrimSpace(line)
-		side := 0
-		switch {
-		case strings.HasPrefix(line, "s "):
-		case strings.HasPrefix(line, "n "):
-			side = 1
-		default:
+		f := strings.Fields(line)
+		if len(f) != 3 || (f[0] != "s" && f[0] != "n") {
 			continue
 		}
-		ns, err := strconv.ParseInt(line[2:], 10, 64)
-		if err != nil {
+		id, err1 := strconv.Atoi(f[1])
+		at, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
 			b.Fatalf("subscriber printed %q", line)
 		}
-		got[side] = append(got[side], time.Duration(ns))
+		side := 0
+		if f[0] == "n" {
+			side = 1
+		}
+		got[side] = append(got[side], received{id, at})
 	}
 	return got
 }
@@ -203,8 +225,9 @@ func parseLatencies(b *testing.B, out string) [2][]time.Duration {
 // TestBenchSubscriberProcess is the subscriber process of
 // BenchmarkSubscriberLatency; it skips unless that benchmark started it.
 // It prints "ready" once subscribed and listening, then one line per
-// record received: "s NANOS" for the Log's records and "n NANOS" for the
-// peer's rows, NANOS being the time from the put call to the receipt.
+// record received: "s ID NANOS" for the Log's records and "n ID NANOS" for
+// the peer's rows, ID being the record's number (its first 8 bytes) and
+// NANOS the Unix time of the receipt in nanoseconds.
 func TestBenchSubscriberProcess(t *testing.T) {
 	if os.Getenv(subEnv) == "" {
 		t.Skip("the subscriber process of BenchmarkSubscriberLatency; it sets " + subEnv)
@@ -235,10 +258,10 @@ func TestBenchSubscriberProcess(t *testing.T) {
 				if err != nil {
 					out.Fail("Subscription(%s).Next: %v", id, err)
 				}
-				now := time.Now()
+				now := time.Now().UnixNano()
 				buf = buf[:0]
 				for _, r := range ev.Records {
-					buf = fmt.Appendf(buf, "s %d\n", now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(r.Data)))).Nanoseconds())
+					buf = fmt.Appendf(buf, "s %d %d\n", binary.BigEndian.Uint64(r.Data), now)
 				}
 				if len(buf) > 0 {
 					out.Write(buf)
@@ -274,7 +297,7 @@ func TestBenchSubscriberProcess(t *testing.T) {
 		_, err = pgx.ForEachRow(rows, []any{&id, &data}, func() error {
 			if !seen[id] {
 				seen[id] = true
-				buf = fmt.Appendf(buf, "n %d\n", time.Since(time.Unix(0, int64(binary.BigEndian.Uint64(data)))).Nanoseconds())
+				buf = fmt.Appendf(buf, "n %d %d\n", binary.BigEndian.Uint64(data), time.Now().UnixNano())
 			}
 			return nil
 		})
