@@ -75,7 +75,7 @@ bin=$(mktemp -d)
 
 echo "# PostgreSQL engine benchmarks, git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo '+uncommitted'), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "# $(go version); $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
-echo "# server: $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT version()" 2>/dev/null | cut -d' ' -f1-2); $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout')" 2>/dev/null)"
+echo "# server: $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT version()" 2>/dev/null | cut -d' ' -f1-2); $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout')" 2>/dev/null)"
 echo "# R=$R R_LARGE=$R_LARGE ONLY_LARGE=${ONLY_LARGE:-} PUT_ROUNDS=$PUT_ROUNDS BATCHES=$BATCHES LAT_PUTS_LOW=$LAT_PUTS_LOW LAT_PUTS=$LAT_PUTS READS=$READS SHOAL_BENCH_RECORDS=$SHOAL_BENCH_RECORDS SHOAL_BENCH_SPANS=${SHOAL_BENCH_SPANS:-24}"
 go test -c -o "$bin/postgres.test" ./shardlog/postgres
 run() { # repetition benchtime regexp [name suffix]
