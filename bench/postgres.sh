@@ -87,7 +87,7 @@ trap 'rm -rf "$out" "$bin"; psql "$SHOAL_TEST_POSTGRES" -qc "DROP TABLE IF EXIST
 # probe REPETITION: pgbench tx/s of a one-row INSERT, and of the same with pg_notify, 16 clients.
 probe() {
   local a b
-  psql "$SHOAL_TEST_POSTGRES" -qc "CREATE TABLE IF NOT EXISTS $probe_table (x int); TRUNCATE $probe_table" >/dev/null
+  psql "$SHOAL_TEST_POSTGRES" -qc "SET client_min_messages = warning; CREATE TABLE IF NOT EXISTS $probe_table (x int); TRUNCATE $probe_table" >/dev/null
   echo "INSERT INTO $probe_table VALUES (1);" > "$bin/insert.sql"
   printf 'BEGIN;\nINSERT INTO %s VALUES (1);\nSELECT pg_notify(%s, %s);\nCOMMIT;\n' "$probe_table" "'$probe_table'" "''" > "$bin/notify.sql"
   a=$(pgbench -n -T 5 -c 16 -j 2 -f "$bin/insert.sql" "$SHOAL_TEST_POSTGRES" 2>&1 | grep -oE 'tps = [0-9.]+' | head -1 | cut -d' ' -f3)
