@@ -41,11 +41,33 @@
 //
 // Storage is an Engine: shardlog/file is the durable embedded default
 // (segment files, group-committed fdatasync, crash recovery),
+// shardlog/postgres keeps the log in PostgreSQL for many processes,
 // shardlog/memory keeps everything in memory for tests, and
 // shardlog/shardlogtest is the conformance suite every engine passes. The
 // Log adds no durability of its own: what is on disk when a call returns is
 // the engine's contract (see package file); the memory engine keeps nothing
 // across a restart.
+//
+// Sharing a log: when the Engine is also a SharedEngine (shardlog/postgres;
+// shardlog/memory between Logs of one process), many Logs, in many
+// processes, open one log at once. Each Log then treats its copy of the
+// streams' metadata as a cache: every metadata change (CreateStream, a
+// reshard, a retention, tag or consumer change) is a serialized update in
+// the engine, with the seals of a reshard in the same transaction; each Log
+// learns of the others' changes from the engine's change feed (within a
+// second; a full reload every 30 s backs it up), and reloads a stream at
+// once when an append finds its shard sealed or a key read finds the last
+// shard of the key's lineage sealed. So an append racing another process's
+// reshard lands in the parent before its seal or is rerouted to the child,
+// never lost and never acknowledged twice; AppendKey's check and ReadKey
+// stay linearizable across processes; a stream another Log created is found
+// by name at once, and ListStreams lists what every Log created. What stays
+// per Log: provisioned throughput budgets and account quotas are counted
+// by each Log for its own calls, retention holds (HoldRetention) bind only
+// the Log they were registered with, and iterators and NextTokens are
+// valid in another Log only if both were opened with the same
+// WithTokenSecret. DescribeStream and GetRecords answer from the cache, at
+// most about a second behind another Log's change.
 //
 // Usage:
 //

@@ -36,7 +36,9 @@ type Engine interface {
 	// has no records here, cond.Inherited) equals cond.Expected, else it
 	// returns a *ConflictError and stores nothing. A record that arrived
 	// before cond.Horizon (it is past retention) counts as absent. It returns ErrShardSealed
-	// once the shard was sealed. On return the records are as durable as the
+	// once the shard was sealed, before any check of cond: a Log whose
+	// metadata lags a reshard by another Log learns of the reshard from
+	// the seal, not from a conflict judged on the parent alone. On return the records are as durable as the
 	// engine's documented contract says.
 	Append(ctx context.Context, shard ShardRef, now time.Time, records []Entry, cond *Condition) (first SequenceNumber, arrival time.Time, err error)
 	// Seal closes the shard for appends and returns the sequence number of its
@@ -113,6 +115,12 @@ type ShardBounds struct {
 	FirstArrival time.Time
 	LastArrival  time.Time
 	Sealed       bool
+	// Trimmed is the sequence number of the latest record Trim removed
+	// (zero if it removed none): no record after it was removed by a
+	// trim. A SharedEngine must report it, since the Logs sharing it all
+	// trim and none can track the others' trims; a single-owner engine may
+	// leave it zero, and the Log then tracks its own trims.
+	Trimmed SequenceNumber
 }
 
 // Record is a stored record, as GetRecords returns it.

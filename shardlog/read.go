@@ -53,6 +53,10 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	if err != nil {
 		return shardRead{}, engineError(err, "bounds of %s/%s", s.name, shardID)
 	}
+	if l.shared != nil {
+		// Every Log sharing the engine trims: only the engine knows.
+		through, known = b.Trimmed, true
+	}
 	gap := false
 	if b.Count > 0 && b.FirstArrival.Before(horizon) {
 		seq, ok, err := l.engine.SeekTime(ctx, ref, horizon)

@@ -33,8 +33,10 @@ import "context"
 //     deleted, or deleted and created again, fails with an error wrapping
 //     ErrResourceNotFound instead of reaching the new stream's shard.
 //
-// The file and memory engines are not shared engines: each is opened by
-// one Log (the file engine locks its directory).
+// The file engine is not a shared engine: one Log opens it (it locks its
+// directory). The memory engine is one between the Logs of one process
+// (memory.Engine.Attach), and the multi-Log group of shardlogtest
+// (RunMultiLog) checks a shared engine with two or three Logs.
 type SharedEngine interface {
 	Engine
 

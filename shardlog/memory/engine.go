@@ -8,15 +8,16 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
 )
 
-// errClosed is returned by every call made after Close.
+// errClosed is returned by every call made on a closed handle.
 var errClosed = fmt.Errorf("memory engine: %w", shardlog.ErrClosed)
 
-// closedChan is what Notify returns once the engine is closed, so that
+// closedChan is what Notify returns once the handle is closed, so that
 // waiters never block on an engine that will not change again.
 var closedChan = func() chan struct{} {
 	c := make(chan struct{})
@@ -24,161 +25,118 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-// Engine is an in-memory shardlog.Engine. Its zero value is not usable; call
-// New. All methods are safe for concurrent use.
+// Engine is a handle on an in-memory log: New makes the log and its first
+// handle, Attach another handle on the same log. Its zero value is not
+// usable. All methods are safe for concurrent use.
 type Engine struct {
+	st     *store
+	closed atomic.Bool
+	feed   feed // the handle's change feed (Changes)
+}
+
+var (
+	_ shardlog.Engine       = (*Engine)(nil)
+	_ shardlog.SharedEngine = (*Engine)(nil)
+)
+
+// store is the log that every handle of one New shares.
+type store struct {
 	mu      sync.RWMutex
-	closed  bool
+	closed  bool                           // every handle was closed: the log is released
+	handles map[*Engine]struct{}           // the open handles
 	streams map[string]shardlog.StreamMeta // by stream name; deep copies
 	shards  map[string]map[string]*shard   // by stream name, then shard ID
+
+	updMu   sync.Mutex               // guards updates
+	updates map[string]chan struct{} // per stream name: a one-slot lock of its metadata updates
 }
 
-var _ shardlog.Engine = (*Engine)(nil)
-
-// New returns an empty in-memory engine.
+// New returns an empty in-memory log and its first handle.
 func New() *Engine {
-	return &Engine{
+	st := &store{
+		handles: make(map[*Engine]struct{}),
 		streams: make(map[string]shardlog.StreamMeta),
 		shards:  make(map[string]map[string]*shard),
+		updates: make(map[string]chan struct{}),
 	}
+	e := &Engine{st: st}
+	st.handles[e] = struct{}{}
+	return e
 }
 
-// shard is one shard's state. Every field is guarded by mu.
-//
-// Records are addressed by absolute index: the n-th record ever appended to
-// the shard has index n-1, whatever was trimmed since. records[0] has index
-// base, and records with index below trim are dead (trimmed) but may still
-// sit in the slice until the next compaction.
-type shard struct {
-	mu      sync.Mutex
-	dropped bool // the state was removed from the engine; look it up again
-	sealed  bool
-	seq     *shardlog.Sequencer
-	records []shardlog.Record
-	base    int // absolute index of records[0]
-	trim    int // absolute index of the first live record; base <= trim <= end
-	last    shardlog.SequenceNumber
-	keys    map[string][]int // partition key -> ascending absolute indices
-	notify  chan struct{}
-	watched bool // notify was handed out since it was made
-}
-
-func newShard(ref shardlog.ShardRef) *shard {
-	return &shard{
-		seq:    shardlog.NewSequencer(ref.Index, ref.Floor, 0, time.Time{}),
-		keys:   make(map[string][]int),
-		notify: make(chan struct{}),
-	}
-}
-
-// end returns the absolute index one past the last record.
-func (s *shard) end() int { return s.base + len(s.records) }
-
-// at returns the record at absolute index i.
-func (s *shard) at(i int) *shardlog.Record { return &s.records[i-s.base] }
-
-// live returns the records not trimmed.
-func (s *shard) live() []shardlog.Record { return s.records[s.trim-s.base:] }
-
-// broadcast wakes every waiter of Notify and arms a fresh channel.
-// A channel nobody took from Notify is kept: appends with no waiter cost
-// no allocation.
-func (s *shard) broadcast() {
-	if !s.watched {
-		return
-	}
-	close(s.notify)
-	s.notify = make(chan struct{})
-	s.watched = false
-}
-
-// drop marks the state as removed from the engine and wakes its waiters.
-// The caller holds s.mu.
-func (s *shard) drop() {
-	if s.dropped {
-		return
-	}
-	s.dropped = true
-	close(s.notify)
-	s.records, s.keys = nil, nil
-}
-
-// keyPositions returns the live absolute indices of key's records, pruning
-// the trimmed ones from the index on the way.
-func (s *shard) keyPositions(key string) []int {
-	p := s.keys[key]
-	if len(p) == 0 {
+// checkRefLocked returns an error wrapping shardlog.ErrResourceNotFound if
+// ref names an incarnation of its stream that is not the stored one (the
+// stream was deleted, or deleted and created again). A ref with a zero
+// StreamID is not checked. The caller holds st.mu.
+func (st *store) checkRefLocked(ref shardlog.ShardRef) error {
+	if ref.StreamID == 0 {
 		return nil
 	}
-	if p[0] < s.trim {
-		i := sort.SearchInts(p, s.trim)
-		if i == len(p) {
-			delete(s.keys, key)
-			return nil
-		}
-		p = p[i:]
-		s.keys[key] = p
+	if m, ok := st.streams[ref.Stream]; !ok || m.ID != ref.StreamID {
+		return fmt.Errorf("memory engine: shard %s of stream %s (ID %d): the stream was deleted: %w",
+			ref.ID, ref.Stream, ref.StreamID, shardlog.ErrResourceNotFound)
 	}
-	return p
+	return nil
 }
 
-// lastKey returns key's latest live record, or nil.
-func (s *shard) lastKey(key string) *shardlog.Record {
-	p := s.keyPositions(key)
-	if len(p) == 0 {
-		return nil
+// closedInMetaLocked reports whether the stored metadata of ref's stream
+// calls the shard closed. The caller holds st.mu.
+func (st *store) closedInMetaLocked(ref shardlog.ShardRef) bool {
+	m, ok := st.streams[ref.Stream]
+	if !ok {
+		return false
 	}
-	return s.at(p[len(p)-1])
-}
-
-// compact drops dead records from the slice once they are more than half of
-// it, and prunes the key index alongside. It costs at most twice the number
-// of records trimmed since the last compaction, so amortized constant time
-// per record.
-func (s *shard) compact() {
-	dead := s.trim - s.base
-	if dead == 0 || dead <= len(s.records)/2 {
-		return
-	}
-	s.records = slices.Clone(s.records[dead:])
-	s.base = s.trim
-	for k, p := range s.keys {
-		i := sort.SearchInts(p, s.trim)
-		switch {
-		case i == len(p):
-			delete(s.keys, k)
-		case i > 0:
-			s.keys[k] = slices.Clone(p[i:])
+	for i := range m.Shards {
+		if m.Shards[i].ID == ref.ID {
+			return m.Shards[i].Closed
 		}
 	}
+	return false
+}
+
+// closedInMeta is closedInMetaLocked for a caller without the lock.
+func (st *store) closedInMeta(ref shardlog.ShardRef) bool {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.closedInMetaLocked(ref)
 }
 
 // lookup returns the state of ref's shard, creating it if create is set;
-// otherwise it returns nil for a shard with no state.
+// otherwise it returns nil for a shard with no state. A shard's state is
+// created sealed if the stored metadata calls the shard closed (so its
+// seal outlives DropShard).
 func (e *Engine) lookup(ref shardlog.ShardRef, create bool) (*shard, error) {
-	e.mu.RLock()
-	if e.closed {
-		e.mu.RUnlock()
+	st := e.st
+	st.mu.RLock()
+	if st.closed || e.closed.Load() {
+		st.mu.RUnlock()
 		return nil, errClosed
 	}
-	s := e.shards[ref.Stream][ref.ID]
-	e.mu.RUnlock()
+	if err := st.checkRefLocked(ref); err != nil {
+		st.mu.RUnlock()
+		return nil, err
+	}
+	s := st.shards[ref.Stream][ref.ID]
+	st.mu.RUnlock()
 	if s != nil || !create {
 		return s, nil
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed || e.closed.Load() {
 		return nil, errClosed
 	}
-	byID := e.shards[ref.Stream]
+	if err := st.checkRefLocked(ref); err != nil {
+		return nil, err
+	}
+	byID := st.shards[ref.Stream]
 	if byID == nil {
 		byID = make(map[string]*shard)
-		e.shards[ref.Stream] = byID
+		st.shards[ref.Stream] = byID
 	}
 	if s = byID[ref.ID]; s == nil {
-		s = newShard(ref)
+		s = newShard(ref, st.closedInMetaLocked(ref))
 		byID[ref.ID] = s
 	}
 	return s, nil
@@ -209,6 +167,7 @@ func cloneMeta(m shardlog.StreamMeta) shardlog.StreamMeta {
 	m.ScalingEvents = slices.Clone(m.ScalingEvents)
 	m.ModeChanges = slices.Clone(m.ModeChanges)
 	m.EnhancedMonitoring = slices.Clone(m.EnhancedMonitoring)
+	m.EncryptionKeyIDs = slices.Clone(m.EncryptionKeyIDs)
 	return m
 }
 
@@ -217,13 +176,14 @@ func (e *Engine) LoadStreams(ctx context.Context) ([]shardlog.StreamMeta, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
+	st := e.st
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.closed || e.closed.Load() {
 		return nil, errClosed
 	}
-	out := make([]shardlog.StreamMeta, 0, len(e.streams))
-	for _, m := range e.streams {
+	out := make([]shardlog.StreamMeta, 0, len(st.streams))
+	for _, m := range st.streams {
 		out = append(out, cloneMeta(m))
 	}
 	slices.SortFunc(out, func(a, b shardlog.StreamMeta) int { return strings.Compare(a.Name, b.Name) })
@@ -231,64 +191,123 @@ func (e *Engine) LoadStreams(ctx context.Context) ([]shardlog.StreamMeta, error)
 }
 
 // SaveStream stores a copy of meta under meta.Name, replacing any previous
-// version at once.
+// version at once, and tells every handle's change feed. It waits for an
+// UpdateStream of the stream in progress. Metadata with another non-zero ID
+// than the stored one's starts a new incarnation: the old one's records
+// are dropped.
 func (e *Engine) SaveStream(ctx context.Context, meta shardlog.StreamMeta) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	meta = cloneMeta(meta)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed.Load() {
 		return errClosed
 	}
-	e.streams[meta.Name] = meta
+	unlock, err := e.st.lockUpdates(ctx, meta.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	e.st.mu.Lock()
+	if e.st.closed || e.closed.Load() {
+		e.st.mu.Unlock()
+		return errClosed
+	}
+	old := e.st.storeLocked(cloneMeta(meta))
+	e.st.mu.Unlock()
+	dropAll(old)
 	return nil
 }
 
-// DropStream deletes the stream's metadata and the state of all its shards.
-// Dropping an unknown stream is not an error.
-func (e *Engine) DropStream(ctx context.Context, name string) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// storeLocked stores meta and announces it on every open handle's change
+// feed. If meta starts a new incarnation of the stream, it unlinks the old
+// incarnation's shard states and returns them for the caller to drop once
+// it has released st.mu. The caller holds st.mu for writing.
+func (st *store) storeLocked(meta shardlog.StreamMeta) map[string]*shard {
+	var old map[string]*shard
+	if prev, ok := st.streams[meta.Name]; ok && prev.ID != 0 && meta.ID != 0 && prev.ID != meta.ID {
+		old = st.shards[meta.Name]
+		delete(st.shards, meta.Name)
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return errClosed
-	}
-	delete(e.streams, name)
-	byID := e.shards[name]
-	delete(e.shards, name)
-	e.mu.Unlock()
+	st.streams[meta.Name] = meta
+	st.announceLocked(meta.Name)
+	return old
+}
 
+// announceLocked tells every open handle's change feed that the stream
+// changed. It never blocks. The caller holds st.mu.
+func (st *store) announceLocked(name string) {
+	for h := range st.handles {
+		h.feed.push(name)
+	}
+}
+
+// dropAll drops shard states already unlinked from the store.
+func dropAll(byID map[string]*shard) {
 	for _, s := range byID {
 		s.mu.Lock()
 		s.drop()
 		s.mu.Unlock()
 	}
+}
+
+// DropStream deletes the stream's metadata and the state of all its shards,
+// and tells every handle's change feed. It waits for an UpdateStream of the
+// stream in progress. Dropping an unknown stream is not an error.
+func (e *Engine) DropStream(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.closed.Load() {
+		return errClosed
+	}
+	st := e.st
+	unlock, err := st.lockUpdates(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st.mu.Lock()
+	if st.closed || e.closed.Load() {
+		st.mu.Unlock()
+		return errClosed
+	}
+	_, existed := st.streams[name]
+	delete(st.streams, name)
+	byID := st.shards[name]
+	delete(st.shards, name)
+	if existed {
+		st.announceLocked(name)
+	}
+	st.mu.Unlock()
+	dropAll(byID)
 	return nil
 }
 
-// DropShard deletes the shard's records and state: it is empty and unsealed
-// again if used later. Dropping a shard with no state is not an error.
+// DropShard deletes the shard's records and state: it is empty if used
+// later, and unsealed unless the stored metadata calls it closed. Dropping
+// a shard with no state is not an error.
 func (e *Engine) DropShard(ctx context.Context, ref shardlog.ShardRef) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	st := e.st
+	st.mu.Lock()
+	if st.closed || e.closed.Load() {
+		st.mu.Unlock()
 		return errClosed
 	}
-	s := e.shards[ref.Stream][ref.ID]
+	if err := st.checkRefLocked(ref); err != nil {
+		st.mu.Unlock()
+		return err
+	}
+	s := st.shards[ref.Stream][ref.ID]
 	if s != nil {
-		delete(e.shards[ref.Stream], ref.ID)
-		if len(e.shards[ref.Stream]) == 0 {
-			delete(e.shards, ref.Stream)
+		delete(st.shards[ref.Stream], ref.ID)
+		if len(st.shards[ref.Stream]) == 0 {
+			delete(st.shards, ref.Stream)
 		}
 	}
-	e.mu.Unlock()
+	st.mu.Unlock()
 
 	if s != nil {
 		s.mu.Lock()
@@ -439,12 +458,23 @@ func (e *Engine) SeekTime(ctx context.Context, ref shardlog.ShardRef, t time.Tim
 // with sequence numbers > after, in order, at most max. It walks only the
 // key's own index, so its cost does not depend on the shard's other keys.
 func (e *Engine) ReadKey(ctx context.Context, ref shardlog.ShardRef, partitionKey string, after shardlog.SequenceNumber, max int) ([]shardlog.Record, error) {
+	recs, _, err := e.ReadKeySealed(ctx, ref, partitionKey, after, max)
+	return recs, err
+}
+
+// ReadKeySealed is ReadKey that also reports whether the shard was sealed,
+// read under the same lock as the records. A shard with no state is sealed
+// if the stored metadata calls it closed.
+func (e *Engine) ReadKeySealed(ctx context.Context, ref shardlog.ShardRef, partitionKey string, after shardlog.SequenceNumber, max int) ([]shardlog.Record, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s, err := e.lock(ref, false)
-	if err != nil || s == nil {
-		return nil, err
+	if err != nil {
+		return nil, false, err
+	}
+	if s == nil {
+		return nil, e.st.closedInMeta(ref), nil
 	}
 	defer s.mu.Unlock()
 
@@ -452,31 +482,42 @@ func (e *Engine) ReadKey(ctx context.Context, ref shardlog.ShardRef, partitionKe
 	i := sort.Search(len(p), func(i int) bool { return s.at(p[i]).SequenceNumber.Compare(after) > 0 })
 	n := min(max, len(p)-i)
 	if n <= 0 {
-		return nil, nil
+		return nil, s.sealed, nil
 	}
 	out := make([]shardlog.Record, n)
 	for j := range out {
 		out[j] = *s.at(p[i+j])
 	}
-	return out, nil
+	return out, s.sealed, nil
 }
 
 // LastKey returns a copy of the key's latest live record in this shard,
 // and false if it has none. Its Data is shared with the engine and must not
 // be modified.
 func (e *Engine) LastKey(ctx context.Context, ref shardlog.ShardRef, partitionKey string) (shardlog.Record, bool, error) {
+	r, found, _, err := e.LastKeySealed(ctx, ref, partitionKey)
+	return r, found, err
+}
+
+// LastKeySealed is LastKey that also reports whether the shard was sealed,
+// read under the same lock as the record. A shard with no state is sealed
+// if the stored metadata calls it closed.
+func (e *Engine) LastKeySealed(ctx context.Context, ref shardlog.ShardRef, partitionKey string) (shardlog.Record, bool, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return shardlog.Record{}, false, err
+		return shardlog.Record{}, false, false, err
 	}
 	s, err := e.lock(ref, false)
-	if err != nil || s == nil {
-		return shardlog.Record{}, false, err
+	if err != nil {
+		return shardlog.Record{}, false, false, err
+	}
+	if s == nil {
+		return shardlog.Record{}, false, e.st.closedInMeta(ref), nil
 	}
 	defer s.mu.Unlock()
 	if r := s.lastKey(partitionKey); r != nil {
-		return *r, true, nil
+		return *r, true, s.sealed, nil
 	}
-	return shardlog.Record{}, false, nil
+	return shardlog.Record{}, false, s.sealed, nil
 }
 
 // Bounds describes the shard's live records and whether it is sealed. A
@@ -491,7 +532,7 @@ func (e *Engine) Bounds(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sh
 	}
 	defer s.mu.Unlock()
 
-	b := shardlog.ShardBounds{Sealed: s.sealed}
+	b := shardlog.ShardBounds{Sealed: s.sealed, Trimmed: s.trimmed}
 	if live := s.live(); len(live) > 0 {
 		first, last := &live[0], &live[len(live)-1]
 		b.Count = int64(len(live))
@@ -518,6 +559,7 @@ func (e *Engine) Trim(ctx context.Context, ref shardlog.ShardRef, before time.Ti
 	if n == 0 {
 		return nil
 	}
+	s.trimmed = live[n-1].SequenceNumber
 	clear(live[:n]) // let the data go even before compaction
 	s.trim += n
 	s.compact()
@@ -538,24 +580,42 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 	return s.notify
 }
 
-// Close releases every stream and shard and wakes all Notify waiters. Later
-// calls, except Close and Notify, return an error wrapping
-// shardlog.ErrClosed. Closing twice is not an error.
+// Close closes this handle: later calls on it, except Close, Notify and
+// Changes, return an error wrapping shardlog.ErrClosed, Notify returns a
+// closed channel and the Changes channel is closed. Every Notify waiter is
+// woken (spuriously for those of other handles), so none waits for ever on
+// a handle that will not change again. Other handles keep working; closing
+// the last open handle releases every stream and shard. Closing twice is
+// not an error.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if !e.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	e.closed = true
-	all := e.shards
-	e.streams, e.shards = nil, nil
-	e.mu.Unlock()
+	e.feed.close()
+	st := e.st
+	st.mu.Lock()
+	delete(st.handles, e)
+	last := len(st.handles) == 0 && !st.closed
+	all := st.shards
+	if last {
+		st.closed = true
+		st.streams, st.shards = nil, nil
+	} else {
+		all = make(map[string]map[string]*shard, len(st.shards))
+		for name, byID := range st.shards {
+			all[name] = maps.Clone(byID)
+		}
+	}
+	st.mu.Unlock()
 
 	for _, byID := range all {
 		for _, s := range byID {
 			s.mu.Lock()
-			s.drop()
+			if last {
+				s.drop()
+			} else {
+				s.broadcast()
+			}
 			s.mu.Unlock()
 		}
 	}

@@ -93,6 +93,12 @@ func testEngine(t *testing.T, newEngine NewEngine) {
 		require.NotContains(t, metas, "a")
 		require.Contains(t, metas, "b")
 		for _, ref := range a {
+			if _, shared := e.(shardlog.SharedEngine); shared {
+				// A shared engine refuses the dropped incarnation's shards.
+				_, err := e.Read(ctx, ref, shardlog.SequenceNumber{}, 10, 1<<20)
+				require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+				continue
+			}
 			requireEmptyShard(t, ctx, e, ref)
 		}
 		require.Len(t, readAll(t, ctx, e, b[0]), 3, "another stream keeps its records")
@@ -603,6 +609,15 @@ func testEngine(t *testing.T, newEngine NewEngine) {
 		require.Equal(t, kept[0].SequenceNumber, b.First)
 		require.Equal(t, kept[len(kept)-1].SequenceNumber, b.Last)
 		require.True(t, b.FirstArrival.Equal(kept[0].ApproximateArrivalTimestamp))
+		// Trimmed names the last record removed: exact on a shared engine,
+		// zero or exact on a single-owner one.
+		var removed shardlog.SequenceNumber
+		if start > 0 {
+			removed = all[start-1].SequenceNumber
+		}
+		if _, shared := e.(shardlog.SharedEngine); shared || !b.Trimmed.IsZero() {
+			require.Equal(t, removed, b.Trimmed, "ShardBounds.Trimmed is the last record Trim removed")
+		}
 		seq, ok, err := e.SeekTime(ctx, ref, Epoch)
 		require.NoError(t, err)
 		require.True(t, ok)
