@@ -28,11 +28,17 @@ type Engine struct {
 	span     int64  // positions per records partition
 	dropWait time.Duration
 	log      *slog.Logger
+	// copyInsert makes Append insert with COPY instead of a multi-row
+	// INSERT (for the measurement that chose the INSERT).
+	copyInsert bool
 
 	mu      sync.Mutex
 	closed  bool
 	waiters map[string]chan struct{} // by waiterKey; closed and removed on wake
 	parts   map[int64]bool           // records partitions known to exist
+
+	preparing  bool           // prepareNext is creating a partition
+	background sync.WaitGroup // prepareNext's goroutine
 
 	feed        *changeFeed
 	cancel      context.CancelFunc
@@ -156,6 +162,7 @@ func (e *Engine) Close() error {
 	}
 	e.cancel()
 	<-e.done
+	e.background.Wait()
 	e.feed.close()
 	e.closePool()
 	return nil

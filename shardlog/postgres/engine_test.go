@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shoal-dev/shoal/internal/pgtest"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/stretchr/testify/require"
 )
@@ -349,7 +350,7 @@ func TestClose(t *testing.T) {
 // another engine, on other connections, reads all of it at once. An
 // append cancelled before it commits stores nothing.
 func TestAppendDurableOnReturn(t *testing.T) {
-	pool := testPool(t)
+	pool := pgtest.Pool(t) // synchronous_commit as the server sets it
 	schema := freshSchema(t, pool)
 	a := openEngine(t, pool, schema)
 	b := openEngine(t, pool, schema)

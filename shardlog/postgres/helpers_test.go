@@ -12,10 +12,19 @@ import (
 )
 
 // testPool is a small pool every engine of a test shares: the suite runs
-// many engines, and each also holds its listener's connection.
+// many engines, and each also holds its listener's connection. Its
+// sessions commit with synchronous_commit=off: the tests check what
+// commits make visible, and in what order, not that the server's disk
+// flushed them (that is the server's part of the durability contract,
+// which TestAppendDurableOnReturn runs with the server's setting), and
+// waiting for a WAL flush per commit would make the suite minutes long on
+// a slow disk.
 func testPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	return pgtest.PoolWith(t, func(c *pgxpool.Config) { c.MaxConns = 16 })
+	return pgtest.PoolWith(t, func(c *pgxpool.Config) {
+		c.MaxConns = 16
+		c.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	})
 }
 
 // freshSchema returns a schema name no other test uses, dropped (with

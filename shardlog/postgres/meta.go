@@ -121,6 +121,8 @@ func (e *Engine) SaveStream(ctx context.Context, meta shardlog.StreamMeta) error
 // tx lock their shard's row and commit with the metadata. If fn returns
 // nil metadata and no error, nothing is stored and the current metadata
 // (zero if none) is returned. If fn fails, its error is returned as it is.
+// fn runs while the update holds one of the pool's connections (and the
+// stream's lock): it should do nothing but compute and seal through tx.
 func (e *Engine) UpdateStream(ctx context.Context, name string, fn func(tx shardlog.MetaTx, cur *shardlog.StreamMeta) (*shardlog.StreamMeta, error)) (shardlog.StreamMeta, error) {
 	if e.isClosed() {
 		return shardlog.StreamMeta{}, errClosed

@@ -79,18 +79,18 @@ func (e *Engine) loadPartitions(ctx context.Context) error {
 	return nil
 }
 
-// ensurePartitions creates partitions from..to that do not exist, and the
-// one after to, so that the next span's appends find theirs. Each is
+// ensurePartitions creates partitions from..to that do not exist, and, if
+// ahead, the one after to, so that the next span's appends find theirs. Each is
 // created as a plain table and then attached: ATTACH PARTITION takes only
 // a SHARE UPDATE EXCLUSIVE lock on the records table, which appends and
 // reads do not wait for (CREATE TABLE ... PARTITION OF would take ACCESS
 // EXCLUSIVE). An advisory lock serializes the engines that create the
 // same partition at once.
-func (e *Engine) ensurePartitions(ctx context.Context, from, to int64) error {
+func (e *Engine) ensurePartitions(ctx context.Context, from, to int64, ahead bool) error {
 	if e.isClosed() {
 		return errClosed
 	}
-	if to < math.MaxInt64/e.span {
+	if ahead && to < math.MaxInt64/e.span-1 {
 		to++
 	}
 	tx, err := e.pool.Begin(ctx)
@@ -129,6 +129,35 @@ func (e *Engine) ensurePartitions(ctx context.Context, from, to int64) error {
 	}
 	e.mu.Unlock()
 	return nil
+}
+
+// prepareNext creates, in the background, the partition after the one of
+// pos if it is not known to exist, so that appends rarely create one
+// themselves. One creation runs at a time; Close waits for it.
+func (e *Engine) prepareNext(pos uint64) {
+	k := e.partitionOf(int64(pos)) + 1
+	if int64(pos)%e.span < e.span/2 || k >= math.MaxInt64/e.span {
+		return // not yet: the second half of the span has time enough
+	}
+	e.mu.Lock()
+	if e.closed || e.parts[k] || e.preparing {
+		e.mu.Unlock()
+		return
+	}
+	e.preparing = true
+	e.background.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.background.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.ensurePartitions(ctx, k, k, false); err != nil && !e.isClosed() {
+			e.log.Warn("postgres engine: creating the next records partition failed; the append that needs it will", "schema", e.schema, "err", err)
+		}
+		e.mu.Lock()
+		e.preparing = false
+		e.mu.Unlock()
+	}()
 }
 
 // Trim raises the shard's retention horizon to before: reads, Bounds and
