@@ -45,10 +45,11 @@ func newClockedStore(t *testing.T) (*shardlogtest.Clock, *shardlog.Log, *eventst
 	return clk, l, s
 }
 
-// TestRetentionGap: a projection that resumes from a checkpoint whose
-// event has passed retention reports it (Observer.Gap, Stats.Gaps, a
-// warning) and goes on from the oldest retained event; one whose
-// checkpoint is still retained reports nothing.
+// TestRetentionGap: a projection that resumes from a checkpoint after
+// which events it never read have passed retention reports it
+// (Observer.Gap, Stats.Gaps, a warning) and goes on from the oldest
+// retained event; one that read everything before it expired reports
+// nothing.
 func TestRetentionGap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -64,6 +65,7 @@ func TestRetentionGap(t *testing.T) {
 		return r, obs, m
 	}
 	run("behind")
+	appendOrders(t, s, "late", 5, 1) // "behind" never reads these
 	// "kept" reads the newer events before the old ones expire.
 	clk.Advance(shardlog.DefaultRetentionHours*time.Hour - time.Hour)
 	appendOrders(t, s, "mid", 5, 1)
