@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-dev/shoal/aggregate"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pglog"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
@@ -124,14 +125,22 @@ type engineKind struct {
 	open func(t *testing.T) shardlog.Engine
 }
 
-var engineKinds = []engineKind{
-	{"memory", func(t *testing.T) shardlog.Engine { return memory.New() }},
-	{"file", func(t *testing.T) shardlog.Engine {
-		e, err := file.Open(t.TempDir())
-		require.NoError(t, err)
-		return e
-	}},
-}
+// engineKinds are the engines the tests run on: the PostgreSQL engine too
+// when SHOAL_TEST_POSTGRES names a server.
+var engineKinds = func() []engineKind {
+	kinds := []engineKind{
+		{"memory", func(t *testing.T) shardlog.Engine { return memory.New() }},
+		{"file", func(t *testing.T) shardlog.Engine {
+			e, err := file.Open(t.TempDir())
+			require.NoError(t, err)
+			return e
+		}},
+	}
+	if pglog.Available() {
+		kinds = append(kinds, engineKind{pglog.Kind, func(t *testing.T) shardlog.Engine { return pglog.Engine(t) }})
+	}
+	return kinds
+}()
 
 // eachEngine runs fn as a parallel subtest per engine.
 func eachEngine(t *testing.T, fn func(t *testing.T, ek engineKind)) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pglog"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
 	"github.com/shoal-dev/shoal/shardlog/memory"
@@ -41,8 +42,15 @@ type (
 // testStream is the shardlog stream every test store writes to.
 const testStream = "events"
 
-// engineKinds are the shardlog engines the important tests run on.
-var engineKinds = []string{"memory", "file"}
+// engineKinds are the shardlog engines the important tests run on: the
+// PostgreSQL engine too when SHOAL_TEST_POSTGRES names a server.
+var engineKinds = func() []string {
+	kinds := []string{"memory", "file"}
+	if pglog.Available() {
+		kinds = append(kinds, pglog.Kind)
+	}
+	return kinds
+}()
 
 // eachEngine runs f as a parallel subtest per engine kind.
 func eachEngine(t *testing.T, f func(t *testing.T, kind string)) {
@@ -68,6 +76,7 @@ type env struct {
 	ctx    context.Context
 	kind   string
 	dir    string     // file engine only
+	schema string     // PostgreSQL engine only
 	clock  *fakeClock // nil: the real clock
 	shards int
 	log    *shardlog.Log
@@ -89,8 +98,11 @@ func newEnv(t *testing.T, kind string, opts ...envOption) *env {
 	for _, o := range opts {
 		o(e)
 	}
-	if kind == "file" {
+	switch kind {
+	case "file":
 		e.dir = t.TempDir()
+	case pglog.Kind:
+		e.schema = pglog.NewSchema(t)
 	}
 	e.openLog()
 	require.NoError(t, e.log.CreateStream(e.ctx, shardlog.CreateStreamInput{StreamName: testStream, ShardCount: e.shards}))
@@ -108,6 +120,8 @@ func (e *env) openLog() {
 		fe, err := file.Open(e.dir)
 		require.NoError(e.t, err)
 		eng = fe
+	case pglog.Kind:
+		eng = pglog.Open(e.t, e.schema)
 	default:
 		e.t.Fatalf("unknown engine kind %q", e.kind)
 	}
@@ -121,11 +135,11 @@ func (e *env) openLog() {
 }
 
 // reopenLog closes the log and opens it again on the same data: a process
-// restart for the file engine. The memory engine keeps nothing across a
-// close, so there the log stays open.
+// restart for the file and PostgreSQL engines. The memory engine keeps
+// nothing across a close, so there the log stays open.
 func (e *env) reopenLog() {
 	e.t.Helper()
-	if e.kind != "file" {
+	if e.kind == "memory" {
 		return
 	}
 	require.NoError(e.t, e.log.Close())

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shoal-dev/shoal/eventstore"
+	"github.com/shoal-dev/shoal/internal/pglog"
 	"github.com/shoal-dev/shoal/projection"
 	"github.com/shoal-dev/shoal/shardlog"
 	"github.com/shoal-dev/shoal/shardlog/file"
@@ -32,7 +33,11 @@ const testStream = "events"
 
 // eachEngine runs f as a parallel subtest per shardlog engine.
 func eachEngine(t *testing.T, f func(t *testing.T, kind string)) {
-	for _, kind := range []string{"memory", "file"} {
+	kinds := []string{"memory", "file"}
+	if pglog.Available() {
+		kinds = append(kinds, pglog.Kind)
+	}
+	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			f(t, kind)
@@ -53,6 +58,8 @@ func newStore(t *testing.T, kind string, shards int) *eventstore.Store {
 		fe, err := file.Open(t.TempDir())
 		require.NoError(t, err)
 		eng = fe
+	case pglog.Kind:
+		eng = pglog.Engine(t)
 	}
 	l, err := shardlog.Open(ctx, eng)
 	require.NoError(t, err)
