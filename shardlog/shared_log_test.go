@@ -1,0 +1,102 @@
+package shardlog_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/memory"
+)
+
+// staleEngine is a handle on a shared in-memory log whose Log can be kept
+// behind the others: with deaf set, its change feed delivers nothing, and
+// with failLoads set, loading metadata fails (the database is unreachable).
+type staleEngine struct {
+	*memory.Engine
+	failLoads atomic.Bool
+	deaf      bool
+	quiet     chan string // the feed handed out when deaf; never sends
+}
+
+var errUnreachable = errors.New("test: database unreachable")
+
+func (e *staleEngine) LoadStream(ctx context.Context, name string) (shardlog.StreamMeta, bool, error) {
+	if e.failLoads.Load() {
+		return shardlog.StreamMeta{}, false, errUnreachable
+	}
+	return e.Engine.LoadStream(ctx, name)
+}
+
+func (e *staleEngine) LoadStreams(ctx context.Context) ([]shardlog.StreamMeta, error) {
+	if e.failLoads.Load() {
+		return nil, errUnreachable
+	}
+	return e.Engine.LoadStreams(ctx)
+}
+
+func (e *staleEngine) Changes() <-chan string {
+	if e.deaf {
+		return e.quiet
+	}
+	return e.Engine.Changes()
+}
+
+// twoSharedLogs opens Log a on a fresh in-memory log and Log b on e, a
+// second handle on it (deaf to a's changes if told), both on clock.
+func twoSharedLogs(t *testing.T, deaf bool, clock func() time.Time) (a, b *shardlog.Log, e *staleEngine) {
+	t.Helper()
+	ctx := context.Background()
+	eng := memory.New()
+	e = &staleEngine{Engine: eng.Attach(), deaf: deaf, quiet: make(chan string)}
+	a, err := shardlog.Open(ctx, eng, shardlog.WithRetentionInterval(0), shardlog.WithClock(clock))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	b, err = shardlog.Open(ctx, e, shardlog.WithRetentionInterval(0), shardlog.WithClock(clock))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	return a, b, e
+}
+
+// TestSharedPutRecordsReportsCommittedEntriesWhenRerouteFails: PutRecords
+// over two shards, one of them sealed by another Log, commits the other
+// shard's entries; when reloading the metadata to reroute the sealed
+// group's entries then fails, those entries fail, but the committed ones
+// are still reported as committed (not a whole-request error that a client
+// would retry, storing them twice).
+func TestSharedPutRecordsReportsCommittedEntriesWhenRerouteFails(t *testing.T) {
+	ctx := context.Background()
+	a, b, e := twoSharedLogs(t, true, time.Now)
+	require.NoError(t, a.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 2}))
+	_, err := b.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: "s"}) // b caches s
+	require.NoError(t, err)
+
+	// a splits shard 1 (hash keys from 2^127), which b does not learn of.
+	require.NoError(t, a.SplitShard(ctx, shardlog.SplitShardInput{
+		StreamName: "s", ShardToSplit: "shardId-000000000001", NewStartingHashKey: "255211775190703847597530955573826158592",
+	}))
+	e.failLoads.Store(true)
+
+	out, err := b.PutRecords(ctx, shardlog.PutRecordsInput{StreamName: "s", Records: []shardlog.PutRecordsEntry{
+		{PartitionKey: "k", Data: []byte("to shard 0"), ExplicitHashKey: "0"},
+		{PartitionKey: "k", Data: []byte("to sealed shard 1"), ExplicitHashKey: "340282366920938463463374607431768211455"},
+	}})
+	require.NoError(t, err, "entry 0 is committed: the request as a whole must not fail")
+	require.Equal(t, 1, out.FailedRecordCount)
+	require.Equal(t, "shardId-000000000000", out.Records[0].ShardID)
+	require.Empty(t, out.Records[0].ErrorCode)
+	require.Equal(t, shardlog.ErrorCodeInternalFailure, out.Records[1].ErrorCode)
+	require.ErrorIs(t, out.Records[1].Err, shardlog.ErrInternalFailure)
+
+	// What was reported committed is in the log, once.
+	it, err := a.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: "shardId-000000000000", ShardIteratorType: shardlog.TrimHorizon})
+	require.NoError(t, err)
+	got, err := a.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it.ShardIterator})
+	require.NoError(t, err)
+	require.Len(t, got.Records, 1)
+	require.Equal(t, out.Records[0].SequenceNumber, got.Records[0].SequenceNumber)
+}
