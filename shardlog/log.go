@@ -157,7 +157,12 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	streams := l.streams
+	// A copy: a DeleteStream in flight still removes its stream from the
+	// map after Close has begun.
+	streams := make([]*stream, 0, len(l.streams))
+	for _, s := range l.streams {
+		streams = append(streams, s)
+	}
 	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait()

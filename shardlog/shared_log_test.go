@@ -100,3 +100,36 @@ func TestSharedPutRecordsReportsCommittedEntriesWhenRerouteFails(t *testing.T) {
 	require.Len(t, got.Records, 1)
 	require.Equal(t, out.Records[0].SequenceNumber, got.Records[0].SequenceNumber)
 }
+
+// dropGate is a memory engine whose DropStream waits to be let through.
+type dropGate struct {
+	*memory.Engine
+	entered, release chan struct{}
+}
+
+func (e *dropGate) DropStream(ctx context.Context, name string) error {
+	close(e.entered)
+	<-e.release
+	return nil // the handle is closed by now: the drop itself does not matter
+}
+
+// TestCloseRacesDeleteStream: Close, ending the streams' subscriptions,
+// must not read the Log's stream map while a DeleteStream in flight
+// removes its stream from it (a data race, or "concurrent map iteration
+// and map write"). Run with -race.
+func TestCloseRacesDeleteStream(t *testing.T) {
+	ctx := context.Background()
+	e := &dropGate{Engine: memory.New(), entered: make(chan struct{}), release: make(chan struct{})}
+	l, err := shardlog.Open(ctx, e, shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	require.NoError(t, l.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
+	deleted := make(chan error, 1)
+	go func() { deleted <- l.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: "s"}) }()
+	<-e.entered
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	time.Sleep(20 * time.Millisecond) // let Close run; no synchronization with it
+	close(e.release)
+	require.NoError(t, <-deleted)
+	require.NoError(t, <-closed)
+}
