@@ -30,6 +30,12 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	sm, err := s.shard(shardID)
 	if err != nil {
 		s.mu.RUnlock()
+		if found, rerr := l.refreshForShard(ctx, s, shardID); rerr != nil || found {
+			if rerr != nil {
+				return shardRead{}, rerr
+			}
+			return l.readShard(ctx, s, shardID, from, limit, maxBytes, throttled)
+		}
 		return shardRead{}, err
 	}
 	ref, closed := sm.Ref(&s.meta), sm.Closed
@@ -145,6 +151,12 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 	sm, err := s.shard(id)
 	if err != nil {
 		s.mu.RUnlock()
+		if found, rerr := l.refreshForShard(ctx, s, id); rerr != nil || found {
+			if rerr != nil {
+				return SequenceNumber{}, rerr
+			}
+			return l.resolve(ctx, s, id, p)
+		}
 		return SequenceNumber{}, err
 	}
 	ref := sm.Ref(&s.meta)

@@ -47,16 +47,18 @@ func (e *staleEngine) Changes() <-chan string {
 }
 
 // twoSharedLogs opens Log a on a fresh in-memory log and Log b on e, a
-// second handle on it (deaf to a's changes if told), both on clock.
+// second handle on it (deaf to a's changes if told), both on clock and
+// with one token secret.
 func twoSharedLogs(t *testing.T, deaf bool, clock func() time.Time) (a, b *shardlog.Log, e *staleEngine) {
 	t.Helper()
 	ctx := context.Background()
 	eng := memory.New()
 	e = &staleEngine{Engine: eng.Attach(), deaf: deaf, quiet: make(chan string)}
-	a, err := shardlog.Open(ctx, eng, shardlog.WithRetentionInterval(0), shardlog.WithClock(clock))
+	secret := shardlog.WithTokenSecret([]byte("one secret for both Logs"))
+	a, err := shardlog.Open(ctx, eng, shardlog.WithRetentionInterval(0), shardlog.WithClock(clock), secret)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close() })
-	b, err = shardlog.Open(ctx, e, shardlog.WithRetentionInterval(0), shardlog.WithClock(clock))
+	b, err = shardlog.Open(ctx, e, shardlog.WithRetentionInterval(0), shardlog.WithClock(clock), secret)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return a, b, e
@@ -132,4 +134,36 @@ func TestCloseRacesDeleteStream(t *testing.T) {
 	close(e.release)
 	require.NoError(t, <-deleted)
 	require.NoError(t, <-closed)
+}
+
+// TestSharedUnknownShardIsLookedUp: a shard another Log just created (a
+// split's child, named to the client by that Log) is found by a Log that
+// has not heard of the split yet, as a stream another Log created is:
+// GetShardIterator, GetRecords and NewCursor ask the engine before
+// answering ResourceNotFound.
+func TestSharedUnknownShardIsLookedUp(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := twoSharedLogs(t, true, time.Now)
+	require.NoError(t, a.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
+	_, err := b.DescribeStream(ctx, shardlog.DescribeStreamInput{StreamName: "s"})
+	require.NoError(t, err)
+	require.NoError(t, a.SplitShard(ctx, shardlog.SplitShardInput{
+		StreamName: "s", ShardToSplit: "shardId-000000000000", NewStartingHashKey: "170141183460469231731687303715884105728",
+	}))
+	it, err := b.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: "shardId-000000000001", ShardIteratorType: shardlog.TrimHorizon})
+	require.NoError(t, err)
+	_, err = b.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it.ShardIterator})
+	require.NoError(t, err)
+
+	// An iterator a issued on its newest child, read through b.
+	require.NoError(t, a.SplitShard(ctx, shardlog.SplitShardInput{
+		StreamName: "s", ShardToSplit: "shardId-000000000002", NewStartingHashKey: "255211775190703847597530955573826158592",
+	}))
+	it, err = a.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: "shardId-000000000004", ShardIteratorType: shardlog.TrimHorizon})
+	require.NoError(t, err)
+	_, err = b.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it.ShardIterator})
+	require.NoError(t, err)
+
+	_, err = b.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: "shardId-000000000009", ShardIteratorType: shardlog.TrimHorizon})
+	require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 }
