@@ -112,6 +112,18 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	} else if !caughtUp {
 		out.millisBehind = max(0, now.Sub(b.LastArrival).Milliseconds())
 	}
+	if !closed && caughtUp && b.Sealed && l.shared != nil {
+		// Another Log sealed the shard (b is its final state): load the
+		// metadata that closed it, to end here with the children.
+		if _, err := l.refresh(ctx, s.name); err != nil {
+			return shardRead{}, err
+		}
+		s.mu.RLock()
+		if sm, err := s.shard(shardID); err == nil && sm.Closed {
+			closed, children = true, s.children(shardID)
+		}
+		s.mu.RUnlock()
+	}
 	if closed && caughtUp {
 		out.end, out.children = true, children
 	}

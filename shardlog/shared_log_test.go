@@ -167,3 +167,27 @@ func TestSharedUnknownShardIsLookedUp(t *testing.T) {
 	_, err = b.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: "shardId-000000000009", ShardIteratorType: shardlog.TrimHorizon})
 	require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 }
+
+// TestSharedGetRecordsReachesEndOfShardSealedElsewhere: a GetRecords
+// poller on a Log that has not heard of another Log's split of its shard
+// still gets the shard's end and its children once it has read every
+// record, from the seal the engine reports, instead of empty batches until
+// the change feed catches up.
+func TestSharedGetRecordsReachesEndOfShardSealedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := twoSharedLogs(t, true, time.Now)
+	require.NoError(t, a.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
+	it, err := b.GetShardIterator(ctx, shardlog.GetShardIteratorInput{StreamName: "s", ShardID: "shardId-000000000000", ShardIteratorType: shardlog.TrimHorizon})
+	require.NoError(t, err)
+	put, err := a.PutRecord(ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", Data: []byte("x")})
+	require.NoError(t, err)
+	require.NoError(t, a.SplitShard(ctx, shardlog.SplitShardInput{
+		StreamName: "s", ShardToSplit: "shardId-000000000000", NewStartingHashKey: "170141183460469231731687303715884105728",
+	}))
+	got, err := b.GetRecords(ctx, shardlog.GetRecordsInput{ShardIterator: it.ShardIterator})
+	require.NoError(t, err)
+	require.Len(t, got.Records, 1)
+	require.Equal(t, put.SequenceNumber, got.Records[0].SequenceNumber)
+	require.Empty(t, got.NextShardIterator, "every record of the sealed shard is read: the shard ends")
+	require.Len(t, got.ChildShards, 2)
+}
