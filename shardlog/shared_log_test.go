@@ -191,3 +191,26 @@ func TestSharedGetRecordsReachesEndOfShardSealedElsewhere(t *testing.T) {
 	require.Empty(t, got.NextShardIterator, "every record of the sealed shard is read: the shard ends")
 	require.Len(t, got.ChildShards, 2)
 }
+
+// TestSharedDeregistrationEndsOtherLogsSubscriptions: a consumer
+// deregistered through one Log loses its subscriptions through the other
+// Logs too, as soon as they hear of it, not when the subscriptions' five
+// minutes are over.
+func TestSharedDeregistrationEndsOtherLogsSubscriptions(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := twoSharedLogs(t, false, time.Now)
+	require.NoError(t, a.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
+	reg, err := a.RegisterStreamConsumer(ctx, shardlog.RegisterStreamConsumerInput{StreamName: "s", ConsumerName: "c"})
+	require.NoError(t, err)
+	var sub *shardlog.Subscription
+	require.Eventually(t, func() bool { // once b has heard of the consumer
+		sub, err = b.SubscribeToShard(ctx, shardlog.SubscribeToShardInput{ConsumerARN: reg.ConsumerARN, ShardID: "shardId-000000000000", StartingPosition: shardlog.StartingPosition{Type: shardlog.Latest}})
+		return err == nil
+	}, time.Second, time.Millisecond)
+
+	require.NoError(t, a.DeregisterStreamConsumer(ctx, shardlog.DeregisterStreamConsumerInput{StreamName: "s", ConsumerName: "c"}))
+	wait, cancel := context.WithTimeout(ctx, 2*time.Second) // a heartbeat comes after 5 s
+	defer cancel()
+	_, err = sub.Next(wait)
+	require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
+}
