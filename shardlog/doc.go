@@ -67,7 +67,10 @@
 // the Log they were registered with, and iterators and NextTokens are
 // valid in another Log only if both were opened with the same
 // WithTokenSecret. DescribeStream and GetRecords answer from the cache, at
-// most about a second behind another Log's change.
+// most about a second behind another Log's change, except that a shard ID
+// the cache lacks, or a shard read to its end that the engine reports
+// sealed, makes the Log reload the stream first; EnforceRetention reloads
+// each stream before trimming it.
 //
 // Usage:
 //

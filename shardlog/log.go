@@ -157,7 +157,12 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	streams := l.streams
+	// A copy: a DeleteStream in flight still removes its stream from the
+	// map after Close has begun.
+	streams := make([]*stream, 0, len(l.streams))
+	for _, s := range l.streams {
+		streams = append(streams, s)
+	}
 	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait()
@@ -231,9 +236,12 @@ func newStream(m StreamMeta, account string) *stream {
 	return s
 }
 
-// setMeta installs new metadata and rebuilds the routing table. Caller holds
-// mu for writing (or owns s exclusively).
+// setMeta installs new metadata and rebuilds the routing table. The
+// subscriptions of consumers it no longer has end (on a shared engine
+// another Log may have deregistered them). Caller holds mu for writing (or
+// owns s exclusively).
 func (s *stream) setMeta(m StreamMeta) {
+	s.endGoneConsumersLocked(m.Consumers)
 	s.meta = m
 	s.open = s.open[:0]
 	for i := range m.Shards {

@@ -204,16 +204,25 @@ func (l *Log) PutRecords(ctx context.Context, in PutRecordsInput) (*PutRecordsOu
 			}
 			break
 		}
+		var groups []*shardGroup
 		if attempt > 0 {
 			// Some groups found their shard sealed: reroute them on
 			// fresh metadata.
-			if s, err = l.afterStale(ctx, s, attempt-1); err != nil {
+			s, err = l.afterStale(ctx, s, attempt-1)
+		}
+		if err == nil {
+			groups, err = l.groupByShard(s, entries, hashes, pending, out)
+		}
+		if err != nil {
+			if attempt == 0 {
 				return nil, err
 			}
-		}
-		groups, err := l.groupByShard(s, entries, hashes, pending, out)
-		if err != nil {
-			return nil, err
+			// Other entries are committed: report them, and fail only
+			// those left to reroute.
+			for _, i := range pending {
+				out.fail(i, ErrorCodeInternalFailure, err)
+			}
+			break
 		}
 		defer s.writers.Done()
 		pending = pending[:0]

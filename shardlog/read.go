@@ -30,6 +30,12 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	sm, err := s.shard(shardID)
 	if err != nil {
 		s.mu.RUnlock()
+		if found, rerr := l.refreshForShard(ctx, s, shardID); rerr != nil || found {
+			if rerr != nil {
+				return shardRead{}, rerr
+			}
+			return l.readShard(ctx, s, shardID, from, limit, maxBytes, throttled)
+		}
 		return shardRead{}, err
 	}
 	ref, closed := sm.Ref(&s.meta), sm.Closed
@@ -106,6 +112,18 @@ func (l *Log) readShard(ctx context.Context, s *stream, shardID string, from Seq
 	} else if !caughtUp {
 		out.millisBehind = max(0, now.Sub(b.LastArrival).Milliseconds())
 	}
+	if !closed && caughtUp && b.Sealed && l.shared != nil {
+		// Another Log sealed the shard (b is its final state): load the
+		// metadata that closed it, to end here with the children.
+		if _, err := l.refresh(ctx, s.name); err != nil {
+			return shardRead{}, err
+		}
+		s.mu.RLock()
+		if sm, err := s.shard(shardID); err == nil && sm.Closed {
+			closed, children = true, s.children(shardID)
+		}
+		s.mu.RUnlock()
+	}
 	if closed && caughtUp {
 		out.end, out.children = true, children
 	}
@@ -145,6 +163,12 @@ func (l *Log) resolve(ctx context.Context, s *stream, id string, p StartingPosit
 	sm, err := s.shard(id)
 	if err != nil {
 		s.mu.RUnlock()
+		if found, rerr := l.refreshForShard(ctx, s, id); rerr != nil || found {
+			if rerr != nil {
+				return SequenceNumber{}, rerr
+			}
+			return l.resolve(ctx, s, id, p)
+		}
 		return SequenceNumber{}, err
 	}
 	ref := sm.Ref(&s.meta)

@@ -49,6 +49,19 @@ func (l *Log) EnforceRetention(ctx context.Context) error {
 	l.mu.RUnlock()
 	var errs []error
 	for _, s := range streams {
+		if l.shared != nil {
+			// Another Log may have raised the retention period since this
+			// Log's copy was loaded: trim by the stored period.
+			ns, err := l.refresh(ctx, s.name)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if ns == nil {
+				continue // deleted
+			}
+			s = ns
+		}
 		hold, herr := l.refreshHold(ctx, s)
 		if herr != nil {
 			errs = append(errs, herr)
@@ -133,15 +146,25 @@ func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, hol
 	if len(expired) == 0 {
 		return nil
 	}
+	var removed []ShardRef // the expired shards the update removed
 	err := l.updateLocked(ctx, s, func(m *StreamMeta) error {
+		// On a shared engine m may be newer than what expired was judged
+		// on (a retention raised meanwhile): a shard goes only if it is
+		// expired by m too.
+		h := l.heldHorizon(s.name, m.ID, l.horizon(m))
+		removed = removed[:0]
 		keep := m.Shards[:0]
 		for _, sm := range m.Shards {
-			gone := false
-			for _, e := range expired {
-				gone = gone || e.ID == sm.ID
+			var gone *ShardRef
+			for i, e := range expired {
+				if e.ID == sm.ID && sm.Closed && sm.ClosedAt.Before(h) {
+					gone = &expired[i]
+				}
 			}
-			if !gone {
+			if gone == nil {
 				keep = append(keep, sm)
+			} else {
+				removed = append(removed, *gone)
 			}
 		}
 		m.Shards = keep
@@ -150,7 +173,7 @@ func (l *Log) enforceStream(ctx context.Context, s *stream, hold holdResult, hol
 	if err != nil {
 		return err
 	}
-	for _, ref := range expired {
+	for _, ref := range removed {
 		delete(s.trimmedThrough, ref.ID)
 		if err := l.engine.DropShard(ctx, ref); err != nil {
 			return engineError(err, "drop expired %s/%s", s.name, ref.ID)

@@ -301,3 +301,20 @@ func (l *Log) createShared(ctx context.Context, m StreamMeta) error {
 // errStreamExists is returned by createShared's update function when the
 // name is taken.
 var errStreamExists = errors.New("shardlog: stream exists")
+
+// refreshForShard reloads s from a shared engine when its cached metadata
+// lacks shard id (another Log may have just created it, and named it to
+// the client), and reports whether s has the shard now. On a single-owner
+// engine it reports false: the Log's metadata is the truth.
+func (l *Log) refreshForShard(ctx context.Context, s *stream, id string) (bool, error) {
+	if l.shared == nil {
+		return false, nil
+	}
+	if _, err := l.refresh(ctx, s.name); err != nil {
+		return false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, err := s.shard(id)
+	return err == nil, nil
+}

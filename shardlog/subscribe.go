@@ -3,6 +3,7 @@ package shardlog
 import (
 	"context"
 	"io"
+	"slices"
 	"sync"
 	"time"
 )
@@ -230,6 +231,25 @@ func (s *stream) endSubscriptions(err error) {
 	s.mu.Unlock()
 	for _, sub := range subs {
 		sub.end(err)
+	}
+}
+
+// endGoneConsumersLocked ends the subscriptions of the consumers that the
+// stream's metadata has and next lacks (deregistered, or registered again
+// under the same name). Caller holds s.mu for writing.
+func (s *stream) endGoneConsumersLocked(next []ConsumerMeta) {
+	for _, c := range s.meta.Consumers {
+		if slices.ContainsFunc(next, func(n ConsumerMeta) bool { return n.Name == c.Name && n.CreatedAt.Unix() == c.CreatedAt.Unix() }) {
+			continue
+		}
+		for k, st := range s.subs {
+			if k.consumer == c.Name {
+				if st.current != nil {
+					st.current.end(notFound("consumer %s was deregistered", c.Name))
+				}
+				delete(s.subs, k)
+			}
+		}
 	}
 }
 

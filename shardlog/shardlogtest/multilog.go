@@ -34,7 +34,8 @@ type NewSharedEngines func(t *testing.T) (open func() shardlog.Engine)
 // from other Logs (nothing lost, nothing twice, per-key order kept),
 // conditional appends racing across Logs (one winner), a porcupine check
 // of AppendKey, ReadKey and LastKey across Logs with splits and merges in
-// the middle, and that closing one Log leaves the others working.
+// the middle, that retention follows the stored period, and that closing
+// one Log leaves the others working.
 func RunMultiLog(t *testing.T, newShared NewSharedEngines) {
 	groups := []struct {
 		name string
@@ -46,6 +47,7 @@ func RunMultiLog(t *testing.T, newShared NewSharedEngines) {
 		{"Conditional", testMultiLogConditional},
 		{"Linearizability", testMultiLogLinearizability},
 		{"Readers", testMultiLogReaders},
+		{"Retention", testMultiLogRetention},
 		{"Close", testMultiLogClose},
 	}
 	for _, g := range groups {

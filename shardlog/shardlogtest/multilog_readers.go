@@ -119,6 +119,23 @@ func testMultiLogReaders(t *testing.T, newShared NewSharedEngines) {
 		require.Equal(t, []string{rsShardID(1), rsShardID(2)}, rsChildIDs(res.ChildShards), "b names the children a made")
 	})
 
+	t.Run("GetRecords through a Log that has not heard of a split ends the parent", func(t *testing.T) {
+		t.Parallel()
+		m := mlOpen(t, newShared, 2)
+		a, b := m.Logs[0], m.Logs[1]
+		require.NoError(t, a.CreateStream(m.Ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
+		it := rdIter(m.H(1), "s", rsShardID(0), shardlog.TrimHorizon, shardlog.SequenceNumber{}, time.Time{})
+		m.Lag[1].Pause() // b polls; no cursor or subscription of b meets the seal
+		out := mlPut(t, m, a, "s", "k", "x")
+		require.NoError(t, a.SplitShard(m.Ctx, shardlog.SplitShardInput{StreamName: "s", ShardToSplit: rsShardID(0), NewStartingHashKey: akPow2(127)}))
+		res, err := b.GetRecords(m.Ctx, shardlog.GetRecordsInput{ShardIterator: it})
+		require.NoError(t, err)
+		require.Equal(t, []string{"x"}, rsData(res.Records))
+		require.Equal(t, out.SequenceNumber, res.Records[0].SequenceNumber)
+		require.Empty(t, res.NextShardIterator, "the parent is sealed and read to its end")
+		require.Equal(t, []string{rsShardID(1), rsShardID(2)}, rsChildIDs(res.ChildShards))
+	})
+
 	t.Run("GetRecords through one Log returns what another put", func(t *testing.T) {
 		t.Parallel()
 		m := mlOpen(t, newShared, 2)
