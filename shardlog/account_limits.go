@@ -92,14 +92,15 @@ func (l *Log) accountUse(skip *stream) (shards, onDemand int, err error) {
 	}
 	l.mu.RUnlock()
 	for _, s := range streams {
-		s.mu.RLock()
-		if !s.deleted {
-			shards += len(s.open)
-			if s.meta.Mode == OnDemand {
-				onDemand++
-			}
+		// Counts kept by setMeta, read without s.mu: a quota check runs
+		// inside another stream's metadata update, which on a shared
+		// engine holds that stream's engine lock, and waiting here for a
+		// stream lock held by an update waiting for an engine lock could
+		// close a cycle across Logs. A stream still being deleted counts.
+		shards += int(s.openShards.Load())
+		if s.onDemand.Load() {
+			onDemand++
 		}
-		s.mu.RUnlock()
 	}
 	return shards, onDemand, nil
 }

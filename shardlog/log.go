@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,13 +20,15 @@ type Log struct {
 	// refreshMu serializes loads of shared metadata with their installs
 	// (shared_log.go).
 	refreshMu sync.Mutex
-	now       func() time.Time
-	logger    *slog.Logger
-	tokens    tokenSigner
-	region    string
-	account   string
-	limits    AccountLimits
-	quotaMu   sync.Mutex // held by operations that grow the account's use (account_limits.go)
+	// refreshReq queues names for the watcher to reload (refreshQuietly).
+	refreshReq chan string
+	now        func() time.Time
+	logger     *slog.Logger
+	tokens     tokenSigner
+	region     string
+	account    string
+	limits     AccountLimits
+	quotaMu    sync.Mutex // held by operations that grow the account's use (account_limits.go)
 
 	mu      sync.RWMutex // guards streams and closed
 	streams map[string]*stream
@@ -132,6 +135,7 @@ func Open(ctx context.Context, engine Engine, opts ...Option) (*Log, error) {
 	l.cancel = cancel
 	if se, ok := engine.(SharedEngine); ok {
 		l.shared = se
+		l.refreshReq = make(chan string, 64)
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -226,6 +230,11 @@ type stream struct {
 	// removed: none after it (retention_hold.go). Absent: unknown.
 	trimmedThrough map[string]SequenceNumber
 
+	// openShards and onDemand mirror len(open) and meta.Mode for quota
+	// checks that must not take mu (account_limits.go).
+	openShards atomic.Int64
+	onDemand   atomic.Bool
+
 	throttleMu sync.Mutex // guards throttles
 	throttles  map[string]*shardThrottle
 }
@@ -252,6 +261,8 @@ func (s *stream) setMeta(m StreamMeta) {
 	slices.SortFunc(s.open, func(a, b int) int {
 		return m.Shards[a].HashKeyRange.StartingHashKey.Compare(m.Shards[b].HashKeyRange.StartingHashKey)
 	})
+	s.openShards.Store(int64(len(s.open)))
+	s.onDemand.Store(m.Mode == OnDemand)
 }
 
 // writableLocked returns why the stream takes no writes, or nil. Caller

@@ -36,6 +36,7 @@ func (l *Log) watchShared(ctx context.Context) {
 				return
 			}
 			name = n
+		case name = <-l.refreshReq:
 		case <-tick.C:
 			name = ""
 		}
@@ -241,12 +242,13 @@ func (l *Log) updateShared(ctx context.Context, s *stream, fn func(m *StreamMeta
 	}
 }
 
-// refreshQuietly refreshes a stream in the background, logging failure.
+// refreshQuietly asks the watcher to refresh a stream in the background,
+// so that nothing refreshes after Close. If its queue is full the request
+// is dropped: the change feed or the periodic resync will do it.
 func (l *Log) refreshQuietly(name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := l.refresh(ctx, name); err != nil {
-		l.logger.Warn("shardlog: reload of shared metadata failed", "stream", name, "err", err)
+	select {
+	case l.refreshReq <- name:
+	default:
 	}
 }
 
