@@ -56,6 +56,15 @@ type SharedEngine interface {
 	// stored metadata. It returns the stored metadata.
 	UpdateStream(ctx context.Context, name string, fn func(tx MetaTx, cur *StreamMeta) (*StreamMeta, error)) (StreamMeta, error)
 
+	// DropStreamID is DropStream of one incarnation: it drops the stream
+	// only if the stored stream's ID is id, in the same serialized step as
+	// UpdateStream; otherwise (the stream was deleted, or deleted and
+	// created again) it drops nothing and returns an error wrapping
+	// ErrResourceNotFound. A Log deletes through it, so that a delete
+	// by a Log that has not yet heard of another Log's re-creation never
+	// drops the new stream and its records.
+	DropStreamID(ctx context.Context, name string, id uint64) error
+
 	// ReadKeySealed is ReadKey that also reports whether the shard was
 	// sealed when the records were read (in the same snapshot): if it was
 	// not, no later shard of the key has records yet.

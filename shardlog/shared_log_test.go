@@ -214,3 +214,48 @@ func TestSharedDeregistrationEndsOtherLogsSubscriptions(t *testing.T) {
 	_, err = sub.Next(wait)
 	require.ErrorIs(t, err, shardlog.ErrResourceNotFound)
 }
+
+// slowDropEngine is a handle whose DropStreamID waits until released.
+type slowDropEngine struct {
+	*memory.Engine
+	reached, release chan struct{}
+}
+
+func (e *slowDropEngine) DropStreamID(ctx context.Context, name string, id uint64) error {
+	close(e.reached)
+	<-e.release
+	return e.Engine.DropStreamID(ctx, name, id)
+}
+
+// TestSharedDeleteDropsOnlyItsIncarnation: a DeleteStream that reaches the
+// engine after another Log deleted the stream, created it again and put a
+// record in it drops nothing: the new stream and its record stay, and the
+// late delete answers ResourceNotFound.
+func TestSharedDeleteDropsOnlyItsIncarnation(t *testing.T) {
+	ctx := context.Background()
+	root := memory.New()
+	slow := &slowDropEngine{Engine: root.Attach(), reached: make(chan struct{}), release: make(chan struct{})}
+	a, err := shardlog.Open(ctx, slow, shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	b, err := shardlog.Open(ctx, root, shardlog.WithRetentionInterval(0))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+
+	require.NoError(t, a.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 1}))
+	done := make(chan error, 1)
+	go func() { done <- a.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: "s"}) }()
+	<-slow.reached
+
+	require.NoError(t, b.DeleteStream(ctx, shardlog.DeleteStreamInput{StreamName: "s"}))
+	require.NoError(t, b.CreateStream(ctx, shardlog.CreateStreamInput{StreamName: "s", ShardCount: 2}))
+	_, err = b.PutRecord(ctx, shardlog.PutRecordInput{StreamName: "s", PartitionKey: "k", Data: []byte("kept")})
+	require.NoError(t, err)
+
+	close(slow.release)
+	require.ErrorIs(t, <-done, shardlog.ErrResourceNotFound, "the late delete finds its incarnation gone")
+	out, err := b.LastKey(ctx, shardlog.LastKeyInput{StreamName: "s", PartitionKey: "k"})
+	require.NoError(t, err)
+	require.True(t, out.Found, "the new stream's acknowledged record survives the late delete")
+	require.Equal(t, "kept", string(out.Record.Data))
+}

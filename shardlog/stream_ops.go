@@ -2,6 +2,7 @@ package shardlog
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -123,11 +124,23 @@ func (l *Log) DeleteStream(ctx context.Context, in DeleteStreamInput) error {
 		return inUse("stream %s has %d registered consumers; set EnforceConsumerDeletion", name, len(s.meta.Consumers))
 	}
 	s.deleted = true
+	id := s.meta.ID
 	s.mu.Unlock()
 	s.endSubscriptions(s.notFound())
 	s.writers.Wait() // no append may land after the drop
 
-	if err = l.engine.DropStream(ctx, name); err != nil {
+	if l.shared != nil {
+		// Drop this incarnation only: another Log may have deleted the
+		// stream and created it again meanwhile.
+		err = l.shared.DropStreamID(ctx, name, id)
+		if errors.Is(err, ErrResourceNotFound) {
+			l.refreshQuietly(name)
+			err = streamNotFound(name, l.account)
+		}
+	} else {
+		err = l.engine.DropStream(ctx, name)
+	}
+	if err != nil && !errors.Is(err, ErrResourceNotFound) {
 		err = engineError(err, "drop stream %s", name)
 	}
 	// Until here the name is taken (DELETING): a CreateStream of the same

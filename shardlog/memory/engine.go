@@ -254,6 +254,18 @@ func dropAll(byID map[string]*shard) {
 // and tells every handle's change feed. It waits for an UpdateStream of the
 // stream in progress. Dropping an unknown stream is not an error.
 func (e *Engine) DropStream(ctx context.Context, name string) error {
+	return e.dropStream(ctx, name, 0)
+}
+
+// DropStreamID is DropStream of incarnation id only: if the stored stream
+// is another incarnation, or none, it drops nothing and returns an error
+// wrapping shardlog.ErrResourceNotFound.
+func (e *Engine) DropStreamID(ctx context.Context, name string, id uint64) error {
+	return e.dropStream(ctx, name, id)
+}
+
+// dropStream drops the stream, if id is zero or its incarnation.
+func (e *Engine) dropStream(ctx context.Context, name string, id uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -271,7 +283,11 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 		st.mu.Unlock()
 		return errClosed
 	}
-	_, existed := st.streams[name]
+	m, existed := st.streams[name]
+	if id != 0 && (!existed || m.ID != id) {
+		st.mu.Unlock()
+		return fmt.Errorf("memory: stream %s incarnation %d: %w", name, id, shardlog.ErrResourceNotFound)
+	}
 	delete(st.streams, name)
 	byID := st.shards[name]
 	delete(st.shards, name)

@@ -183,6 +183,19 @@ func cloneMeta(m shardlog.StreamMeta) shardlog.StreamMeta {
 // through their shard's key, which no row holds any more), go with their
 // partitions: no row-by-row delete.
 func (e *Engine) DropStream(ctx context.Context, name string) error {
+	return e.dropStream(ctx, name, 0)
+}
+
+// DropStreamID is DropStream of incarnation id only: under the stream's
+// update lock it checks the stored stream's ID, and if it is another
+// incarnation, or there is none, it drops nothing and returns an error
+// wrapping shardlog.ErrResourceNotFound.
+func (e *Engine) DropStreamID(ctx context.Context, name string, id uint64) error {
+	return e.dropStream(ctx, name, id)
+}
+
+// dropStream drops the stream, if id is zero or its incarnation.
+func (e *Engine) dropStream(ctx context.Context, name string, id uint64) error {
 	if e.isClosed() {
 		return errClosed
 	}
@@ -193,6 +206,16 @@ func (e *Engine) DropStream(ctx context.Context, name string) error {
 	defer func() { _ = tx.Rollback(context.Background()) }()
 	if err := e.lockStream(ctx, tx, name); err != nil {
 		return err
+	}
+	if id != 0 {
+		var stored int64
+		err := tx.QueryRow(ctx, `SELECT id FROM `+e.q+`.streams WHERE name = $1`, name).Scan(&stored)
+		if err != nil && err != pgx.ErrNoRows {
+			return wrap("drop stream "+name, err)
+		}
+		if err == pgx.ErrNoRows || uint64(stored) != id {
+			return fmt.Errorf("postgres: stream %s incarnation %d: %w", name, id, shardlog.ErrResourceNotFound)
+		}
 	}
 	b := &pgx.Batch{}
 	b.Queue(`DELETE FROM `+e.q+`.streams WHERE name = $1`, name)

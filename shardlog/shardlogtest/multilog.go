@@ -49,6 +49,7 @@ func RunMultiLog(t *testing.T, newShared NewSharedEngines) {
 		{"Readers", testMultiLogReaders},
 		{"Retention", testMultiLogRetention},
 		{"Close", testMultiLogClose},
+		{"DropIncarnation", testMultiLogDropIncarnation},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.fn(t, newShared) })
