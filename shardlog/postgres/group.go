@@ -73,11 +73,12 @@ func (e *Engine) Append(ctx context.Context, ref shardlog.ShardRef, now time.Tim
 		e.queues[ref] = q
 	}
 	q.pending = append(q.pending, r)
-	r.lead = !q.leading
+	leader := !q.leading
+	r.lead = leader
 	q.leading = true
 	e.qmu.Unlock()
 
-	if !r.lead {
+	if !leader {
 		select {
 		case <-r.done:
 		case <-ctx.Done():
