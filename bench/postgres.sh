@@ -16,7 +16,8 @@
 #        (-benchtime ${LAT_PUTS_LOW}x) and at 1,000 puts/s (-benchtime ${LAT_PUTS}x), reported as
 #        SubscriberLatency@200 and @1000
 #   4. BenchmarkLargeLog             -benchtime ${READS}x, in the first R_LARGE repetitions only:
-#        SHOAL_BENCH_RECORDS rows loaded into a Log and into a plain indexed table; ReadKey of 10
+#        SHOAL_BENCH_RECORDS rows over SHOAL_BENCH_SPANS hours loaded into a Log (partitioned by the
+#        engine's PartitionSpan, default one day) and into a plain indexed table; ReadKey of 10
 #        records against the bare indexed SELECT, alternating; then EnforceRetention of the older
 #        half against DELETE of the same rows
 # Then it prints every figure as median [min-max] over the repetitions; the ratios are computed
@@ -27,6 +28,7 @@
 #        SUMMARY=bench/results-postgres-DATE.txt bash bench/postgres.sh   (the summary of a past run)
 # Environment: R=3, R_LARGE=$R, ONLY_LARGE=1 (run BenchmarkLargeLog only), PUT_ROUNDS=10, BATCHES=200, LAT_PUTS_LOW=2000, LAT_PUTS=6000, READS=4000,
 #   SHOAL_BENCH_RECORDS=100k (rows of BenchmarkLargeLog), SHOAL_BENCH_SPANS=24 (hours they span),
+#   SHOAL_BENCH_PARTITION (the engine's PartitionSpan in BenchmarkLargeLog, e.g. 1h; default the engine's, 24h),
 #   SHOAL_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +78,7 @@ bin=$(mktemp -d)
 echo "# PostgreSQL engine benchmarks, git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo '+uncommitted'), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "# $(go version); $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(awk '/^MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
 echo "# server: $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT version()" 2>/dev/null | cut -d' ' -f1-2); $(psql "$SHOAL_TEST_POSTGRES" -Atc "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('synchronous_commit', 'fsync', 'wal_sync_method', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout')" 2>/dev/null)"
-echo "# R=$R R_LARGE=$R_LARGE ONLY_LARGE=${ONLY_LARGE:-} PUT_ROUNDS=$PUT_ROUNDS BATCHES=$BATCHES LAT_PUTS_LOW=$LAT_PUTS_LOW LAT_PUTS=$LAT_PUTS READS=$READS SHOAL_BENCH_RECORDS=$SHOAL_BENCH_RECORDS SHOAL_BENCH_SPANS=${SHOAL_BENCH_SPANS:-24}"
+echo "# R=$R R_LARGE=$R_LARGE ONLY_LARGE=${ONLY_LARGE:-} PUT_ROUNDS=$PUT_ROUNDS BATCHES=$BATCHES LAT_PUTS_LOW=$LAT_PUTS_LOW LAT_PUTS=$LAT_PUTS READS=$READS SHOAL_BENCH_RECORDS=$SHOAL_BENCH_RECORDS SHOAL_BENCH_SPANS=${SHOAL_BENCH_SPANS:-24} SHOAL_BENCH_PARTITION=${SHOAL_BENCH_PARTITION:-default}"
 go test -c -o "$bin/postgres.test" ./shardlog/postgres
 run() { # repetition benchtime regexp [name suffix]
   (cd shardlog/postgres && "$bin/postgres.test" -test.run '^$' -test.bench "$3" -test.benchtime "$2" -test.timeout 3h) | grep '^Benchmark' |

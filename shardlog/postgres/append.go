@@ -85,37 +85,6 @@ type errPartitionMissing struct{ from, to int64 } // partition numbers
 
 func (errPartitionMissing) Error() string { return "postgres engine: records partition missing" }
 
-// Append stores the batch in one transaction that locks the shard's row
-// (its single sequencer), checks the seal, the stream's incarnation and
-// cond, numbers the records with shardlog.Sequencer from the row's last
-// position and arrival, inserts them and updates the row. Commit order is
-// therefore sequence order. It returns once COMMIT returned: the records
-// are as durable as the server's synchronous_commit makes a commit. Arrival
-// times are kept to the microsecond, PostgreSQL's precision; now is
-// truncated to it before numbering, so the arrival returned is the one
-// stored.
-func (e *Engine) Append(ctx context.Context, ref shardlog.ShardRef, now time.Time, records []shardlog.Entry, cond *shardlog.Condition) (shardlog.SequenceNumber, time.Time, error) {
-	now = now.Round(0).Truncate(time.Microsecond)
-	for attempt := 0; ; attempt++ {
-		if e.isClosed() {
-			return shardlog.SequenceNumber{}, time.Time{}, errClosed
-		}
-		first, arrival, err := e.appendOnce(ctx, ref, now, records, cond)
-		var missing errPartitionMissing
-		if errors.As(err, &missing) && attempt < 5 {
-			if err := e.ensurePartitions(ctx, missing.from, missing.to, true); err != nil {
-				return shardlog.SequenceNumber{}, time.Time{}, err
-			}
-			continue
-		}
-		if err == nil && len(records) > 0 {
-			e.wake(waiterKey(ref.Stream, ref.ID))
-			e.prepareNext(first.Position() + uint64(len(records)) - 1)
-		}
-		return first, arrival, err
-	}
-}
-
 // dbtx is what the append path needs of a connection in a transaction:
 // a pgx.Tx or a pool connection on which BEGIN was sent.
 type dbtx interface {
@@ -124,15 +93,29 @@ type dbtx interface {
 	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
 }
 
-// appendOnce runs one append transaction in two round trips: BEGIN, the
-// shard row's lock and the key's latest record in one pipeline; then the
-// insert (with the row's update and the notification) and COMMIT in
-// another.
-func (e *Engine) appendOnce(ctx context.Context, ref shardlog.ShardRef, now time.Time, records []shardlog.Entry, cond *shardlog.Condition) (shardlog.SequenceNumber, time.Time, error) {
-	var zero shardlog.SequenceNumber
+// keyState is a key's latest live record in the shard as a group's
+// conditions see it: the stored one, or one appended earlier in the group.
+type keyState struct {
+	found        bool
+	pos, arrival int64
+}
+
+// appendGroup runs the group's appends as one transaction in two round
+// trips: BEGIN, the shard row's lock and the latest record of every key a
+// member's condition names, in one pipeline; then one INSERT of every
+// member's records (which also updates the row) and COMMIT in another.
+// Under the lock it evaluates, in queue order, each member's condition
+// against the stored state and the members before it, and numbers the
+// members that pass with one Sequencer, each batch at consecutive
+// positions. A member that fails its condition, or whose positions would
+// overflow, gets its own error and stores nothing; the others go on. A
+// sealed shard fails every member with ErrShardSealed. An error of the
+// transaction itself is returned, for every member. It returns the last
+// position stored, 0 if none.
+func (e *Engine) appendGroup(ctx context.Context, ref shardlog.ShardRef, group []*appendReq) (int64, error) {
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
-		return zero, time.Time{}, wrap("append: connect", err)
+		return 0, wrap("append: connect", err)
 	}
 	defer func() {
 		if conn.Conn().PgConn().TxStatus() != 'I' {
@@ -145,64 +128,88 @@ func (e *Engine) appendOnce(ctx context.Context, ref shardlog.ShardRef, now time
 		conn.Release()
 	}()
 
+	var condKeys []string
+	seen := map[string]bool{}
+	for _, r := range group {
+		if r.cond != nil && !seen[r.cond.PartitionKey] {
+			seen[r.cond.PartitionKey] = true
+			condKeys = append(condKeys, r.cond.PartitionKey)
+		}
+	}
+	const keysQuery = `SELECT k.k, r.pos, r.arrival FROM %s.shards s
+		CROSS JOIN unnest($3::text[]) AS k(k)
+		JOIN LATERAL (
+			SELECT pos, arrival FROM %s.records
+			WHERE shard_key = s.shard_key AND pkey = k.k AND pos >= s.horizon
+			ORDER BY pos DESC LIMIT 1
+		) r ON true
+		WHERE s.stream = $1 AND s.shard_id = $2`
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(`SELECT `+shardCols+` FROM `+e.q+`.shards WHERE stream = $1 AND shard_id = $2 FOR UPDATE`, ref.Stream, ref.ID)
-	if cond != nil {
+	if len(condKeys) > 0 {
 		// After the lock, so it reads what the previous holder committed.
-		b.Queue(`SELECT r.pos, r.arrival FROM `+e.q+`.shards s
-			JOIN LATERAL (
-				SELECT pos, arrival FROM `+e.q+`.records
-				WHERE shard_key = s.shard_key AND pkey = $3 AND pos >= s.horizon
-				ORDER BY pos DESC LIMIT 1
-			) r ON true
-			WHERE s.stream = $1 AND s.shard_id = $2`, ref.Stream, ref.ID, cond.PartitionKey)
+		b.Queue(fmt.Sprintf(keysQuery, e.q, e.q), ref.Stream, ref.ID, condKeys)
 	}
 	br := conn.SendBatch(ctx, b)
 	var (
-		s                  shardRow
-		found, keyFound    bool
-		keyPos, keyArrival int64
+		s      shardRow
+		found  bool
+		latest = map[string]keyState{}
 	)
+	readKeys := func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var st keyState
+			if err := rows.Scan(&k, &st.pos, &st.arrival); err != nil {
+				return err
+			}
+			st.found = true
+			latest[k] = st
+		}
+		return rows.Err()
+	}
 	_, err = br.Exec()
 	if err == nil {
 		s, found, err = scanShard(br.QueryRow())
 	}
-	if err == nil && cond != nil {
-		err = br.QueryRow().Scan(&keyPos, &keyArrival)
-		keyFound = err == nil
-		if errors.Is(err, pgx.ErrNoRows) {
-			err = nil
+	if err == nil && len(condKeys) > 0 {
+		rows, qerr := br.Query()
+		if qerr == nil {
+			err = readKeys(rows)
+		} else {
+			err = qerr
 		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return zero, time.Time{}, wrap("append: lock shard", err)
+		return 0, wrap("append: lock shard", err)
 	}
 	if !found || s.streamID != ref.StreamID {
 		// The slow path: the shard may need its row (see lockShard).
 		if s, err = e.lockShard(ctx, conn, ref); err != nil {
-			return zero, time.Time{}, err
+			return 0, err
 		}
-		if cond != nil {
-			if err := e.check(ctx, conn, ref, &s, cond); err != nil {
-				return zero, time.Time{}, err
+		clear(latest)
+		if len(condKeys) > 0 {
+			rows, err := conn.Query(ctx, fmt.Sprintf(keysQuery, e.q, e.q), ref.Stream, ref.ID, condKeys)
+			if err == nil {
+				err = readKeys(rows)
 			}
-			cond = nil
+			if err != nil {
+				return 0, wrap("append: condition", err)
+			}
 		}
 	}
 	if s.sealed {
-		return zero, time.Time{}, fmt.Errorf("postgres engine: append to %s/%s: %w", ref.Stream, ref.ID, shardlog.ErrShardSealed)
-	}
-	if cond != nil {
-		if err := checkLatest(ref, &s, cond, keyFound, keyPos, keyArrival); err != nil {
-			return zero, time.Time{}, err
+		err := fmt.Errorf("postgres engine: append to %s/%s: %w", ref.Stream, ref.ID, shardlog.ErrShardSealed)
+		for _, r := range group {
+			r.first, r.arrival, r.err = shardlog.SequenceNumber{}, time.Time{}, err
 		}
-	}
-	if len(records) == 0 {
-		return zero, time.Time{}, nil
+		return 0, nil
 	}
 
 	var lastArrival time.Time
@@ -210,51 +217,77 @@ func (e *Engine) appendOnce(ctx context.Context, ref shardlog.ShardRef, now time
 		lastArrival = time.UnixMicro(s.lastArrival)
 	}
 	seq := shardlog.NewSequencer(ref.Index, ref.Floor, uint64(s.lastPos), lastArrival)
-	first, arrival := seq.Next(len(records), now, ref.Floor)
-	if seq.Last() > math.MaxInt64 {
-		return zero, time.Time{}, fmt.Errorf("postgres engine: append to %s/%s: %w: position %d is past the largest this engine stores (2^63-1)",
-			ref.Stream, ref.ID, shardlog.ErrInvalidArgument, seq.Last())
+	var (
+		n                int
+		pos, arr         []int64
+		keys             []string
+		data             [][]byte
+		firstPos, endPos int64
+		endArrival       int64
+	)
+	for _, r := range group {
+		r.first, r.arrival, r.err = shardlog.SequenceNumber{}, time.Time{}, nil
+		if r.cond != nil {
+			st := latest[r.cond.PartitionKey]
+			if err := checkLatest(ref, &s, r.cond, st.found, st.pos, st.arrival); err != nil {
+				r.err = err
+				continue
+			}
+		}
+		if len(r.records) == 0 {
+			continue
+		}
+		first, arrival := seq.Next(len(r.records), r.now, ref.Floor)
+		if seq.Last() > math.MaxInt64 {
+			r.err = fmt.Errorf("postgres engine: append to %s/%s: %w: position %d is past the largest this engine stores (2^63-1)",
+				ref.Stream, ref.ID, shardlog.ErrInvalidArgument, seq.Last())
+			continue
+		}
+		r.first, r.arrival = first, arrival
+		p, a := int64(first.Position()), arrival.UnixMicro()
+		if n == 0 {
+			firstPos = p
+		}
+		for i := range r.records {
+			pos = append(pos, p+int64(i))
+			arr = append(arr, a)
+			keys = append(keys, r.records[i].PartitionKey)
+			d := r.records[i].Data
+			if d == nil {
+				d = []byte{}
+			}
+			data = append(data, d)
+			latest[r.records[i].PartitionKey] = keyState{found: true, pos: p + int64(i), arrival: a}
+		}
+		n += len(r.records)
+		endPos, endArrival = p+int64(len(r.records))-1, a
 	}
-	firstPos, lastPos := int64(first.Position()), int64(seq.Last())
-	if from, to := e.partitionOf(firstPos), e.partitionOf(lastPos); !e.partitionsKnown(from, to) {
-		return zero, time.Time{}, errPartitionMissing{from, to}
+	if n == 0 {
+		return 0, nil // nothing to store: the deferred ROLLBACK releases the lock
 	}
-
+	from, to := e.partitionOf(firstPos), e.partitionOf(endPos)
+	if !e.partitionsKnown(from, to) {
+		return 0, errPartitionMissing{from, to}
+	}
+	rows := groupRows{pos: pos, arrival: arr, keys: keys, data: data, firstPos: firstPos, lastPos: endPos, lastArrival: endArrival}
 	if e.copyInsert {
-		err = e.insertCopy(ctx, conn, ref, &s, firstPos, lastPos, arrival.UnixMicro(), records)
+		err = e.insertCopy(ctx, conn, &s, rows)
 		if err == nil {
 			if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
-				return zero, time.Time{}, wrap("append: commit (the batch may or may not be stored)", err)
+				return 0, wrap("append: commit (the batch may or may not be stored)", err)
 			}
-		} else if c := pgCode(err); c != codeNoPartition && c != codeUndefinedTable {
-			err = wrap("append: insert", err)
 		}
 	} else {
-		err = e.insertUnnestCommit(ctx, conn, ref, &s, firstPos, lastPos, arrival.UnixMicro(), records)
+		err = e.insertUnnestCommit(ctx, conn, &s, rows)
 	}
 	if err != nil {
 		if c := pgCode(err); c == codeNoPartition || c == codeUndefinedTable {
-			from, to := e.partitionOf(firstPos), e.partitionOf(lastPos)
 			e.forgetPartitions(from, to)
-			return zero, time.Time{}, errPartitionMissing{from, to}
+			return 0, errPartitionMissing{from, to}
 		}
-		return zero, time.Time{}, err
+		return 0, err
 	}
-	return first, arrival, nil
-}
-
-// check runs cond against the key's latest record in the shard, found
-// through the key index, under the shard's row lock.
-func (e *Engine) check(ctx context.Context, q dbtx, ref shardlog.ShardRef, s *shardRow, cond *shardlog.Condition) error {
-	var pos, arrival int64
-	err := q.QueryRow(ctx, `SELECT pos, arrival FROM `+e.q+`.records
-		WHERE shard_key = $1 AND pkey = $2 AND pos >= $3 ORDER BY pos DESC LIMIT 1`,
-		s.key, cond.PartitionKey, s.horizon).Scan(&pos, &arrival)
-	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return wrap("append: condition", err)
-	}
-	return checkLatest(ref, s, cond, found, pos, arrival)
+	return endPos, nil
 }
 
 // checkLatest compares cond with the key's latest record in the shard
@@ -329,33 +362,32 @@ func (m *metaTx) Seal(ctx context.Context, ref shardlog.ShardRef) (shardlog.Sequ
 	return last, err
 }
 
-// insertUnnestCommit inserts the batch, updates the shard's row and
-// notifies in one statement, a multi-row INSERT from two arrays, and
-// commits, in one round trip. It is the insert path: faster than COPY for
-// batches of up to 500 records (see BenchmarkAppend500 in
-// insertpath_test.go).
-func (e *Engine) insertUnnestCommit(ctx context.Context, conn *pgxpool.Conn, ref shardlog.ShardRef, s *shardRow, firstPos, lastPos, arrival int64, records []shardlog.Entry) error {
-	keys := make([]string, len(records))
-	data := make([][]byte, len(records))
-	for i := range records {
-		keys[i] = records[i].PartitionKey
-		data[i] = records[i].Data
-		if data[i] == nil {
-			data[i] = []byte{}
-		}
-	}
+// groupRows are the rows a group inserts, in position order, and the
+// shard row's new state.
+type groupRows struct {
+	pos, arrival      []int64
+	keys              []string
+	data              [][]byte
+	firstPos, lastPos int64
+	lastArrival       int64
+}
+
+// insertUnnestCommit inserts the group's rows and updates the shard's row
+// in one statement, a multi-row INSERT from arrays, and commits, in one
+// round trip. It is the insert path: faster than COPY for batches of up
+// to 500 records (see BenchmarkAppend500 in insertpath_test.go). It
+// does not notify: the wake-up is sent after COMMIT (see notifyLater).
+func (e *Engine) insertUnnestCommit(ctx context.Context, conn *pgxpool.Conn, s *shardRow, g groupRows) error {
 	b := &pgx.Batch{}
 	b.Queue(`WITH ins AS (
 			INSERT INTO `+e.q+`.records (shard_key, pos, arrival, ord, pkey, data)
-			SELECT $1, $2::bigint + u.i - 1, $3, $4::bigint + u.i - 1, u.k, u.d
-			FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS u(k, d, i)
-		), upd AS (
-			UPDATE `+e.q+`.shards SET last_pos = $7, last_arrival = $3, appended = appended + $8,
-				first_pos = CASE WHEN first_pos = 0 THEN $2 ELSE first_pos END
-			WHERE shard_key = $1
+			SELECT $1, u.p, u.a, $2::bigint + u.i - 1, u.k, u.d
+			FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::bytea[]) WITH ORDINALITY AS u(p, a, k, d, i)
 		)
-		SELECT pg_notify($9, $10)`,
-		s.key, firstPos, arrival, s.appended, keys, data, lastPos, int64(len(records)), e.channel, recordsPayload(ref))
+		UPDATE `+e.q+`.shards SET last_pos = $7, last_arrival = $8, appended = appended + $9,
+			first_pos = CASE WHEN first_pos = 0 THEN $10 ELSE first_pos END
+		WHERE shard_key = $1`,
+		s.key, s.appended, g.pos, g.arrival, g.keys, g.data, g.lastPos, g.lastArrival, int64(len(g.pos)), g.firstPos)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -376,24 +408,20 @@ func (e *Engine) insertUnnestCommit(ctx context.Context, conn *pgxpool.Conn, ref
 }
 
 // insertCopy is the alternative insert path, measured against
-// insertUnnest: COPY the batch, then update the row and notify.
-func (e *Engine) insertCopy(ctx context.Context, tx dbtx, ref shardlog.ShardRef, s *shardRow, firstPos, lastPos, arrival int64, records []shardlog.Entry) error {
+// insertUnnestCommit: COPY the rows, then update the row.
+func (e *Engine) insertCopy(ctx context.Context, tx dbtx, s *shardRow, g groupRows) error {
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{e.schema, "records"}, []string{"shard_key", "pos", "arrival", "ord", "pkey", "data"},
-		pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
-			d := records[i].Data
-			if d == nil {
-				d = []byte{}
-			}
-			return []any{s.key, firstPos + int64(i), arrival, s.appended + int64(i), records[i].PartitionKey, d}, nil
+		pgx.CopyFromSlice(len(g.pos), func(i int) ([]any, error) {
+			return []any{s.key, g.pos[i], g.arrival[i], s.appended + int64(i), g.keys[i], g.data[i]}, nil
 		}))
 	if err != nil {
-		return err
+		if c := pgCode(err); c == codeNoPartition || c == codeUndefinedTable {
+			return err
+		}
+		return wrap("append: insert", err)
 	}
-	_, err = tx.Exec(ctx, `WITH upd AS (
-			UPDATE `+e.q+`.shards SET last_pos = $2, last_arrival = $3, appended = appended + $4,
-				first_pos = CASE WHEN first_pos = 0 THEN $5 ELSE first_pos END
-			WHERE shard_key = $1
-		)
-		SELECT pg_notify($6, $7)`, s.key, lastPos, arrival, int64(len(records)), firstPos, e.channel, recordsPayload(ref))
-	return err
+	_, err = tx.Exec(ctx, `UPDATE `+e.q+`.shards SET last_pos = $2, last_arrival = $3, appended = appended + $4,
+			first_pos = CASE WHEN first_pos = 0 THEN $5 ELSE first_pos END
+		WHERE shard_key = $1`, s.key, g.lastPos, g.lastArrival, int64(len(g.pos)), g.firstPos)
+	return wrap("append: update shard", err)
 }

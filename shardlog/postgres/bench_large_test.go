@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,12 +20,15 @@ const (
 	largeTargetKeys = 1000                // keys read by BenchmarkLargeLog, 10 records each
 	largeKeyRecords = 10                  // records per target key
 	largeLoaders    = 4                   // goroutines loading batches concurrently
-	largeSpan       = time.Hour           // the engine's PartitionSpan in BenchmarkLargeLog
+	largeSpan       = time.Hour           // the unit of arrival time the rows are spread over
 	largeSpansEnv   = "SHOAL_BENCH_SPANS" // spans of arrival time the rows are spread over
-	largeSpans      = 24                  // its default: a day of one-hour partitions
-	largeRetention  = 24 * time.Hour      // the stream's retention (the default)
-	largeKeyPrefix  = "target-"           // the target keys; random keys are hex
-	largeLoadPool   = largeLoaders*benchShards + largeLoaders + 4
+	largeSpans      = 24                  // its default: a day of arrivals
+	// largePartitionEnv sets the engine's PartitionSpan (a Go duration,
+	// e.g. 1h); unset, the engine's default (postgres.DefaultPartitionSpan).
+	largePartitionEnv = "SHOAL_BENCH_PARTITION"
+	largeRetention    = 24 * time.Hour // the stream's retention (the default)
+	largeKeyPrefix    = "target-"      // the target keys; random keys are hex
+	largeLoadPool     = largeLoaders*benchShards + largeLoaders + 4
 )
 
 // BenchmarkLargeLog loads SHOAL_BENCH_RECORDS rows (default 100k; the
@@ -33,10 +37,12 @@ const (
 // same rows (key, seq, arrival, data) into a plain table with a B-tree
 // index on (key, seq), with CopyFrom. The rows' arrival times are spread
 // evenly over SHOAL_BENCH_SPANS (default 24: a day at the default
-// retention) spans of one hour, through the Log's clock, so the engine
-// holds them in that many one-hour partitions, as a log with 24 h of
-// records does. 1,000 target keys have exactly 10 records each, spread
-// evenly through their shard's rows; every other key is one of N/10
+// retention) spans of one hour, through the Log's clock, as in a log with
+// 24 h of records; the engine partitions them by its PartitionSpan
+// (SHOAL_BENCH_PARTITION, default the engine's: one day, so two
+// partitions; SHOAL_BENCH_PARTITION=1h gives one per span). 1,000 target
+// keys have exactly 10 records each, spread evenly through their shard's
+// rows; every other key is one of N/10
 // random keys.
 //
 // Each op then reads one target key in full (round robin) with
@@ -47,7 +53,8 @@ const (
 //
 // After the reads (once, outside the timed loop) the clock moves so that
 // the older half of the spans is past the stream's 24 h retention, and it
-// times Log.EnforceRetention (the engine drops those spans' partitions)
+// times Log.EnforceRetention (the engine hides them at once and drops the
+// partitions that hold nothing else: with one-day partitions, none yet)
 // against DELETE FROM plain WHERE arrival < horizon, the same rows:
 // trim-ms, delete-ms, delete/trim, expired-rows (those the DELETE
 // removes) and trimmed-rows (those the engine no longer counts). Also
@@ -280,10 +287,19 @@ func BenchmarkLargeLog(b *testing.B) {
 }
 
 // newLargeEnv is newBenchEnv for BenchmarkLargeLog: the engine's
-// partitions span largeSpan, and the Log runs on the clock now.
+// partitions span SHOAL_BENCH_PARTITION (default: the engine's default),
+// and the Log runs on the clock now.
 func newLargeEnv(b *testing.B, now func() time.Time) *benchEnv {
 	b.Helper()
-	return newBenchEnvWith(b, largeLoadPool, func(o *postgres.Options) { o.PartitionSpan = largeSpan }, shardlog.WithClock(now))
+	var span time.Duration
+	if v := os.Getenv(largePartitionEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			b.Fatalf("%s=%q: want a positive duration", largePartitionEnv, v)
+		}
+		span = d
+	}
+	return newBenchEnvWith(b, largeLoadPool, func(o *postgres.Options) { o.PartitionSpan = span }, shardlog.WithClock(now))
 }
 
 // analyze runs ANALYZE on every table of schema.

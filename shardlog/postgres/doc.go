@@ -30,28 +30,45 @@
 //
 // # One sequencer per shard
 //
-// An Append is one transaction: it locks the shard's row (SELECT ... FOR
-// UPDATE), checks the stream's incarnation (a ShardRef of a dropped or
-// re-created stream gets an error wrapping shardlog.ErrResourceNotFound)
-// and the seal (shardlog.ErrShardSealed), runs the conditional check
-// against the key's latest live record found through the key index,
-// numbers the batch with shardlog.NewSequencer(...).Next from the row's
-// last position and arrival, inserts the batch with one multi-row INSERT
-// (unnest of two arrays), updates the row, and commits. It costs two round
-// trips: BEGIN, the lock and the key lookup are sent as one pipeline, the
-// INSERT (which also updates the row and notifies) and COMMIT as another.
-// The multi-row INSERT beat COPY on 500-record batches (BenchmarkAppend500:
-// COPY needs a round trip of its own). The row lock is
-// held until COMMIT, so two appends to a shard never overlap: the next one
-// reads the row only after the previous one committed (or rolled back, and
-// then nothing of it is visible and its positions are reused). Commit
-// order is therefore sequence order, and a reader never sees position N+1
-// before N: there is no sequence-generated gap, the classic bug of event
-// stores numbered by bigserial. A batch is all or nothing (one
-// transaction); the conditional check and the insert share the lock.
-// Arrival times are kept to the microsecond, PostgreSQL's precision: now is
-// truncated before numbering, so the arrival Append returns is the one
-// stored.
+// An append transaction locks the shard's row (SELECT ... FOR UPDATE),
+// checks the stream's incarnation (a ShardRef of a dropped or re-created
+// stream gets an error wrapping shardlog.ErrResourceNotFound) and the seal
+// (shardlog.ErrShardSealed), runs the conditional checks against the
+// keys' latest live records found through the key index, numbers the
+// records with one shardlog.Sequencer from the row's last position and
+// arrival, inserts them with one multi-row INSERT (unnest of arrays),
+// updates the row, and commits. It costs two round trips: BEGIN, the lock
+// and the key lookups are sent as one pipeline, the INSERT (which also
+// updates the row) and COMMIT as another. The multi-row INSERT beat COPY
+// on 500-record batches (BenchmarkAppend500: COPY needs a round trip of
+// its own). The row lock is held until COMMIT, so two append transactions
+// on a shard never overlap: the next one reads the row only after the
+// previous one committed (or rolled back, and then nothing of it is
+// visible and its positions are reused). Commit order is therefore
+// sequence order, and a reader never sees position N+1 before N: there is
+// no sequence-generated gap, the classic bug of event stores numbered by
+// bigserial. Arrival times are kept to the microsecond, PostgreSQL's
+// precision: now is truncated before numbering, so the arrival Append
+// returns is the one stored.
+//
+// Group commit: within one engine, concurrent Appends to the same shard
+// share one transaction. The first to arrive leads: it takes the appends
+// queued for the shard, in arrival order (up to 5,000 records and 8 MiB),
+// and runs them as one transaction, then hands the lead to the first
+// append still queued. Under the row lock, each member's condition is
+// evaluated in queue order against the stored state and the members
+// before it (a key appended by an earlier member is that key's latest for
+// a later one), and the members that pass are numbered in that order,
+// each batch at consecutive positions. Each caller gets its own result: a
+// member whose condition fails gets its *shardlog.ConflictError and
+// stores nothing, without failing the others; a sealed shard fails every
+// member with ErrShardSealed; an error of the transaction (the connection
+// lost, the commit failed) is every member's, and as for a lone append
+// the batches may or may not be stored if it came at COMMIT. A batch is
+// still all or nothing and contiguous. A caller whose context ends while
+// its append is queued leaves the queue (nothing stored); once its
+// append is in a running group, it waits for the group's outcome. Across
+// engines, and processes, the row lock serializes the groups.
 //
 // Appends to different shards do not contend. Seal locks the same row, so
 // appends racing a seal either commit before it (and are counted in the
@@ -79,12 +96,16 @@
 // each partition that may hold the key, newest first for LastKey, oldest
 // first for ReadKey, and stops as soon as it has its rows (PostgreSQL's
 // ordered Append): an absent key costs one index descent per live
-// partition.
+// partition. A read's lower bound on positions (ReadKey's after, Read's
+// from) is a plain condition on the query's parameter, so the planner
+// leaves out the partitions before it; with the default one-day
+// partitions a log at the default 24 h retention has two or three.
 //
 // # Retention
 //
 // Records are partitioned by position, one partition per PartitionSpan of
-// positions (positions are Unix microseconds or a little more). Since the
+// positions (positions are Unix microseconds or a little more; the
+// default span is one day). Since the
 // sequencer makes a position at least its record's arrival time in
 // microseconds, every record of the partition [L, U) arrived before U read
 // as a time. Trim records a per-shard horizon (reads, Bounds, SeekTime and
@@ -93,7 +114,9 @@
 // resuming an archive knows whether records it never read expired),
 // then drops every partition, oldest first, that no shard holding records
 // in it still needs (its horizon is before U): a DROP TABLE, not a
-// row-by-row DELETE. Partitioning by position instead of by arrival time
+// row-by-row DELETE. So a record may stay stored up to one PartitionSpan
+// after it expired, invisible to every read (the Engine contract allows
+// Trim to keep some). Partitioning by position instead of by arrival time
 // keeps every read by position bounded: Read starts at its position's
 // partition, and the horizon prunes the older ones. DropStream and
 // DropShard delete rows of the streams and shards tables only: the
@@ -129,18 +152,30 @@
 // # Notifications
 //
 // Each engine holds one dedicated connection (not from the pool) that
-// LISTENs on the log's channel. An append, a seal or a DropShard calls
-// pg_notify in its transaction, so the notification is delivered when, and
-// only if, it commits; the listener closes the shard's Notify channel (an
-// engine also wakes its own waiters directly after its commits). Metadata
-// changes notify the stream's name, which the listener puts on Changes. If
-// the listener's connection is lost, it reconnects with backoff, LISTENs
-// again, and then sends "" on Changes and wakes every Notify waiter: what
-// was notified meanwhile is lost, so every reader re-checks, and no wake-up
-// is missed. A listener that heard nothing for 30 s probes its connection,
-// so that one cut without a reset is noticed too. Note that PostgreSQL
-// serializes the commits of transactions
-// that notified; that is the price of push notifications here.
+// LISTENs on the log's channel. An append group's wake-up is sent after
+// its COMMIT, not in its transaction: PostgreSQL serializes the commits of
+// transactions that notified, server-wide, under a lock held through the
+// commit's WAL flush, so a NOTIFY in the append would queue every append
+// behind the others' flushes (while holding its shard's row lock). A
+// background sender names every shard that got records since its last
+// send in one statement (SELECT pg_notify(...) FROM unnest(...)), a
+// transaction of its own that waits for no flush; the engine also wakes
+// its own waiters directly after its commits. The listener closes the
+// shard's Notify channel. Seals, DropShard and metadata changes still
+// notify in their transactions, so their notification is delivered when,
+// and only if, they commit; metadata changes notify the stream's name,
+// which the listener puts on Changes.
+//
+// A wake-up can therefore be lost: an engine whose process dies, or whose
+// connection fails, between an append's COMMIT and its NOTIFY never sends
+// it. So a Notify channel is also closed one second after it was made,
+// whatever happened: a tailing reader or a subscription waiting on it
+// re-checks the shard at least once a second, and finds records whose
+// notification was lost within that second. If the listener's connection
+// is lost, it reconnects with backoff, LISTENs again, and then sends "" on
+// Changes and wakes every Notify waiter: what was notified meanwhile is
+// lost, so every reader re-checks. A listener that heard nothing for 30 s
+// probes its connection, so that one cut without a reset is noticed too.
 //
 // # Connections
 //

@@ -40,6 +40,11 @@ type Engine struct {
 	preparing  bool           // prepareNext is creating a partition
 	background sync.WaitGroup // prepareNext's goroutine
 
+	qmu    sync.Mutex
+	queues map[shardlog.ShardRef]*shardQueue // appends by shard (group commit)
+
+	notifier *notifier // sends the wake-ups of committed appends
+
 	feed        *changeFeed
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the listener has stopped
@@ -72,6 +77,7 @@ func Open(ctx context.Context, url string, opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		waiters:  make(map[string]chan struct{}),
 		parts:    make(map[int64]bool),
+		queues:   make(map[shardlog.ShardRef]*shardQueue),
 		done:     make(chan struct{}),
 	}
 	if opts.Pool != nil {
@@ -113,6 +119,7 @@ func Open(ctx context.Context, url string, opts Options) (*Engine, error) {
 	lctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.feed = newChangeFeed()
+	e.notifier = newNotifier(e)
 	go e.listen(lctx, conn, listenerProbe)
 	return e, nil
 }
@@ -165,6 +172,7 @@ func (e *Engine) Close() error {
 	e.cancel()
 	<-e.done
 	e.background.Wait()
+	e.notifier.close()
 	e.feed.close()
 	e.closePool()
 	return nil

@@ -184,11 +184,20 @@ func (e *Engine) wakeAll() {
 	}
 }
 
+// notifyRecheck bounds how long a Notify channel stays open: it is closed
+// after that long even if no notification came, so that a reader re-checks
+// the shard. An engine that dies between an append's COMMIT and the NOTIFY
+// it sends afterwards leaves its appends unannounced; readers find them
+// then. A variable for tests.
+var notifyRecheck = time.Second
+
 // Notify returns a channel closed when the shard next gets records or is
 // sealed, by this engine or by any other on the same log (through
 // LISTEN/NOTIFY), and also when the listener reconnected (a wake-up may
-// have been missed, so the waiter re-checks) or the stream was dropped.
-// After Close it returns a closed channel.
+// have been missed, so the waiter re-checks), when the stream was dropped,
+// and at the latest after notifyRecheck (one second), so that a reader
+// re-checks even if a notification was lost. After Close it returns a
+// closed channel.
 func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 	key := waiterKey(ref.Stream, ref.ID)
 	e.mu.Lock()
@@ -200,8 +209,109 @@ func (e *Engine) Notify(ref shardlog.ShardRef) <-chan struct{} {
 	if ch == nil {
 		ch = make(chan struct{})
 		e.waiters[key] = ch
+		time.AfterFunc(notifyRecheck, func() { e.wakeChan(key, ch) })
 	}
 	return ch
+}
+
+// wakeChan closes ch if it is still the channel of the waiters of key.
+func (e *Engine) wakeChan(key string, ch chan struct{}) {
+	e.mu.Lock()
+	mine := e.waiters[key] == ch
+	if mine {
+		delete(e.waiters, key)
+	}
+	e.mu.Unlock()
+	if mine {
+		close(ch)
+	}
+}
+
+// notifier sends the wake-ups of committed appends, after their COMMIT
+// and outside their transaction: PostgreSQL serializes the commits of
+// transactions that notify, under one lock for the whole server held
+// through the commit's WAL flush, so a NOTIFY inside the append would
+// queue every append of the server behind each other's flush (and hold
+// the shard's row lock meanwhile). A NOTIFY on its own writes nothing to
+// wait for, so it holds that lock briefly. The wake-ups are coalesced:
+// every shard that got records since the last send is named once in the
+// next, one statement for all of them.
+type notifier struct {
+	e       *Engine
+	mu      sync.Mutex
+	pending []string
+	queued  map[string]bool
+	signal  chan struct{}
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+func newNotifier(e *Engine) *notifier {
+	n := &notifier{
+		e:       e,
+		queued:  make(map[string]bool),
+		signal:  make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	go n.run()
+	return n
+}
+
+// notifyLater queues the payload for the next send.
+func (e *Engine) notifyLater(payload string) {
+	n := e.notifier
+	n.mu.Lock()
+	if !n.queued[payload] {
+		n.queued[payload] = true
+		n.pending = append(n.pending, payload)
+	}
+	n.mu.Unlock()
+	select {
+	case n.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) take() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.pending
+	n.pending = nil
+	clear(n.queued)
+	return p
+}
+
+func (n *notifier) run() {
+	defer close(n.stopped)
+	for {
+		select {
+		case <-n.signal:
+		case <-n.quit:
+			n.send(n.take()) // what is queued at Close
+			return
+		}
+		n.send(n.take())
+	}
+}
+
+// send notifies the payloads in one statement. A failure is logged:
+// readers in other processes re-check within notifyRecheck anyway.
+func (n *notifier) send(payloads []string) {
+	if len(payloads) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := n.e.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, n.e.channel, payloads); err != nil {
+		n.e.log.Warn("postgres engine: NOTIFY after commit failed; other processes' readers re-check within a second",
+			"schema", n.e.schema, "shards", len(payloads), "err", err)
+	}
+}
+
+func (n *notifier) close() {
+	close(n.quit)
+	<-n.stopped
 }
 
 // Changes returns the engine's change feed (shardlog.SharedEngine): the

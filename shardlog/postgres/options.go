@@ -19,9 +19,13 @@ type Options struct {
 	// PartitionSpan is the span each records partition covers: records
 	// are partitioned by position, and a position is its record's arrival
 	// time in Unix microseconds or a little more, so a partition holds
-	// about PartitionSpan of arrivals. Retention drops whole partitions;
-	// reads by key visit one index per partition still retained. Default:
-	// one hour.
+	// about PartitionSpan of arrivals. Retention drops whole partitions,
+	// so records are kept up to one PartitionSpan past their retention
+	// (hidden from reads at once, stored until their partition goes);
+	// reads by key visit one index per partition still retained, and
+	// every query plans one scan per partition it may touch. Default: one
+	// day (DefaultPartitionSpan): a log at the default retention of 24 h
+	// has two or three partitions.
 	PartitionSpan time.Duration
 	// Logger receives the engine's structured logs. Default: discard.
 	Logger *slog.Logger
@@ -35,12 +39,16 @@ type Options struct {
 // DefaultSchema is the schema used when Options.Schema is empty.
 const DefaultSchema = "shoal"
 
+// DefaultPartitionSpan is the PartitionSpan used when Options.PartitionSpan
+// is zero.
+const DefaultPartitionSpan = 24 * time.Hour
+
 func (o Options) withDefaults() Options {
 	if o.Schema == "" {
 		o.Schema = DefaultSchema
 	}
 	if o.PartitionSpan <= 0 {
-		o.PartitionSpan = time.Hour
+		o.PartitionSpan = DefaultPartitionSpan
 	}
 	if o.PartitionSpan < time.Millisecond {
 		o.PartitionSpan = time.Millisecond

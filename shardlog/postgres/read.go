@@ -14,8 +14,13 @@ import (
 // come from one snapshot, and the record scan is an index range scan of
 // the (shard_key, pos) or (shard_key, pkey, pos) index bounded below by
 // the horizon, which prunes the partitions retention has passed.
-// Records that arrived before the horizon (trimmed, their partition not
-// yet dropped) are filtered out: since a record's position is at least its
+// The caller's bound on positions is a condition of its own (pos >= $n,
+// not GREATEST($n, horizon)), so that the planner prunes the partitions
+// before it when it plans the query, and does not plan a scan of every
+// partition only to skip them at run time: a read near the end of a
+// shard plans one or two partitions. The horizon, read from the shard's
+// row, prunes at run time. Records that arrived before the horizon
+// (trimmed, their partition not yet dropped) are filtered out: since a record's position is at least its
 // arrival in microseconds, every one of them below the horizon's position
 // is skipped by the index bound, not read.
 
@@ -111,7 +116,7 @@ func (e *Engine) Read(ctx context.Context, ref shardlog.ShardRef, from shardlog.
 			SELECT x.*, sum(octet_length(x.data) + octet_length(x.pkey)) OVER w AS cum, row_number() OVER w AS n
 			FROM (
 				SELECT pos, arrival, pkey, data FROM `+e.q+`.records
-				WHERE shard_key = s.shard_key AND pos >= GREATEST($3::bigint, s.horizon) AND arrival >= s.horizon
+				WHERE shard_key = s.shard_key AND pos >= $3::bigint AND pos >= s.horizon AND arrival >= s.horizon
 				ORDER BY pos LIMIT $4
 			) x
 			WINDOW w AS (ORDER BY x.pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -138,7 +143,7 @@ func (e *Engine) SeekTime(ctx context.Context, ref shardlog.ShardRef, t time.Tim
 		FROM `+e.q+`.shards s
 		LEFT JOIN LATERAL (
 			SELECT pos, arrival, pkey, data FROM `+e.q+`.records
-			WHERE shard_key = s.shard_key AND pos >= GREATEST($3::bigint, s.horizon) AND arrival >= GREATEST($3::bigint, s.horizon)
+			WHERE shard_key = s.shard_key AND pos >= $3::bigint AND pos >= s.horizon AND arrival >= GREATEST($3::bigint, s.horizon)
 			ORDER BY pos LIMIT 1
 		) r ON true
 		WHERE s.stream = $1 AND s.shard_id = $2`,
@@ -169,7 +174,7 @@ func (e *Engine) ReadKeySealed(ctx context.Context, ref shardlog.ShardRef, parti
 		FROM `+e.q+`.shards s
 		LEFT JOIN LATERAL (
 			SELECT pos, arrival, pkey, data FROM `+e.q+`.records
-			WHERE shard_key = s.shard_key AND pkey = $3 AND pos >= GREATEST($4::bigint, s.horizon) AND arrival >= s.horizon
+			WHERE shard_key = s.shard_key AND pkey = $3 AND pos >= $4::bigint AND pos >= s.horizon AND arrival >= s.horizon
 			ORDER BY pos LIMIT $5
 		) r ON true
 		WHERE s.stream = $1 AND s.shard_id = $2
