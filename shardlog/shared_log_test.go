@@ -109,7 +109,7 @@ type dropGate struct {
 	entered, release chan struct{}
 }
 
-func (e *dropGate) DropStream(ctx context.Context, name string) error {
+func (e *dropGate) DropStreamID(ctx context.Context, name string, id uint64) error {
 	close(e.entered)
 	<-e.release
 	return nil // the handle is closed by now: the drop itself does not matter
