@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/internal/changefeed"
 )
 
 // errClosed is returned by every call made on a closed handle.
@@ -31,7 +32,7 @@ var closedChan = func() chan struct{} {
 type Engine struct {
 	st     *store
 	closed atomic.Bool
-	feed   feed // the handle's change feed (Changes)
+	feed   changefeed.Feed // the handle's change feed (Changes)
 }
 
 var (
@@ -237,7 +238,7 @@ func (st *store) storeLocked(meta shardlog.StreamMeta) map[string]*shard {
 // changed. It never blocks. The caller holds st.mu.
 func (st *store) announceLocked(name string) {
 	for h := range st.handles {
-		h.feed.push(name)
+		h.feed.Push(name)
 	}
 }
 
@@ -607,7 +608,7 @@ func (e *Engine) Close() error {
 	if !e.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	e.feed.close()
+	e.feed.Close()
 	st := e.st
 	st.mu.Lock()
 	delete(st.handles, e)

@@ -20,7 +20,7 @@ func (e *Engine) Attach() *Engine {
 	defer e.st.mu.Unlock()
 	if e.st.closed {
 		h.closed.Store(true)
-		h.feed.closed = true
+		h.feed.Close()
 		return h
 	}
 	e.st.handles[h] = struct{}{}
@@ -34,7 +34,7 @@ func (e *Engine) Attach() *Engine {
 // blocks on the channel, and a backlog of more than a thousand names is
 // replaced by "" (reload every stream). The channel is closed when the
 // handle is closed.
-func (e *Engine) Changes() <-chan string { return e.feed.channel() }
+func (e *Engine) Changes() <-chan string { return e.feed.Channel() }
 
 // lockUpdates takes the lock that serializes the metadata updates of one
 // stream (UpdateStream, SaveStream, DropStream) and returns its release.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/internal/changefeed"
 )
 
 // sharedStream stores a one-shard stream with the given ID through e and
@@ -164,8 +165,8 @@ func TestChangesFeed(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 
-	// A backlog past maxPending names turns into "": reload everything.
-	for i := range maxPending + 10 {
+	// A backlog past changefeed.MaxPending names turns into "": reload everything.
+	for i := range changefeed.MaxPending + 10 {
 		require.NoError(t, a.SaveStream(ctx, shardlog.StreamMeta{ID: 4, Name: fmt.Sprint("v", i)}))
 	}
 	got := []string{recv(t, cb)}

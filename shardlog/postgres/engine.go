@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shoal-dev/shoal/shardlog"
+	"github.com/shoal-dev/shoal/shardlog/internal/changefeed"
 )
 
 // Engine is a shardlog.SharedEngine on PostgreSQL. All methods are safe for
@@ -45,7 +46,7 @@ type Engine struct {
 
 	notifier *notifier // sends the wake-ups of committed appends
 
-	feed        *changeFeed
+	feed        changefeed.Feed
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the listener has stopped
 	listenerPID atomic.Uint32 // backend PID of the listener's connection
@@ -118,7 +119,6 @@ func Open(ctx context.Context, url string, opts Options) (*Engine, error) {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.feed = newChangeFeed()
 	e.notifier = newNotifier(e)
 	go e.listen(lctx, conn, listenerProbe)
 	return e, nil
@@ -173,7 +173,7 @@ func (e *Engine) Close() error {
 	<-e.done
 	e.background.Wait()
 	e.notifier.close()
-	e.feed.close()
+	e.feed.Close()
 	e.closePool()
 	return nil
 }

@@ -83,7 +83,7 @@ func (e *Engine) listen(ctx context.Context, conn *pgx.Conn, probe time.Duration
 		}
 		e.log.Info("postgres engine: listener reconnected", "schema", e.schema)
 		e.wakeAll()
-		e.feed.push("")
+		e.feed.Push("")
 	}
 }
 
@@ -133,7 +133,7 @@ func (e *Engine) dispatch(payload string) {
 		e.wake(payload[len(payloadRecords):])
 	case strings.HasPrefix(payload, payloadMeta):
 		name := payload[len(payloadMeta):]
-		e.feed.push(name)
+		e.feed.Push(name)
 		e.wakeStream(name) // a drop or reshard: tailing readers re-check
 	default:
 		e.log.Warn("postgres engine: unknown notification", "payload", payload)
@@ -318,97 +318,4 @@ func (n *notifier) close() {
 // name of a stream whose metadata any engine on the log stored or dropped,
 // and "" after the listener reconnected or the reader fell far behind. It
 // is closed by Close.
-func (e *Engine) Changes() <-chan string { return e.feed.out }
-
-// changeFeed delivers stream names to one reader without ever blocking the
-// sender: names wait in a set (a name pending twice is sent once), and a
-// set grown past maxPending collapses into "" (reload everything).
-type changeFeed struct {
-	out chan string
-
-	mu      sync.Mutex
-	pending []string
-	queued  map[string]bool
-	all     bool
-	signal  chan struct{}
-	quit    chan struct{}
-	stopped chan struct{}
-}
-
-const maxPending = 1024
-
-func newChangeFeed() *changeFeed {
-	f := &changeFeed{
-		out:     make(chan string),
-		queued:  make(map[string]bool),
-		signal:  make(chan struct{}, 1),
-		quit:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}
-	go f.run()
-	return f
-}
-
-// push queues name ("" for everything).
-func (f *changeFeed) push(name string) {
-	f.mu.Lock()
-	switch {
-	case f.all:
-	case name == "" || len(f.pending) >= maxPending:
-		f.all = true
-		f.pending, f.queued = nil, make(map[string]bool)
-	case !f.queued[name]:
-		f.queued[name] = true
-		f.pending = append(f.pending, name)
-	}
-	f.mu.Unlock()
-	select {
-	case f.signal <- struct{}{}:
-	default:
-	}
-}
-
-// next takes the next name to send, and false if there is none.
-func (f *changeFeed) next() (string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.all {
-		f.all = false
-		return "", true
-	}
-	if len(f.pending) == 0 {
-		return "", false
-	}
-	name := f.pending[0]
-	f.pending = f.pending[1:]
-	delete(f.queued, name)
-	return name, true
-}
-
-func (f *changeFeed) run() {
-	defer close(f.stopped)
-	defer close(f.out)
-	for {
-		select {
-		case <-f.quit:
-			return
-		case <-f.signal:
-		}
-		for {
-			name, ok := f.next()
-			if !ok {
-				break
-			}
-			select {
-			case f.out <- name:
-			case <-f.quit:
-				return
-			}
-		}
-	}
-}
-
-func (f *changeFeed) close() {
-	close(f.quit)
-	<-f.stopped
-}
+func (e *Engine) Changes() <-chan string { return e.feed.Channel() }

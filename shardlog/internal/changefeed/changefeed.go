@@ -1,38 +1,41 @@
-package memory
+// Package changefeed is the change feed of shared shardlog engines
+// (SharedEngine.Changes): stream names handed to one reader without ever
+// blocking the engine that publishes them.
+package changefeed
 
 import "sync"
 
-// maxPending bounds a change feed's backlog: past it, the feed forgets the
-// names and sends "" (reload every stream) instead.
-const maxPending = 1024
+// MaxPending bounds a feed's backlog: past it, the feed forgets the names
+// and sends "" (reload every stream) instead.
+const MaxPending = 1024
 
-// closedNames is the Changes channel of a handle closed before anyone asked
-// for its feed.
+// closedNames is the channel of a feed closed before anyone asked for it.
 var closedNames = func() chan string {
 	c := make(chan string)
 	close(c)
 	return c
 }()
 
-// feed is one handle's change feed. Publishers push names into a pending
-// set, which never blocks; a goroutine, started by the first Changes,
-// hands them to the reader one by one. A name already pending is not
-// queued again (changes coalesce), and a backlog past maxPending collapses
-// into "".
-type feed struct {
+// Feed is one engine's change feed. Push records names in a pending set and
+// never blocks; a goroutine, started by the first Channel, hands them to
+// the reader one by one. A name already pending is not queued again
+// (changes coalesce), and a backlog past MaxPending, or a Push of "",
+// collapses into "". The zero value is ready to use.
+type Feed struct {
 	mu      sync.Mutex
 	closed  bool
-	out     chan string   // nil until Changes is first called
+	out     chan string   // nil until Channel is first called
 	wake    chan struct{} // one slot: pending has names
-	done    chan struct{} // closed by close
+	done    chan struct{} // closed by Close
 	exited  chan struct{} // closed when the forwarder has closed out
 	pending []string
 	queued  map[string]bool
 	all     bool // "" is pending: the names were forgotten
 }
 
-// channel returns the feed's channel, starting its forwarder on first use.
-func (f *feed) channel() <-chan string {
+// Channel returns the feed's channel, starting its forwarder on first use.
+// It is closed by Close.
+func (f *Feed) Channel() <-chan string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.out != nil {
@@ -52,14 +55,15 @@ func (f *feed) channel() <-chan string {
 	return f.out
 }
 
-// push records that the stream changed. It never blocks.
-func (f *feed) push(name string) {
+// Push records that the named stream changed; "" means any stream may
+// have. It never blocks.
+func (f *Feed) Push(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case f.closed || f.all || f.queued[name]:
+	case f.closed || f.all || (name != "" && f.queued[name]):
 		return
-	case len(f.pending) >= maxPending:
+	case name == "" || len(f.pending) >= MaxPending:
 		f.pending, f.queued, f.all = nil, nil, true
 	default:
 		if f.queued == nil {
@@ -77,7 +81,7 @@ func (f *feed) push(name string) {
 }
 
 // pop takes the next name to send, "" first if names were forgotten.
-func (f *feed) pop() (string, bool) {
+func (f *Feed) pop() (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.all {
@@ -95,7 +99,7 @@ func (f *feed) pop() (string, bool) {
 
 // forward hands pending names to the reader until the feed is closed,
 // then closes the channel.
-func (f *feed) forward() {
+func (f *Feed) forward() {
 	defer close(f.exited)
 	defer close(f.out)
 	for {
@@ -118,8 +122,9 @@ func (f *feed) forward() {
 	}
 }
 
-// close stops the feed; once it returns, the channel is closed.
-func (f *feed) close() {
+// Close stops the feed; once it returns, the channel is closed. Closing
+// twice is harmless.
+func (f *Feed) Close() {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
