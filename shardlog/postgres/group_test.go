@@ -253,8 +253,8 @@ func TestNotifyRecheck(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(3 * notifyRecheck) // its notification is delivered and past
 
+	created := time.Now() // before Notify, which starts the re-check timer
 	waiter := reader.Notify(ref)
-	created := time.Now()
 	// The writer commits and "dies" before its NOTIFY: appendGroup is the
 	// transaction alone, without the wake-up runGroup sends after it.
 	r := &appendReq{ctx: t.Context(), now: time.Now(), records: entries("k", 1), done: make(chan struct{})}
